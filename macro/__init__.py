@@ -1,0 +1,1 @@
+"""Numba finite-volume hydrocode for 1D/2D (reactive, multi-material) compressible flow."""

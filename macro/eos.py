@@ -1,0 +1,383 @@
+"""Equations of state in the Mie-Grueneisen form used by every hydro kernel.
+
+Every EOS here is written as ``rho*e = xi(rho)*p + Pi(rho)``, i.e. ``p = (rho*e - Pi)/xi``:
+
+=================  ======================  ==========================================
+EOS                xi(rho)                 Pi(rho)
+=================  ======================  ==========================================
+ideal gas          1/(gamma-1)             0
+stiffened gas      1/(gamma-1)             gamma*p_inf/(gamma-1)
+Mie-Grueneisen     rho/(Gamma0*rho0)       rho*(e_H - p_H/(Gamma0*rho0))   (Gamma*rho const)
+JWL                1/omega                 -p_ref(rho)/omega
+=================  ======================  ==========================================
+
+This one form gives pressure, sound speed and the diffuse-interface mixture rule
+``p = (rho*e - sum alpha_k Pi_k(rho_k)) / sum alpha_k xi_k(rho_k)`` for all materials, so the
+kernels need a single code path. Each Python class packs its parameters into a float64 vector
+(``pack()``) that jitted kernels read through :func:`xi_pi`, :func:`sound_speed_sq` and
+:func:`temperature`.
+
+Temperature models (constant cv): ideal/stiffened ``e = cv*T (+ p_inf/rho)``; Mie-Grueneisen
+``T = T_H(rho) + (e - e_H(rho))/cv`` with the Hugoniot temperature ``T_H`` integrated once at
+construction and tabulated; JWL ``p = A exp(-R1 V) + B exp(-R2 V) + omega*rho*cv*T`` with
+``V = rho0/rho``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+from scipy.integrate import solve_ivp
+
+__all__ = [
+    "EOS",
+    "IdealGas",
+    "StiffenedGas",
+    "MieGruneisen",
+    "JWL",
+    "pack_eos",
+    "xi_pi",
+    "pressure",
+    "sound_speed_sq",
+    "temperature",
+]
+
+# Packed layout: slot 0 kind, slot 1 cv, slots 2.. kind-specific, table from HEADER on.
+KIND_IDEAL, KIND_STIFFENED, KIND_MG, KIND_JWL = 0, 1, 2, 3
+HEADER = 16
+MG_TABLE = 1024
+PACK_SIZE = HEADER + MG_TABLE
+
+
+class EOS:
+    """Base class: Python-side helpers wrapping the jitted scalar functions."""
+
+    kind: int
+
+    def pack(self) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def packed(self) -> np.ndarray:
+        cached = getattr(self, "_packed", None)
+        if cached is None:
+            cached = self.pack()
+            object.__setattr__(self, "_packed", cached)
+        return cached
+
+    def pressure(self, rho, e):
+        """Pressure (Pa) from density (kg/m3) and specific internal energy (J/kg)."""
+        return self._apply(_vec_pressure, rho, e)
+
+    def energy(self, rho, p):
+        """Specific internal energy from density and pressure."""
+        return self._apply(_vec_energy, rho, p)
+
+    def sound_speed(self, rho, p):
+        """Sound speed (m/s) from density and pressure."""
+        return np.sqrt(self._apply(_vec_c2, rho, p))
+
+    def temperature(self, rho, e):
+        """Temperature (K) from density and specific internal energy."""
+        return self._apply(_vec_temperature, rho, e)
+
+    def _apply(self, fn, a, b):
+        a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
+        out = fn(self.packed, np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel())
+        return out.reshape(a.shape) if a.ndim else float(out[0])
+
+    def to_dict(self) -> dict:
+        out = {"type": type(self).__name__}
+        for k, v in self.__dict__.items():
+            if not k.startswith("_"):
+                out[k] = v
+        return out
+
+
+@dataclass(frozen=True)
+class IdealGas(EOS):
+    """Calorically perfect gas; ``cv`` defaults to air (R = 287 J/(kg K))."""
+
+    gamma: float
+    cv: float = 717.5
+    kind: int = field(default=KIND_IDEAL, init=False, repr=False)
+
+    def __post_init__(self):
+        _check_positive("gamma", self.gamma - 1.0, "> 1")
+        _check_positive("cv", self.cv, "> 0")
+
+    def pack(self) -> np.ndarray:
+        a = np.zeros(PACK_SIZE)
+        a[0], a[1], a[2], a[3] = KIND_IDEAL, self.cv, self.gamma, 0.0
+        return a
+
+
+@dataclass(frozen=True)
+class StiffenedGas(EOS):
+    """Stiffened gas ``p = (gamma-1)*rho*e - gamma*p_inf``; temperature from ``e - p_inf/rho``."""
+
+    gamma: float
+    p_inf: float
+    cv: float = 1000.0
+    kind: int = field(default=KIND_STIFFENED, init=False, repr=False)
+
+    def __post_init__(self):
+        _check_positive("gamma", self.gamma - 1.0, "> 1")
+        if self.p_inf < 0:
+            raise ValueError(f"p_inf={self.p_inf!r} must be >= 0 Pa")
+        _check_positive("cv", self.cv, "> 0")
+
+    def pack(self) -> np.ndarray:
+        a = np.zeros(PACK_SIZE)
+        a[0], a[1], a[2], a[3] = KIND_STIFFENED, self.cv, self.gamma, self.p_inf
+        return a
+
+
+@dataclass(frozen=True)
+class MieGruneisen(EOS):
+    """Mie-Grueneisen about the linear ``Us = c0 + s*up`` Hugoniot from (rho0, p=0, T0).
+
+    ``Gamma*rho = Gamma0*rho0`` (constant), constant ``cv``. The tabulated Hugoniot temperature
+    covers compression ``eta = 1 - rho0/rho`` in [eta_min, eta_max]; outside it the table is
+    extrapolated linearly (temperature is a diagnostic and drives chemistry, never pressure).
+    """
+
+    rho0: float
+    c0: float
+    s: float
+    gamma0: float
+    cv: float
+    T0: float = 300.0
+    eta_min: float = -0.6
+    eta_max: float | None = None
+    kind: int = field(default=KIND_MG, init=False, repr=False)
+
+    def __post_init__(self):
+        for name in ("rho0", "c0", "s", "gamma0", "cv", "T0"):
+            _check_positive(name, getattr(self, name), "> 0")
+        if self.eta_max is None:
+            object.__setattr__(self, "eta_max", min(0.6, 0.9 / self.s))
+        if not (self.eta_min < 0.0 < self.eta_max < 1.0 / self.s):
+            raise ValueError(
+                f"eta range [{self.eta_min}, {self.eta_max}] must bracket 0 and stay below "
+                f"1/s = {1.0 / self.s:.4f}"
+            )
+
+    def hugoniot_pressure(self, eta):
+        eta = np.asarray(eta, float)
+        return self.rho0 * self.c0**2 * eta / (1.0 - self.s * eta) ** 2
+
+    def hugoniot_temperature(self, eta):
+        """Temperature on the Hugoniot at compression ``eta``, integrated from T0 at eta=0."""
+        eta = np.atleast_1d(np.asarray(eta, float))
+        V0 = 1.0 / self.rho0
+
+        def rhs(x, T):
+            ph = self.rho0 * self.c0**2 * x / (1 - self.s * x) ** 2
+            dph = self.rho0 * self.c0**2 * (1 + self.s * x) / (1 - self.s * x) ** 3
+            return V0 / (2 * self.cv) * (x * dph - ph) + self.gamma0 * T
+
+        out = np.empty_like(eta)
+        for sign in (1.0, -1.0):
+            sel = (eta >= 0) if sign > 0 else (eta < 0)
+            if not sel.any():
+                continue
+            pts = eta[sel]
+            order = np.argsort(sign * pts)
+            sol = solve_ivp(rhs, (0.0, pts[order][-1]), [self.T0], t_eval=pts[order],
+                            rtol=1e-10, atol=1e-8, method="DOP853")
+            vals = np.empty_like(pts)
+            vals[order] = sol.y[0]
+            out[sel] = vals
+        return out
+
+    def pack(self) -> np.ndarray:
+        a = np.zeros(PACK_SIZE)
+        a[0], a[1] = KIND_MG, self.cv
+        a[2], a[3], a[4], a[5] = self.gamma0, self.rho0, self.c0, self.s
+        a[6], a[7], a[8] = self.T0, self.eta_min, self.eta_max
+        a[HEADER:] = self.hugoniot_temperature(np.linspace(self.eta_min, self.eta_max, MG_TABLE))
+        return a
+
+
+@dataclass(frozen=True)
+class JWL(EOS):
+    """Jones-Wilkins-Lee detonation products (A, B in Pa; rho0 the explosive's density)."""
+
+    rho0: float
+    A: float
+    B: float
+    R1: float
+    R2: float
+    omega: float
+    cv: float = 1000.0
+    kind: int = field(default=KIND_JWL, init=False, repr=False)
+
+    def __post_init__(self):
+        for name in ("rho0", "A", "R1", "R2", "omega", "cv"):
+            _check_positive(name, getattr(self, name), "> 0")
+
+    def pack(self) -> np.ndarray:
+        a = np.zeros(PACK_SIZE)
+        a[0], a[1] = KIND_JWL, self.cv
+        a[2], a[3], a[4], a[5], a[6], a[7] = self.omega, self.rho0, self.A, self.B, self.R1, self.R2
+        return a
+
+
+def pack_eos(*eos: EOS) -> np.ndarray:
+    """Stack packed EOS vectors into the (n, PACK_SIZE) array the kernels take."""
+    return np.ascontiguousarray(np.stack([e.packed for e in eos]))
+
+
+def eos_from_dict(d: dict) -> EOS:
+    """Build an EOS from a config table such as ``{type = "StiffenedGas", gamma = 4.4, ...}``."""
+    d = dict(d)
+    kind = d.pop("type", None)
+    classes = {c.__name__: c for c in (IdealGas, StiffenedGas, MieGruneisen, JWL)}
+    if kind not in classes:
+        raise ValueError(f"eos type={kind!r} is not one of {sorted(classes)}")
+    return classes[kind](**d)
+
+
+def _check_positive(name, value, what):
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value!r} must be finite and {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Jitted scalar functions (kernels call these; `q` is one packed EOS vector)
+# ---------------------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True, inline="always")
+def _mg_hugoniot(q, rho):
+    """(eta, p_H, e_H, dp_H/drho, de_H/drho) of the linear Us-up Hugoniot."""
+    rho0, c0, s = q[3], q[4], q[5]
+    eta = 1.0 - rho0 / rho
+    den = 1.0 - s * eta
+    ph = rho0 * c0 * c0 * eta / (den * den)
+    dph_deta = rho0 * c0 * c0 * (1.0 + s * eta) / (den * den * den)
+    eh = ph * eta / (2.0 * rho0)
+    deh_deta = (dph_deta * eta + ph) / (2.0 * rho0)
+    deta_drho = rho0 / (rho * rho)
+    return eta, ph, eh, dph_deta * deta_drho, deh_deta * deta_drho
+
+
+@nb.njit(cache=True, inline="always")
+def _jwl_ref(q, rho):
+    """JWL reference pressure p_ref(rho) (the part not proportional to rho*e) and dp_ref/drho."""
+    omega, rho0, A, B, R1, R2 = q[2], q[3], q[4], q[5], q[6], q[7]
+    V = rho0 / rho
+    e1 = np.exp(-R1 * V)
+    e2 = np.exp(-R2 * V)
+    f1 = 1.0 - omega / (R1 * V)
+    f2 = 1.0 - omega / (R2 * V)
+    pr = A * f1 * e1 + B * f2 * e2
+    dV = -V / rho
+    # d/dV of A*(1 - omega/(R1 V)) exp(-R1 V)
+    d1 = A * e1 * (omega / (R1 * V * V) - R1 * f1)
+    d2 = B * e2 * (omega / (R2 * V * V) - R2 * f2)
+    return pr, (d1 + d2) * dV
+
+
+@nb.njit(cache=True)
+def xi_pi(q, rho):
+    """Return (xi, Pi, dxi/drho, dPi/drho) with rho*e = xi*p + Pi."""
+    kind = int(q[0])
+    if kind == KIND_IDEAL:
+        return 1.0 / (q[2] - 1.0), 0.0, 0.0, 0.0
+    if kind == KIND_STIFFENED:
+        g = q[2]
+        return 1.0 / (g - 1.0), g * q[3] / (g - 1.0), 0.0, 0.0
+    if kind == KIND_MG:
+        g0rho0 = q[2] * q[3]
+        _, ph, eh, dph, deh = _mg_hugoniot(q, rho)
+        xi = rho / g0rho0
+        pi = rho * eh - ph * xi
+        dpi = eh + rho * deh - dph * xi - ph / g0rho0
+        return xi, pi, 1.0 / g0rho0, dpi
+    # JWL
+    omega = q[2]
+    pr, dpr = _jwl_ref(q, rho)
+    return 1.0 / omega, -pr / omega, 0.0, -dpr / omega
+
+
+@nb.njit(cache=True)
+def pressure(q, rho, e):
+    xi, pi, _, _ = xi_pi(q, rho)
+    return (rho * e - pi) / xi
+
+
+@nb.njit(cache=True)
+def energy(q, rho, p):
+    xi, pi, _, _ = xi_pi(q, rho)
+    return (xi * p + pi) / rho
+
+
+@nb.njit(cache=True)
+def sound_speed_sq(q, rho, p):
+    """c^2 = (e + p/rho - Pi' - p*xi')/xi; negative means the state is outside the EOS domain."""
+    xi, pi, dxi, dpi = xi_pi(q, rho)
+    e = (xi * p + pi) / rho
+    return (e + p / rho - dpi - p * dxi) / xi
+
+
+@nb.njit(cache=True)
+def temperature(q, rho, e):
+    kind = int(q[0])
+    cv = q[1]
+    if kind == KIND_IDEAL:
+        return e / cv
+    if kind == KIND_STIFFENED:
+        return (e - q[3] / rho) / cv
+    if kind == KIND_MG:
+        eta, _, eh, _, _ = _mg_hugoniot(q, rho)
+        lo, hi = q[7], q[8]
+        x = (eta - lo) / (hi - lo) * (MG_TABLE - 1)
+        i = int(np.floor(x))
+        if i < 0:
+            i = 0
+        elif i > MG_TABLE - 2:
+            i = MG_TABLE - 2
+        w = x - i
+        th = (1.0 - w) * q[HEADER + i] + w * q[HEADER + i + 1]
+        return th + (e - eh) / cv
+    # JWL: e = e_c(rho) + cv*T with e_c = (A/R1 exp(-R1 V) + B/R2 exp(-R2 V))/rho0
+    rho0, A, B, R1, R2 = q[3], q[4], q[5], q[6], q[7]
+    V = rho0 / rho
+    ec = (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
+    return (e - ec) / cv
+
+
+@nb.njit(cache=True)
+def _vec_pressure(q, rho, e):
+    out = np.empty(rho.size)
+    for i in range(rho.size):
+        out[i] = pressure(q, rho[i], e[i])
+    return out
+
+
+@nb.njit(cache=True)
+def _vec_energy(q, rho, p):
+    out = np.empty(rho.size)
+    for i in range(rho.size):
+        out[i] = energy(q, rho[i], p[i])
+    return out
+
+
+@nb.njit(cache=True)
+def _vec_c2(q, rho, p):
+    out = np.empty(rho.size)
+    for i in range(rho.size):
+        out[i] = sound_speed_sq(q, rho[i], p[i])
+    return out
+
+
+@nb.njit(cache=True)
+def _vec_temperature(q, rho, e):
+    out = np.empty(rho.size)
+    for i in range(rho.size):
+        out[i] = temperature(q, rho[i], e[i])
+    return out
