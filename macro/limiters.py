@@ -1,0 +1,36 @@
+"""TVD slope limiters for MUSCL reconstruction (one place for the limiter codes)."""
+
+import numba as nb
+
+MINMOD, MC, VANLEER = 0, 1, 2
+LIMITERS = {"minmod": MINMOD, "mc": MC, "vanleer": VANLEER}
+
+
+def limiter_code(name: str) -> int:
+    try:
+        return LIMITERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"limiter={name!r} is not one of {sorted(LIMITERS)}") from None
+
+
+@nb.njit(cache=True, inline="always")
+def limited_slope(kind, dm, dp):
+    """Limited cell slope from the backward (dm) and forward (dp) differences."""
+    if dm * dp <= 0.0:
+        return 0.0
+    if kind == MINMOD:
+        return dm if abs(dm) < abs(dp) else dp
+    if kind == MC:
+        c = 0.5 * (dm + dp)
+        a = 2.0 * dm
+        b = 2.0 * dp
+        s = 1.0 if c > 0.0 else -1.0
+        return s * min(abs(c), abs(a), abs(b))
+    return 2.0 * dm * dp / (dm + dp)
+
+
+@nb.njit(cache=True, inline="always")
+def faces(kind, wm, w0, wp):
+    """(left face, right face) values of the middle cell."""
+    s = 0.5 * limited_slope(kind, w0 - wm, wp - w0)
+    return w0 - s, w0 + s

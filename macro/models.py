@@ -1,0 +1,141 @@
+"""Physical models: which conserved variables, which EOS, which kernels.
+
+A model turns named primitive fields into conserved arrays and back; the jitted stepping kernels
+are shared (:mod:`macro.steppers`) and picked by the model's integer code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import euler, multi, reaction
+from .eos import EOS, pack_eos
+from .steppers import EULER, FIVE_EQ
+
+
+class EulerModel:
+    """Single-fluid Euler; reactive when ``products`` or ``Q`` is given (mixture on lambda)."""
+
+    code = EULER
+    nv = euler.NV
+    nw = euler.NW
+    var_names = euler.VAR_NAMES
+    guard_names = euler.GUARD_NAMES
+    primitive_names = ("rho", "u", "v", "p", "lam")
+    output_names = ("rho", "u", "v", "p", "T", "lam")
+
+    def __init__(self, eos: EOS, products: EOS | None = None, Q: float = 0.0):
+        if not np.isfinite(Q):
+            raise ValueError(f"Q={Q!r} must be finite (J/kg)")
+        self.eos = eos
+        self.products = products
+        self.Q = float(Q)
+        self.reactive = products is not None or Q != 0.0
+        self.eos_array = pack_eos(eos, products if products is not None else eos)
+        self.flag = self.reactive
+
+    def conserved(self, prim: dict[str, np.ndarray]) -> np.ndarray:
+        rho = _field(prim, "rho")
+        shape = rho.shape
+        get = _getter(prim, shape)
+        U = np.empty((self.nv, *shape))
+        euler.conserved_from_primitive(rho, get("u"), get("v"), get("p"), get("lam"),
+                                       self.eos_array, self.Q, self.reactive, U)
+        return U
+
+    def diagnostics(self, U: np.ndarray) -> np.ndarray:
+        out = np.empty((6, *U.shape[1:]))
+        euler.diagnostics(U, self.eos_array, self.Q, self.reactive, out)
+        return out
+
+    def react(self, U: np.ndarray, kind: int, rp: np.ndarray, dt: float) -> None:
+        reaction.react_euler(U, self.eos_array, self.Q, kind, rp, dt)
+
+    lam_index = euler.RLAM
+    mass_index = euler.RHO
+
+    def density_of(self, U: np.ndarray) -> np.ndarray:
+        return U[euler.RHO]
+
+    def to_dict(self) -> dict:
+        d = {"type": "euler", "eos": self.eos.to_dict(), "Q": self.Q}
+        if self.products is not None:
+            d["products"] = self.products.to_dict()
+        return d
+
+
+class FiveEquationModel:
+    """Two materials, Allaire five-equation model (Kapila's K div u term with ``kapila=True``).
+
+    Material 1 may react (heat of reaction ``Q`` released in material 1).
+    """
+
+    code = FIVE_EQ
+    nv = multi.NV
+    nw = multi.NW
+    var_names = multi.VAR_NAMES
+    guard_names = multi.GUARD_NAMES
+    primitive_names = ("rho1", "rho2", "alpha1", "u", "v", "p", "lam")
+    output_names = ("rho", "u", "v", "p", "T", "alpha1", "lam")
+
+    def __init__(self, eos1: EOS, eos2: EOS, Q: float = 0.0, kapila: bool = False):
+        if not np.isfinite(Q):
+            raise ValueError(f"Q={Q!r} must be finite (J/kg)")
+        self.eos1, self.eos2 = eos1, eos2
+        self.Q = float(Q)
+        self.kapila = bool(kapila)
+        self.reactive = Q != 0.0
+        self.eos_array = pack_eos(eos1, eos2)
+        self.flag = self.kapila
+
+    def conserved(self, prim: dict[str, np.ndarray]) -> np.ndarray:
+        a1 = _field(prim, "alpha1")
+        shape = a1.shape
+        if np.any(a1 <= 0.0) or np.any(a1 >= 1.0):
+            bad = np.argwhere((a1 <= 0.0) | (a1 >= 1.0))[0]
+            raise ValueError(f"alpha1 at index {tuple(bad)} = {a1[tuple(bad)]!r} must lie in "
+                             "(0, 1): use a small positive floor such as 1e-6 for pure cells")
+        get = _getter(prim, shape)
+        U = np.empty((self.nv, *shape))
+        multi.conserved_from_primitive(get("rho1"), get("rho2"), a1, get("u"), get("v"),
+                                       get("p"), get("lam"), self.eos_array, self.Q, U)
+        return U
+
+    def diagnostics(self, U: np.ndarray) -> np.ndarray:
+        out = np.empty((7, *U.shape[1:]))
+        multi.diagnostics(U, self.eos_array, self.Q, out)
+        return out
+
+    def react(self, U: np.ndarray, kind: int, rp: np.ndarray, dt: float) -> None:
+        reaction.react_multi(U, self.eos_array, self.Q, kind, rp, dt)
+
+    lam_index = multi.ARL
+    mass_index = multi.AR1
+
+    def density_of(self, U: np.ndarray) -> np.ndarray:
+        return U[multi.AR1] + U[multi.AR2]
+
+    def to_dict(self) -> dict:
+        return {"type": "five_equation", "eos1": self.eos1.to_dict(),
+                "eos2": self.eos2.to_dict(), "Q": self.Q, "kapila": self.kapila}
+
+
+def _field(prim: dict, name: str) -> np.ndarray:
+    if name not in prim:
+        raise ValueError(f"primitive field {name!r} is missing")
+    a = np.ascontiguousarray(prim[name], dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"primitive field {name!r} must be 2D (ny, nx), got shape {a.shape}")
+    return a
+
+
+def _getter(prim: dict, shape):
+    def get(name):
+        a = np.ascontiguousarray(np.broadcast_to(prim.get(name, 0.0), shape), dtype=float)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            idx = tuple(np.argwhere(bad)[0])
+            raise ValueError(f"primitive field {name!r} at index {idx} is {a[idx]!r}")
+        return a
+
+    return get

@@ -1,0 +1,251 @@
+"""The Solver owns the state and the time loop: stepping, reaction splitting, guard, output."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import steppers
+from .boundary import INFLOW, NG, PISTON, bc_code, check_periodic_pairs
+from .io import GridSpec, OutputWriter, load_checkpoint, save_checkpoint
+from .limiters import limiter_code
+from .reaction import NONE, RATE_PARAMS, RateModel
+from .riemann import riemann_code
+
+SIDES = ("x_low", "x_high", "y_low", "y_high")
+
+
+class NonPhysicalStateError(RuntimeError):
+    """Raised when a cell's density, pressure, energy or sound speed goes non-physical or NaN.
+
+    Attributes: ``variable``, ``cell`` (interior index: (i,) in 1D, (i, j) in 2D), ``step``,
+    ``time`` and ``last_good_path`` (checkpoint holding the state before the failing step).
+    """
+
+    def __init__(self, variable: str, cell: tuple, step: int, time: float,
+                 last_good_path: Path | None):
+        self.variable, self.cell, self.step, self.time = variable, cell, step, time
+        self.last_good_path = last_good_path
+        where = f"; last good state written to {last_good_path}" if last_good_path else ""
+        super().__init__(f"non-physical {variable} in cell {cell} at step {step}, t={time:.6e} s"
+                         f"{where}")
+
+
+class Solver:
+    """Finite-volume solver on a uniform 1D (ny == 1) or 2D grid.
+
+    ``U`` is the conserved state (nv, ny, nx) without ghosts. ``bc`` maps side names
+    (x_low, x_high, y_low, y_high) to boundary kinds; ``piston_velocity`` gives the wall's normal
+    velocity (m/s, positive along +x/+y) per piston side; ``inflow`` a primitive state per inflow
+    side. ``rate`` is a built-in rate (Arrhenius, LeeTarver) or any :class:`RateModel`.
+    """
+
+    def __init__(self, model, grid: GridSpec, U: np.ndarray, *, bc: dict | None = None,
+                 piston_velocity: dict | None = None, inflow: dict | None = None,
+                 cfl: float = 0.8, order: int = 2, limiter: str = "mc", riemann: str = "hllc",
+                 rate=None, t: float = 0.0, step: int = 0, config: dict | None = None,
+                 last_good_path: str | Path | None = "last_good_state.h5"):
+        self.model, self.grid = model, grid
+        if not (0.0 < cfl <= 1.0):
+            raise ValueError(f"cfl={cfl!r} must be in (0, 1]")
+        if order not in (2, 3):
+            raise ValueError(f"order={order!r} must be 2 (SSP-RK2) or 3 (SSP-RK3)")
+        self.cfl, self.order = float(cfl), int(order)
+        self.limiter, self.lim = limiter, limiter_code(limiter)
+        self.riemann, self.solver_code = riemann, riemann_code(riemann)
+        self.config = config or {}
+        self.last_good_path = Path(last_good_path) if last_good_path else None
+        ny, nx = grid.ny, grid.nx
+        expected = (model.nv, ny, nx)
+        if U.shape != expected:
+            raise ValueError(f"U has shape {U.shape}, expected {expected}")
+        NY = ny + 2 * NG if ny > 1 else 1
+        NX = nx + 2 * NG
+        self._js = slice(NG, NG + ny) if ny > 1 else slice(0, 1)
+        self._is = slice(NG, NG + nx)
+        self.U = np.zeros((model.nv, NY, NX))
+        self.U[:, self._js, self._is] = U
+        self._U0 = np.empty_like(self.U)
+        self._W = np.zeros((model.nw, NY, NX))
+        self._dU = np.zeros_like(self.U)
+        self._FY = np.zeros((model.nv + 1, NY + 1, NX))
+        self._rowstat = np.zeros((NY, 3))
+        self._setup_boundaries(bc or {}, piston_velocity or {}, inflow or {})
+        self._set_rate(rate)
+        self.t, self.step = float(t), int(step)
+
+    # -- configuration --------------------------------------------------------------------
+    def _setup_boundaries(self, bc, piston_velocity, inflow):
+        for key in (*bc, *piston_velocity, *inflow):
+            if key not in SIDES:
+                raise ValueError(f"boundary side {key!r} is not one of {SIDES}")
+        codes = np.array([bc_code(bc.get(s, "transmissive"), s) for s in SIDES], dtype=np.int64)
+        check_periodic_pairs(codes)
+        self.bc = {s: bc.get(s, "transmissive") for s in SIDES}
+        self._codes = codes
+        self._uwall = np.zeros(4)
+        self._inflow = np.zeros((4, self.model.nv))
+        for k, s in enumerate(SIDES):
+            if codes[k] == PISTON:
+                if s not in piston_velocity:
+                    raise ValueError(f"piston boundary on {s} needs piston_velocity[{s!r}]")
+                self._uwall[k] = float(piston_velocity[s])
+            if codes[k] == INFLOW:
+                if s not in inflow:
+                    raise ValueError(f"inflow boundary on {s} needs inflow[{s!r}] (a state)")
+                state = {n: np.full((1, 1), float(v)) for n, v in inflow[s].items()}
+                self._inflow[k] = self.model.conserved(state)[:, 0, 0]
+
+    def _set_rate(self, rate):
+        self.rate = rate
+        self._rate_kind, self._rate_params, self._rate_py = NONE, np.zeros(RATE_PARAMS), None
+        if rate is None:
+            return
+        if not self.model.reactive:
+            raise ValueError("a rate model needs a reactive model (give products EOS or Q)")
+        if hasattr(rate, "pack"):
+            self._rate_kind, self._rate_params = rate.pack()
+        elif isinstance(rate, RateModel):
+            self._rate_py = rate
+        else:
+            raise TypeError(f"rate={rate!r} is neither a built-in rate nor has a rate() method")
+
+    # -- state access ---------------------------------------------------------------------
+    @property
+    def interior(self) -> np.ndarray:
+        """View of the conserved state without ghosts, shape (nv, ny, nx)."""
+        return self.U[:, self._js, self._is]
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """Primitive output fields (rho, u, v, p, T, ... ) on interior cells, 1D arrays in 1D."""
+        diag = self.model.diagnostics(self.U)[:, self._js, self._is]
+        out = {}
+        for k, name in enumerate(self.model.output_names):
+            a = np.ascontiguousarray(diag[k])
+            out[name] = a[0] if self.grid.ny == 1 else a
+        return out
+
+    def totals(self) -> np.ndarray:
+        """Domain integrals of every conserved variable (cell volume included)."""
+        vol = self.grid.dx * (self.grid.dy if self.grid.ny > 1 else 1.0)
+        return self.interior.sum(axis=(1, 2)) * vol
+
+    # -- stepping -------------------------------------------------------------------------
+    def step_once(self, dt_max: float) -> float:
+        """One hydro step (at most dt_max) followed by the reaction step; returns dt."""
+        m, g = self.model, self.grid
+        status, bj, bi, dt = steppers.step(
+            m.code, self.U, self._U0, self._W, self._dU, self._FY, m.eos_array, m.Q, m.flag,
+            self.solver_code, self.lim, self.order, self.cfl, dt_max, g.dx, g.dy,
+            self._codes, self._uwall, self._inflow, self._rowstat)
+        if status != 0:
+            self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=True)
+        if self._rate_kind != NONE:
+            self.model.react(self.U, self._rate_kind, self._rate_params, dt)
+        elif self._rate_py is not None:
+            self._python_rate(dt)
+        self.step += 1
+        return dt
+
+    def _python_rate(self, dt: float) -> None:
+        f = self.fields()
+        lam = f["lam"].ravel()
+        r = self._rate_py.rate(cell_ids=np.arange(lam.size, dtype=np.int64),
+                               pressure=f["p"].ravel(), density=f["rho"].ravel(),
+                               temperature=f["T"].ravel(), lam=lam, dt=dt)
+        r = np.asarray(r, dtype=float)
+        if r.shape != lam.shape:
+            raise ValueError(f"rate model returned shape {r.shape}, expected {lam.shape}")
+        bad = ~np.isfinite(r) | (r < 0.0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"rate model returned rate[{k}] = {r[k]!r}; rates must be finite "
+                             "and >= 0 (1/s)")
+        new = np.minimum(lam + r * dt, 1.0)  # the reaction completes at lambda = 1
+        mass = self.interior[self.model.mass_index]
+        self.interior[self.model.lam_index] = mass * new.reshape(mass.shape)
+
+    def _fail(self, variable: str, bj: int, bi: int, restore: bool):
+        if restore:
+            self.U[:] = self._U0
+        i = bi - NG
+        cell = (i,) if self.grid.ny == 1 else (i, bj - NG)
+        path = None
+        if self.last_good_path is not None:
+            path = self.last_good_path
+            self.save_checkpoint(path)
+        raise NonPhysicalStateError(variable, cell, self.step, self.t, path)
+
+    def check_state(self) -> None:
+        """Guard the current state (used for initial data and after external edits)."""
+        from . import euler, multi  # local: only needed for the primitive pass
+
+        m = self.model
+        if m.code == steppers.EULER:
+            status, bj, bi, _ = euler.primitives(self.U, self._W, m.eos_array, m.Q, m.reactive,
+                                                 self.grid.dx, self.grid.dy, self._rowstat)
+        else:
+            status, bj, bi, _ = multi.primitives(self.U, self._W, m.eos_array, m.Q,
+                                                 self.grid.dx, self.grid.dy, self._rowstat)
+        if status != 0:
+            self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=False)
+
+    def advance(self, t_end: float, *, frame_times: Sequence[float] = (),
+                writer: OutputWriter | None = None, progress: bool = False,
+                callback: Callable[[Solver], None] | None = None,
+                checkpoint_path: str | Path | None = None, checkpoint_every: int = 0,
+                max_steps: int | None = None) -> None:
+        """Advance to ``t_end``, landing exactly on each frame time (written to ``writer``)."""
+        if not (math.isfinite(t_end) and t_end >= self.t):
+            raise ValueError(f"t_end={t_end!r} must be finite and >= current time {self.t!r}")
+        self.check_state()
+        frames = sorted(float(f) for f in frame_times if f > self.t)
+        bar = tqdm(total=t_end - self.t, disable=not progress, unit="s", unit_scale=True,
+                   desc="simulating", leave=False)
+        try:
+            while self.t < t_end:
+                target = frames[0] if frames and frames[0] < t_end else t_end
+                dt = self.step_once(target - self.t)
+                if dt >= target - self.t:
+                    dt_taken = target - self.t
+                    self.t = target
+                else:
+                    dt_taken = dt
+                    self.t += dt
+                if not (dt_taken > 0.0):
+                    self._fail("time step", -1, -1 + NG, restore=False)
+                bar.update(dt_taken)
+                if frames and self.t >= frames[0]:
+                    frames.pop(0)
+                    if writer is not None:
+                        writer.write_frame(self.t, self.step, self.fields())
+                if callback is not None:
+                    callback(self)
+                if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0:
+                    self.save_checkpoint(checkpoint_path)
+                if max_steps is not None and self.step >= max_steps:
+                    break
+        finally:
+            bar.close()
+        self.check_state()
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Atomic checkpoint of the full state (ghosts included) plus time, step and config."""
+        save_checkpoint(path, {"U": self.U}, {"t": self.t, "step": self.step,
+                                              "config": self.config,
+                                              "model": self.model.to_dict()})
+
+    def load_state(self, path: str | Path) -> None:
+        """Restore U, t and step from a checkpoint written by :meth:`save_checkpoint`."""
+        arrays, attrs = load_checkpoint(path)
+        U = arrays["U"]
+        if U.shape != self.U.shape:
+            raise ValueError(f"checkpoint {path} holds U of shape {U.shape}, "
+                             f"this solver has {self.U.shape}")
+        self.U[:] = U
+        self.t, self.step = float(attrs["t"]), int(attrs["step"])
