@@ -57,7 +57,7 @@ def cell_pressure(eos, Q, reactive, rho, mx, my, E, rlam):
 def primitives(U, W, eos, Q, reactive, dx, dy, rowstat):
     """Fill W (rho, u, v, p, lambda, c) everywhere; return (status, j, i, max wave rate).
 
-    The max wave rate is max((|u|+c)/dx + (|v|+c)/dy) over interior cells (CFL numerator).
+    The max wave rate is max((|u|+c)/dx + (|v|+c)/dy) over all cells, ghosts included.
     """
     _, NY, NX = U.shape
     is2d = NY > 1
@@ -94,12 +94,12 @@ def primitives(U, W, eos, Q, reactive, dx, dy, rowstat):
             W[3, j, i] = p
             W[4, j, i] = lam
             W[5, j, i] = c
-            if interior:
-                rate = (abs(u) + c) / dx
-                if is2d:
-                    rate += (abs(v) + c) / dy
-                if rate > rowstat[j, 2]:
-                    rowstat[j, 2] = rate
+            # all cells, ghosts too: an inflow state may be faster than the interior
+            rate = (abs(u) + c) / dx
+            if is2d:
+                rate += (abs(v) + c) / dy
+            if rate > rowstat[j, 2]:
+                rowstat[j, 2] = rate
     status = 0
     bj = -1
     bi = -1
@@ -148,7 +148,7 @@ def face_flux(eos, Q, reactive, solver, rL, unL, utL, pL, lL, rR, unR, utR, pR, 
         Es = star_energy(rL, unL, pL, EL, sL, sS)
         return (mL + sL * (rs - rL),
                 mL * unL + pL + sL * (rs * sS - mL),
-                mL * utL + sL * (rs * utL - mL * utL),
+                mL * utL + sL * (rs * utL - rL * utL),
                 unL * (EL + pL) + sL * (Es - EL),
                 mL * lL + sL * (rs * lL - rL * lL))
     f = star_factor(rR, unR, sR, sS)
@@ -156,7 +156,7 @@ def face_flux(eos, Q, reactive, solver, rL, unL, utL, pL, lL, rR, unR, utR, pR, 
     Es = star_energy(rR, unR, pR, ER, sR, sS)
     return (mR + sR * (rs - rR),
             mR * unR + pR + sR * (rs * sS - mR),
-            mR * utR + sR * (rs * utR - mR * utR),
+            mR * utR + sR * (rs * utR - rR * utR),
             unR * (ER + pR) + sR * (Es - ER),
             mR * lR + sR * (rs * lR - rR * lR))
 

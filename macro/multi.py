@@ -110,12 +110,12 @@ def primitives(U, W, eos, Q, dx, dy, rowstat):
             W[6, j, i] = lam
             W[7, j, i] = c
             W[8, j, i] = K if np.isfinite(K) else 0.0
-            if interior:
-                rate = (abs(u) + c) / dx
-                if is2d:
-                    rate += (abs(v) + c) / dy
-                if rate > rowstat[j, 2]:
-                    rowstat[j, 2] = rate
+            # all cells, ghosts too: an inflow state may be faster than the interior
+            rate = (abs(u) + c) / dx
+            if is2d:
+                rate += (abs(v) + c) / dy
+            if rate > rowstat[j, 2]:
+                rowstat[j, 2] = rate
     status = 0
     bj = -1
     bi = -1

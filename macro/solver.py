@@ -23,13 +23,15 @@ class NonPhysicalStateError(RuntimeError):
     """Raised when a cell's density, pressure, energy or sound speed goes non-physical or NaN.
 
     Attributes: ``variable``, ``cell`` (interior index: (i,) in 1D, (i, j) in 2D), ``step``,
-    ``time`` and ``last_good_path`` (checkpoint holding the state before the failing step).
+    ``time``, ``last_good_state`` (conserved state before the failing step, ghosts included) and
+    ``last_good_path`` (the checkpoint it was written to, when the solver has one).
     """
 
     def __init__(self, variable: str, cell: tuple, step: int, time: float,
-                 last_good_path: Path | None):
+                 last_good_path: Path | None, last_good_state: np.ndarray | None = None):
         self.variable, self.cell, self.step, self.time = variable, cell, step, time
         self.last_good_path = last_good_path
+        self.last_good_state = last_good_state
         where = f"; last good state written to {last_good_path}" if last_good_path else ""
         super().__init__(f"non-physical {variable} in cell {cell} at step {step}, t={time:.6e} s"
                          f"{where}")
@@ -48,7 +50,7 @@ class Solver:
                  piston_velocity: dict | None = None, inflow: dict | None = None,
                  cfl: float = 0.8, order: int = 2, limiter: str = "mc", riemann: str = "hllc",
                  rate=None, t: float = 0.0, step: int = 0, config: dict | None = None,
-                 last_good_path: str | Path | None = "last_good_state.h5"):
+                 last_good_path: str | Path | None = None):
         self.model, self.grid = model, grid
         if not (0.0 < cfl <= 1.0):
             raise ValueError(f"cfl={cfl!r} must be in (0, 1]")
@@ -178,7 +180,7 @@ class Solver:
         if self.last_good_path is not None:
             path = self.last_good_path
             self.save_checkpoint(path)
-        raise NonPhysicalStateError(variable, cell, self.step, self.t, path)
+        raise NonPhysicalStateError(variable, cell, self.step, self.t, path, self.U.copy())
 
     def check_state(self) -> None:
         """Guard the current state (used for initial data and after external edits)."""
@@ -217,7 +219,8 @@ class Solver:
                     dt_taken = dt
                     self.t += dt
                 if not (dt_taken > 0.0):
-                    self._fail("time step", -1, -1 + NG, restore=False)
+                    raise RuntimeError(f"time step collapsed to {dt_taken!r} at step "
+                                       f"{self.step}, t={self.t!r}")
                 bar.update(dt_taken)
                 if frames and self.t >= frames[0]:
                     frames.pop(0)
