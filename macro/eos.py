@@ -139,6 +139,10 @@ class StiffenedGas(EOS):
 class MieGruneisen(EOS):
     """Mie-Grueneisen about the linear ``Us = c0 + s*up`` Hugoniot from (rho0, p=0, T0).
 
+    In expansion (rho < rho0) the reference curve is ``rho0*c0^2*eta`` (constant bulk modulus,
+    continuous slope at rho0): the Hugoniot formula's slope vanishes for strong expansion and
+    would give c^2 < 0 for material in tension or in mixed cells of the diffuse interface.
+
     ``Gamma*rho = Gamma0*rho0`` (constant), constant ``cv``. The tabulated Hugoniot temperature
     covers compression ``eta = 1 - rho0/rho`` in [eta_min, eta_max]; outside it the table is
     extrapolated linearly (temperature is a diagnostic and drives chemistry, never pressure).
@@ -166,8 +170,16 @@ class MieGruneisen(EOS):
             )
 
     def hugoniot_pressure(self, eta):
+        """Reference pressure: the Us-up Hugoniot in compression, rho0 c0^2 eta in expansion."""
         eta = np.asarray(eta, float)
-        return self.rho0 * self.c0**2 * eta / (1.0 - self.s * eta) ** 2
+        k = self.rho0 * self.c0**2
+        return np.where(eta >= 0, k * eta / (1.0 - self.s * np.maximum(eta, 0)) ** 2, k * eta)
+
+    def _hugoniot_slope(self, eta):
+        k = self.rho0 * self.c0**2
+        if eta < 0:
+            return k
+        return k * (1 + self.s * eta) / (1 - self.s * eta) ** 3
 
     def hugoniot_temperature(self, eta):
         """Temperature on the Hugoniot at compression ``eta``, integrated from T0 at eta=0."""
@@ -175,8 +187,8 @@ class MieGruneisen(EOS):
         V0 = 1.0 / self.rho0
 
         def rhs(x, T):
-            ph = self.rho0 * self.c0**2 * x / (1 - self.s * x) ** 2
-            dph = self.rho0 * self.c0**2 * (1 + self.s * x) / (1 - self.s * x) ** 3
+            ph = float(self.hugoniot_pressure(x))
+            dph = self._hugoniot_slope(x)
             return V0 / (2 * self.cv) * (x * dph - ph) + self.gamma0 * T
 
         out = np.empty_like(eta)
@@ -256,9 +268,13 @@ def _mg_hugoniot(q, rho):
     """(eta, p_H, e_H, dp_H/drho, de_H/drho) of the linear Us-up Hugoniot."""
     rho0, c0, s = q[3], q[4], q[5]
     eta = 1.0 - rho0 / rho
-    den = 1.0 - s * eta
-    ph = rho0 * c0 * c0 * eta / (den * den)
-    dph_deta = rho0 * c0 * c0 * (1.0 + s * eta) / (den * den * den)
+    if eta >= 0.0:
+        den = 1.0 - s * eta
+        ph = rho0 * c0 * c0 * eta / (den * den)
+        dph_deta = rho0 * c0 * c0 * (1.0 + s * eta) / (den * den * den)
+    else:  # expansion: constant bulk modulus (C1-continuous), keeps c^2 > 0 in tension
+        ph = rho0 * c0 * c0 * eta
+        dph_deta = rho0 * c0 * c0
     eh = ph * eta / (2.0 * rho0)
     deh_deta = (dph_deta * eta + ph) / (2.0 * rho0)
     deta_drho = rho0 / (rho * rho)
