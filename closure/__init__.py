@@ -1,0 +1,1 @@
+"""Learned meso-scale hotspot closure: tokenizer VAEs, latent dynamics, PARC baseline, training."""

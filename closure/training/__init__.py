@@ -1,0 +1,1 @@
+"""Training machinery: data sets, configs, checkpoints, the stage loop and evaluation."""
