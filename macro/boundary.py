@@ -33,7 +33,7 @@ def check_periodic_pairs(codes: np.ndarray) -> None:
             raise ValueError(f"periodic boundary on axis {axis} must be set on both sides")
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, error_model="numpy")
 def _ghost_from(U, dst_j, dst_i, src_j, src_i, code, normal, nrho, iE, uwall, inflow):
     nv = U.shape[0]
     if code == INFLOW:
@@ -52,7 +52,7 @@ def _ghost_from(U, dst_j, dst_i, src_j, src_i, code, normal, nrho, iE, uwall, in
         U[iE, dst_j, dst_i] += 0.5 * (mg * mg - m * m) / rho
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def fill_ghosts(U, codes, uwall, inflow, nrho, mx, my, iE):
     """Fill ghost cells of U (nv, NY, NX) in place; NY == 1 means 1D (no y ghosts)."""
     _, NY, NX = U.shape

@@ -1,4 +1,4 @@
-"""Two-material five-equation diffuse-interface model (Allaire et al. 2002): fused Numba kernels.
+"""Two-material five-equation diffuse-interface model (Allaire et al. 2002): tiled Numba kernels.
 
 Conserved/advected variables, shape (NV, NY, NX):
 ``alpha1*rho1, alpha2*rho2, rho*u, rho*v, E, alpha1, alpha1*rho1*lambda``.
@@ -11,6 +11,11 @@ Allaire's model; with ``kapila`` set, ``K = (r2c2 - r1c1)/(r2c2/a2 + r1c1/a1)`` 
 is Kapila's term that lets the gas compress in mixed cells.
 
 Primitive work array W: rho1, rho2, u, v, p, alpha1, lambda, c (frozen), K.
+
+The kernels follow :mod:`macro.euler` (see there): a guard pass per stage, then one sweep over
+strips of rows that computes primitives into a per-thread ring of 4 rows, reconstructs, solves
+the Riemann problems and writes the RK combination directly. The arithmetic per cell and face
+is the one of the original fused kernels (every EOS goes through :func:`macro.eos.xi_pi`).
 """
 
 import numba as nb
@@ -18,8 +23,9 @@ import numpy as np
 
 from .boundary import NG, fill_ghosts
 from .eos import sound_speed_sq, temperature, xi_pi
-from .limiters import faces
-from .riemann import HLL, star_factor, wave_speeds
+from .euler import PAR_MIN_CELLS, TB, TS, _copy, _reduce_rowstat, _tile_scan_at
+from .limiters import MC, MINMOD, mc_slope, minmod_slope, vanleer_slope
+from .riemann import HLL
 
 AR1, AR2, MX, MY, EN, ALPHA, ARL = 0, 1, 2, 3, 4, 5, 6
 NV = 7
@@ -34,6 +40,32 @@ GUARD_NAMES = {
     BAD_VOLUME_FRACTION: "volume fraction",
 }
 
+# scratch rows (stride TS): reconstructed variables are W[0..6] = r1, r2, u, v, p, alpha1, lambda
+NR = 7
+S_WL = 0 * TS  # left face states (7 rows; slots 2/3 = normal/tangential velocity)
+S_WR = 7 * TS  # right face states at face f, stored at f + 1 (7 rows)
+S_EL = 14 * TS
+S_CL = 15 * TS
+S_ER = 16 * TS
+S_CR = 17 * TS
+S_F = 18 * TS  # fluxes m1, m2, normal mom, tangential mom, E, alpha*u, m1*lambda, face u (8)
+S_YO = 26 * TS  # y fluxes at the lower face of the row, U order + face velocity (8 rows)
+S_YN = 34 * TS  # y fluxes at the upper face (8 rows)
+S_D = 42 * TS
+S_PT = 43 * TS  # primitives of one row piece: r1, r2, u, v, p, alpha1, lambda, K (8 rows)
+S_RING = 51 * TS  # ring of 4 primitive rows, 8 rows each
+NSR = 83
+# guard pass rows: W (9 rows), wave rate, guard code
+P_RATE = 9 * TS
+P_CODE = 10 * TS
+
+TASK_GUARD, TASK_PRIM, TASK_SWEEP = 0, 1, 2
+_JIT = {"cache": True, "error_model": "numpy"}
+# thin wrappers are inlined in Numba IR: every separately compiled function that calls the kernels
+# re-optimises all of their linked code, which is what dominates the cold compile time
+_IJIT = {"cache": True, "error_model": "numpy", "inline": "always"}
+_PJIT = {"cache": True, "error_model": "numpy", "parallel": True}
+
 
 @nb.njit(cache=True, inline="always")
 def mixture(eos, r1, r2, a1, lam, Q):
@@ -47,8 +79,21 @@ def mixture(eos, r1, r2, a1, lam, Q):
 @nb.njit(cache=True, inline="always")
 def mixture_sound(eos, r1, r2, a1, p, x1, x2):
     """Frozen mixture sound speed^2 (xi c^2 = sum Y_k xi_k c_k^2), and Kapila's K."""
-    c21 = sound_speed_sq(eos[0], r1, p)
-    c22 = sound_speed_sq(eos[1], r2, p)
+    return _sound_rows(eos[0], eos[1], r1, r2, a1, p, x1, x2)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _mixture_rows(q0, q1, r1, r2, a1, lam, Q):
+    x1, p1, _, _ = xi_pi(q0, r1)
+    x2, p2, _, _ = xi_pi(q1, r2)
+    a2 = 1.0 - a1
+    return a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _sound_rows(q0, q1, r1, r2, a1, p, x1, x2):
+    c21 = sound_speed_sq(q0, r1, p)
+    c22 = sound_speed_sq(q1, r2, p)
     a2 = 1.0 - a1
     m1 = a1 * r1
     m2 = a2 * r2
@@ -60,218 +105,579 @@ def mixture_sound(eos, r1, r2, a1, p, x1, x2):
     return c2, K
 
 
-@nb.njit(cache=True, parallel=True)
-def primitives(U, W, eos, Q, dx, dy, rowstat):
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _cell(m1, m2, a1, mx, my, E, arl, q0, q1, Q):
+    """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2)."""
+    bad = 0
+    if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
+        bad = BAD_PARTIAL_DENSITY
+    elif not (0.0 < a1 < 1.0):
+        bad = BAD_VOLUME_FRACTION
+    if bad != 0:
+        m1, m2, a1 = 0.5, 0.5, 0.5  # keeps ghost arithmetic finite
+    rho = m1 + m2
+    r1 = m1 / a1
+    r2 = m2 / (1.0 - a1)
+    u = mx / rho
+    v = my / rho
+    lam = arl / m1
+    xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+    p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
+    return bad, r1, r2, u, v, p, a1, lam, x1, x2
+
+
+# ---------------------------------------------------------------------------------------------
+# guard pass (and W)
+# ---------------------------------------------------------------------------------------------
+
+
+@nb.njit(**_JIT)
+def _prim_tile(U, W, S, j, i0, n, q0, q1, Q, dx, dy, is2d, store):
+    um1 = U[AR1, j, i0:i0 + n]
+    um2 = U[AR2, j, i0:i0 + n]
+    ua = U[ALPHA, j, i0:i0 + n]
+    umx = U[MX, j, i0:i0 + n]
+    umy = U[MY, j, i0:i0 + n]
+    uen = U[EN, j, i0:i0 + n]
+    url = U[ARL, j, i0:i0 + n]
+    for q in range(n):
+        bad, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(um1[q], um2[q], ua[q], umx[q], umy[q],
+                                                      uen[q], url[q], q0, q1, Q)
+        c2, K = _sound_rows(q0, q1, r1, r2, a1, p, x1, x2)
+        code = float(bad)
+        if bad == 0:
+            if not np.isfinite(p):
+                code = float(BAD_ENERGY)
+            elif not (c2 > 0.0) or not np.isfinite(c2):
+                code = float(BAD_SOUND_SPEED)
+        c = np.sqrt(c2) if c2 > 0.0 else 0.0
+        rate = (abs(u) + c) / dx
+        if is2d:
+            rate += (abs(v) + c) / dy
+        S[q] = r1
+        S[TS + q] = r2
+        S[2 * TS + q] = u
+        S[3 * TS + q] = v
+        S[4 * TS + q] = p
+        S[5 * TS + q] = a1
+        S[6 * TS + q] = lam
+        S[7 * TS + q] = c
+        S[8 * TS + q] = K if np.isfinite(K) else 0.0
+        S[P_RATE + q] = rate
+        S[P_CODE + q] = code
+    if not store:
+        return
+    for k in range(NW):
+        o = k * TS
+        w = W[k, j, i0:i0 + n]
+        for q in range(n):
+            w[q] = S[o + q]
+
+
+@nb.njit(**_JIT)
+def _prim_rows(U, W, S, eos, Q, dx, dy, rowstat, ja, jb, store):
+    """Guard (interior) and max wave rate (all cells, ghosts included) of rows ja..jb-1."""
     _, NY, NX = U.shape
     is2d = NY > 1
-    for j in nb.prange(NY):
+    q0 = eos[0]
+    q1 = eos[1]
+    for j in range(ja, jb):
         rowstat[j, 0] = 0.0
         rowstat[j, 1] = 0.0
         rowstat[j, 2] = 0.0
         interior_row = (not is2d) or (NG <= j < NY - NG)
-        for i in range(NX):
-            interior = interior_row and NG <= i < NX - NG
-            m1 = U[AR1, j, i]
-            m2 = U[AR2, j, i]
-            a1 = U[ALPHA, j, i]
-            bad = 0
-            if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
-                bad = BAD_PARTIAL_DENSITY
-            elif not (0.0 < a1 < 1.0):
-                bad = BAD_VOLUME_FRACTION
-            if bad != 0:
-                if interior and rowstat[j, 0] == 0.0:
-                    rowstat[j, 0] = bad
-                    rowstat[j, 1] = i
-                m1, m2, a1 = 0.5, 0.5, 0.5  # keeps ghost arithmetic finite
-            rho = m1 + m2
-            r1 = m1 / a1
-            r2 = m2 / (1.0 - a1)
-            u = U[MX, j, i] / rho
-            v = U[MY, j, i] / rho
-            lam = U[ARL, j, i] / m1
-            xi, pi, x1, x2 = mixture(eos, r1, r2, a1, lam, Q)
-            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
-            c2, K = mixture_sound(eos, r1, r2, a1, p, x1, x2)
-            if interior and rowstat[j, 0] == 0.0:
-                if not np.isfinite(p):
-                    rowstat[j, 0] = BAD_ENERGY
-                    rowstat[j, 1] = i
-                elif not (c2 > 0.0) or not np.isfinite(c2):
-                    rowstat[j, 0] = BAD_SOUND_SPEED
-                    rowstat[j, 1] = i
-            c = np.sqrt(c2) if c2 > 0.0 else 0.0
-            W[0, j, i] = r1
-            W[1, j, i] = r2
-            W[2, j, i] = u
-            W[3, j, i] = v
-            W[4, j, i] = p
-            W[5, j, i] = a1
-            W[6, j, i] = lam
-            W[7, j, i] = c
-            W[8, j, i] = K if np.isfinite(K) else 0.0
-            # all cells, ghosts too: an inflow state may be faster than the interior
-            rate = (abs(u) + c) / dx
-            if is2d:
-                rate += (abs(v) + c) / dy
-            if rate > rowstat[j, 2]:
-                rowstat[j, 2] = rate
-    status = 0
-    bj = -1
-    bi = -1
-    smax = 0.0
-    for j in range(NY):
-        if status == 0 and rowstat[j, 0] != 0.0:
-            status = int(rowstat[j, 0])
-            bj = j
-            bi = int(rowstat[j, 1])
-        if rowstat[j, 2] > smax:
-            smax = rowstat[j, 2]
-    return status, bj, bi, smax
+        for i0 in range(0, NX, TB):
+            n = min(TB, NX - i0)
+            _prim_tile(U, W, S, j, i0, n, q0, q1, Q, dx, dy, is2d, store)
+            qa = max(NG - i0, 0)
+            qb = min(NX - NG - i0, n) if interior_row else qa
+            rmax, nbad = _tile_scan_at(S, n, qa, qb, P_RATE, P_CODE)
+            if rmax > rowstat[j, 2]:
+                rowstat[j, 2] = rmax
+            if nbad > 0 and rowstat[j, 0] == 0.0:
+                for q in range(qa, qb):
+                    if S[P_CODE + q] != 0.0:
+                        rowstat[j, 0] = S[P_CODE + q]
+                        rowstat[j, 1] = i0 + q
+                        break
 
 
-@nb.njit(cache=True, inline="always")
-def face_flux(eos, Q, solver, r1L, r2L, unL, utL, pL, aL, lL, r1R, r2R, unR, utR, pR, aR, lR):
-    """Fluxes (m1, m2, normal mom, tangential mom, E, m1*lambda, alpha*u_face) and u_face."""
-    m1L = aL * r1L
-    m2L = (1.0 - aL) * r2L
-    m1R = aR * r1R
-    m2R = (1.0 - aR) * r2R
-    rL = m1L + m2L
-    rR = m1R + m2R
-    xL, piL, x1L, x2L = mixture(eos, r1L, r2L, aL, lL, Q)
-    xR, piR, x1R, x2R = mixture(eos, r1R, r2R, aR, lR, Q)
-    c2L, _ = mixture_sound(eos, r1L, r2L, aL, pL, x1L, x2L)
-    c2R, _ = mixture_sound(eos, r1R, r2R, aR, pR, x1R, x2R)
-    cL = np.sqrt(c2L) if c2L > 0.0 else 0.0
-    cR = np.sqrt(c2R) if c2R > 0.0 else 0.0
-    EL = xL * pL + piL + 0.5 * rL * (unL * unL + utL * utL)
-    ER = xR * pR + piR + 0.5 * rR * (unR * unR + utR * utR)
-    sL, sR, sS, ok = wave_speeds(rL, unL, pL, cL, rR, unR, pR, cR)
-    if sL >= 0.0:
-        return (m1L * unL, m2L * unL, rL * unL * unL + pL, rL * unL * utL, unL * (EL + pL),
-                m1L * lL * unL, aL * unL, unL)
-    if sR <= 0.0:
-        return (m1R * unR, m2R * unR, rR * unR * unR + pR, rR * unR * utR, unR * (ER + pR),
-                m1R * lR * unR, aR * unR, unR)
-    if solver == HLL or not ok:
+# ---------------------------------------------------------------------------------------------
+# sweep: primitives ring, reconstruction, face thermodynamics, Riemann fluxes, update
+# ---------------------------------------------------------------------------------------------
+
+
+@nb.njit(**_JIT)
+def _prim_ring(X, S, r, c0, m, slot, q0, q1, Q, kapila):
+    um1 = X[AR1, r, c0:c0 + m]
+    um2 = X[AR2, r, c0:c0 + m]
+    ua = X[ALPHA, r, c0:c0 + m]
+    umx = X[MX, r, c0:c0 + m]
+    umy = X[MY, r, c0:c0 + m]
+    uen = X[EN, r, c0:c0 + m]
+    url = X[ARL, r, c0:c0 + m]
+    for q in range(m):
+        _, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(um1[q], um2[q], ua[q], umx[q], umy[q],
+                                                    uen[q], url[q], q0, q1, Q)
+        K = 0.0
+        if kapila:
+            _, K = _sound_rows(q0, q1, r1, r2, a1, p, x1, x2)
+            K = K if np.isfinite(K) else 0.0
+        S[S_PT + q] = r1
+        S[S_PT + TS + q] = r2
+        S[S_PT + 2 * TS + q] = u
+        S[S_PT + 3 * TS + q] = v
+        S[S_PT + 4 * TS + q] = p
+        S[S_PT + 5 * TS + q] = a1
+        S[S_PT + 6 * TS + q] = lam
+        S[S_PT + 7 * TS + q] = K
+    for k in range(8):
+        o = S_RING + (8 * slot + k) * TS
+        src = S_PT + k * TS
+        for q in range(m):
+            S[o + q] = S[src + q]
+
+
+@nb.njit(**_JIT)
+def _recon_x(S, slot, n, lim):
+    for k in range(NR):
+        oL = S_WL + k * TS
+        oR = S_WR + k * TS
+        o = S_RING + (8 * slot + k) * TS
+        w = S[o:o + n + 4]  # cell i0-1+q is w[q+1]
+        if lim == MC:
+            for q in range(n + 2):
+                w0 = w[q + 1]
+                s = 0.5 * mc_slope(w0 - w[q], w[q + 2] - w0)
+                S[oL + q] = w0 + s
+                S[oR + q] = w0 - s
+        elif lim == MINMOD:
+            for q in range(n + 2):
+                w0 = w[q + 1]
+                s = 0.5 * minmod_slope(w0 - w[q], w[q + 2] - w0)
+                S[oL + q] = w0 + s
+                S[oR + q] = w0 - s
+        else:
+            for q in range(n + 2):
+                w0 = w[q + 1]
+                s = 0.5 * vanleer_slope(w0 - w[q], w[q + 2] - w0)
+                S[oL + q] = w0 + s
+                S[oR + q] = w0 - s
+
+
+@nb.njit(**_JIT)
+def _recon_y(S, j, n, lim):
+    """y faces between rows j and j+1; slot 2 (normal velocity) is v, slot 3 is u."""
+    for k in range(NR):
+        src = 5 - k if (k == 2 or k == 3) else k
+        oL = S_WL + k * TS
+        oR = S_WR + k * TS + 1
+        o0 = S_RING + (8 * ((j - 1) % 4) + src) * TS + 2
+        o1 = S_RING + (8 * (j % 4) + src) * TS + 2
+        o2 = S_RING + (8 * ((j + 1) % 4) + src) * TS + 2
+        o3 = S_RING + (8 * ((j + 2) % 4) + src) * TS + 2
+        r0 = S[o0:o0 + n]
+        r1 = S[o1:o1 + n]
+        r2 = S[o2:o2 + n]
+        r3 = S[o3:o3 + n]
+        if lim == MC:
+            for q in range(n):
+                a1 = r1[q]
+                a2 = r2[q]
+                S[oL + q] = a1 + 0.5 * mc_slope(a1 - r0[q], a2 - a1)
+                S[oR + q] = a2 - 0.5 * mc_slope(a2 - a1, r3[q] - a2)
+        elif lim == MINMOD:
+            for q in range(n):
+                a1 = r1[q]
+                a2 = r2[q]
+                S[oL + q] = a1 + 0.5 * minmod_slope(a1 - r0[q], a2 - a1)
+                S[oR + q] = a2 - 0.5 * minmod_slope(a2 - a1, r3[q] - a2)
+        else:
+            for q in range(n):
+                a1 = r1[q]
+                a2 = r2[q]
+                S[oL + q] = a1 + 0.5 * vanleer_slope(a1 - r0[q], a2 - a1)
+                S[oR + q] = a2 - 0.5 * vanleer_slope(a2 - a1, r3[q] - a2)
+
+
+@nb.njit(**_JIT)
+def _thermo(S, m, q0, q1, Q):
+    """Total energy and frozen sound speed of both face states of faces 0..m-1."""
+    for side in range(2):
+        o = S_WL if side == 0 else S_WR + 1
+        oE = S_EL if side == 0 else S_ER
+        oC = S_CL if side == 0 else S_CR
+        for f in range(m):
+            r1 = S[o + f]
+            r2 = S[o + TS + f]
+            un = S[o + 2 * TS + f]
+            ut = S[o + 3 * TS + f]
+            p = S[o + 4 * TS + f]
+            a = S[o + 5 * TS + f]
+            lam = S[o + 6 * TS + f]
+            r = a * r1 + (1.0 - a) * r2
+            xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a, lam, Q)
+            c2, _ = _sound_rows(q0, q1, r1, r2, a, p, x1, x2)
+            S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
+            S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
+
+
+@nb.njit(**_JIT)
+def _riemann(S, m, force_hll):
+    """HLLC (HLL fallback) fluxes and face velocity of faces 0..m-1, every case computed."""
+    for f in range(m):
+        r1L = S[S_WL + f]
+        r2L = S[S_WL + TS + f]
+        unL = S[S_WL + 2 * TS + f]
+        utL = S[S_WL + 3 * TS + f]
+        pL = S[S_WL + 4 * TS + f]
+        aL = S[S_WL + 5 * TS + f]
+        lL = S[S_WL + 6 * TS + f]
+        r1R = S[S_WR + f + 1]
+        r2R = S[S_WR + TS + f + 1]
+        unR = S[S_WR + 2 * TS + f + 1]
+        utR = S[S_WR + 3 * TS + f + 1]
+        pR = S[S_WR + 4 * TS + f + 1]
+        aR = S[S_WR + 5 * TS + f + 1]
+        lR = S[S_WR + 6 * TS + f + 1]
+        EL = S[S_EL + f]
+        cL = S[S_CL + f]
+        ER = S[S_ER + f]
+        cR = S[S_CR + f]
+        m1L = aL * r1L
+        m2L = (1.0 - aL) * r2L
+        m1R = aR * r1R
+        m2R = (1.0 - aR) * r2R
+        rL = m1L + m2L
+        rR = m1R + m2R
+        # Davis wave speeds and contact speed (see riemann.wave_speeds)
+        sL = min(unL - cL, unR - cR)
+        sR = max(unL + cL, unR + cR)
+        den = rL * (sL - unL) - rR * (sR - unR)
+        sS = (pR - pL + rL * unL * (sL - unL) - rR * unR * (sR - unR)) / den
+        ok = den != 0.0 and sL < sS and sS < sR
+        # HLL
         inv = 1.0 / (sR - sL)
         a = sR * sL
+        h0 = (sR * (m1L * unL) - sL * (m1R * unR) + a * (m1R - m1L)) * inv
+        h1 = (sR * (m2L * unL) - sL * (m2R * unR) + a * (m2R - m2L)) * inv
+        h2 = (sR * (rL * unL * unL + pL) - sL * (rR * unR * unR + pR)
+              + a * (rR * unR - rL * unL)) * inv
+        h3 = (sR * (rL * unL * utL) - sL * (rR * unR * utR) + a * (rR * utR - rL * utL)) * inv
+        h4 = (sR * (unL * (EL + pL)) - sL * (unR * (ER + pR)) + a * (ER - EL)) * inv
+        h5 = (sR * (aL * unL) - sL * (aR * unR) + a * (aR - aL)) * inv
+        h6 = (sR * (m1L * lL * unL) - sL * (m1R * lR * unR) + a * (m1R * lR - m1L * lL)) * inv
+        h7 = (sR * unL - sL * unR) * inv
+        # HLLC star flux of the side the contact leaves behind
+        left = sS >= 0.0
+        s = sL if left else sR
+        un = unL if left else unR
+        ut = utL if left else utR
+        p = pL if left else pR
+        E = EL if left else ER
+        m1 = m1L if left else m1R
+        m2 = m2L if left else m2R
+        r = rL if left else rR
+        lam = lL if left else lR
+        al = aL if left else aR
+        fs = (s - un) / (s - sS)
+        Es = fs * (E + (sS - un) * (r * sS + p / (s - un)))
+        mn = r * un
+        c0 = m1 * un + s * (fs - 1.0) * m1
+        c1 = m2 * un + s * (fs - 1.0) * m2
+        c2 = mn * un + p + s * (r * fs * sS - mn)
+        c3 = mn * ut + s * (fs - 1.0) * r * ut
+        c4 = un * (E + p) + s * (Es - E)
+        c5 = al * sS
+        c6 = m1 * lam * un + s * (fs - 1.0) * m1 * lam
+        c7 = sS
+        hll = force_hll or not ok
+        f0 = h0 if hll else c0
+        f1 = h1 if hll else c1
+        f2 = h2 if hll else c2
+        f3 = h3 if hll else c3
+        f4 = h4 if hll else c4
+        f5 = h5 if hll else c5
+        f6 = h6 if hll else c6
+        f7 = h7 if hll else c7
+        if sR <= 0.0:
+            f0 = m1R * unR
+            f1 = m2R * unR
+            f2 = rR * unR * unR + pR
+            f3 = rR * unR * utR
+            f4 = unR * (ER + pR)
+            f5 = aR * unR
+            f6 = m1R * lR * unR
+            f7 = unR
+        if sL >= 0.0:
+            f0 = m1L * unL
+            f1 = m2L * unL
+            f2 = rL * unL * unL + pL
+            f3 = rL * unL * utL
+            f4 = unL * (EL + pL)
+            f5 = aL * unL
+            f6 = m1L * lL * unL
+            f7 = unL
+        S[S_F + f] = f0
+        S[S_F + TS + f] = f1
+        S[S_F + 2 * TS + f] = f2
+        S[S_F + 3 * TS + f] = f3
+        S[S_F + 4 * TS + f] = f4
+        S[S_F + 5 * TS + f] = f5
+        S[S_F + 6 * TS + f] = f6
+        S[S_F + 7 * TS + f] = f7
 
-        def hll(fl, fr, ul, ur):
-            return (sR * fl - sL * fr + a * (ur - ul)) * inv
 
-        uf = (sR * unL - sL * unR) * inv
-        return (hll(m1L * unL, m1R * unR, m1L, m1R),
-                hll(m2L * unL, m2R * unR, m2L, m2R),
-                hll(rL * unL * unL + pL, rR * unR * unR + pR, rL * unL, rR * unR),
-                hll(rL * unL * utL, rR * unR * utR, rL * utL, rR * utR),
-                hll(unL * (EL + pL), unR * (ER + pR), EL, ER),
-                hll(m1L * lL * unL, m1R * lR * unR, m1L * lL, m1R * lR),
-                hll(aL * unL, aR * unR, aL, aR), uf)
-    if sS >= 0.0:
-        s, un, ut, p, E, m1, m2, r, lam, al = sL, unL, utL, pL, EL, m1L, m2L, rL, lL, aL
+@nb.njit(**_JIT)
+def _store_y(S, n, dst):
+    """Copy y fluxes (normal frame) to rows dst.. in U order (+ face velocity)."""
+    for k in range(8):
+        src = S_F + (5 - k if (k == 2 or k == 3) else k) * TS
+        o = dst + k * TS
+        for q in range(n):
+            S[o + q] = S[src + q]
+
+
+@nb.njit(**_JIT)
+def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy):
+    """Y = a*Z + b*X + c*d on cells i0..i0+n-1 of row j (alpha1 with its (a1 + K) div u)."""
+    in_place = Y.ctypes.data == Z.ctypes.data
+    o_a = S_RING + (8 * (j % 4) + 5) * TS + 2  # alpha1 and K of the cells
+    o_k = S_RING + (8 * (j % 4) + 7) * TS + 2
+    for k in range(NV):
+        oF = S_F + k * TS
+        if k == ALPHA:
+            oU = S_F + 7 * TS
+            if is2d:
+                for q in range(n):
+                    aK = S[o_a + q] + S[o_k + q]
+                    S[S_D + q] = (S[oF + q] - S[oF + q + 1]
+                                  + aK * (S[oU + q + 1] - S[oU + q])) * inv_dx + (
+                        S[S_YO + 5 * TS + q] - S[S_YN + 5 * TS + q]
+                        + aK * (S[S_YN + 7 * TS + q] - S[S_YO + 7 * TS + q])) * inv_dy
+            else:
+                for q in range(n):
+                    aK = S[o_a + q] + S[o_k + q]
+                    S[S_D + q] = (S[oF + q] - S[oF + q + 1]
+                                  + aK * (S[oU + q + 1] - S[oU + q])) * inv_dx
+        elif is2d:
+            oO = S_YO + k * TS
+            oN = S_YN + k * TS
+            for q in range(n):
+                S[S_D + q] = (S[oF + q] - S[oF + q + 1]) * inv_dx + (S[oO + q] - S[oN + q]) * inv_dy
+        else:
+            for q in range(n):
+                S[S_D + q] = (S[oF + q] - S[oF + q + 1]) * inv_dx
+        # flux rows 0-6 are in U order (row 7 is the face velocity)
+        x = X[k, j, i0:i0 + n]
+        y = Y[k, j, i0:i0 + n]
+        if in_place:
+            for q in range(n):
+                y[q] = a * y[q] + b * x[q] + c * S[S_D + q]
+        else:
+            z = Z[k, j, i0:i0 + n]
+            for q in range(n):
+                y[q] = a * z[q] + b * x[q] + c * S[S_D + q]
+
+
+@nb.njit(**_JIT)
+def _y_faces(S, j, n, lim, q0, q1, Q, force_hll, dst):
+    _recon_y(S, j, n, lim)
+    _thermo(S, n, q0, q1, Q)
+    _riemann(S, n, force_hll)
+    _store_y(S, n, dst)
+
+
+@nb.njit(**_JIT)
+def _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b, c):
+    is2d = X.shape[1] > 1
+    q0 = eos[0]
+    q1 = eos[1]
+    c0 = i0 - 2
+    m = n + 4
+    if is2d:
+        for r in range(ja - 2, ja + 2):
+            _prim_ring(X, S, r, c0, m, r % 4, q0, q1, Q, kapila)
+        _y_faces(S, ja - 1, n, lim, q0, q1, Q, force_hll, np.int64(S_YO))
     else:
-        s, un, ut, p, E, m1, m2, r, lam, al = sR, unR, utR, pR, ER, m1R, m2R, rR, lR, aR
-    f = star_factor(r, un, s, sS)
-    Es = f * (E + (sS - un) * (r * sS + p / (s - un)))
-    mn = r * un
-    return (m1 * un + s * (f - 1.0) * m1,
-            m2 * un + s * (f - 1.0) * m2,
-            mn * un + p + s * (r * f * sS - mn),
-            mn * ut + s * (f - 1.0) * r * ut,
-            un * (E + p) + s * (Es - E),
-            m1 * lam * un + s * (f - 1.0) * m1 * lam,
-            al * sS, sS)
+        _prim_ring(X, S, np.int64(0), c0, m, np.int64(0), q0, q1, Q, kapila)
+    for j in range(ja, jb):
+        if is2d:
+            _prim_ring(X, S, j + 2, c0, m, (j + 2) % 4, q0, q1, Q, kapila)
+            _y_faces(S, j, n, lim, q0, q1, Q, force_hll, np.int64(S_YN))
+        _recon_x(S, j % 4, n, lim)
+        _thermo(S, n + 1, q0, q1, Q)
+        _riemann(S, n + 1, force_hll)
+        _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy)
+        if is2d:
+            for q in range(8 * TS):
+                S[S_YO + q] = S[S_YN + q]
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(**_JIT)
+def _work(task, w, nt, X, Z, Y, W, S, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat):
+    _, NY, NX = X.shape
+    if task != TASK_SWEEP:
+        _prim_rows(X, W, S, eos, Q, dx, dy, rowstat, w * NY // nt, (w + 1) * NY // nt,
+                   task == TASK_PRIM)
+        return
+    is2d = NY > 1
+    nstrips = (NX - 2 * NG + TB - 1) // TB
+    if is2d:
+        nrows = NY - 2 * NG
+        ja = NG + w * nrows // nt
+        jb = NG + (w + 1) * nrows // nt
+        sa = 0
+        sb = nstrips
+    else:
+        ja = 0
+        jb = 1
+        sa = w * nstrips // nt
+        sb = (w + 1) * nstrips // nt
+    if jb <= ja:
+        return
+    force_hll = solver == HLL
+    inv_dx = 1.0 / dx
+    inv_dy = 1.0 / dy
+    for st in range(sa, sb):
+        i0 = NG + st * TB
+        n = min(TB, NX - NG - i0)
+        _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b,
+               c)
+
+
+@nb.njit(**_PJIT)
+def _run_parallel(task, nt, X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c,
+                  rowstat):
+    for w in nb.prange(nt):
+        _work(task, np.int64(w), nt, X, Z, Y, W, S_all[w], eos, Q, kapila, solver, lim, dx,
+              dy, a, b, c, rowstat)
+
+
+@nb.njit(**_IJIT)
+def _run(task, X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat, par):
+    """As :func:`macro.euler._run`."""
+    nt = S_all.shape[0]
+    if task != TASK_SWEEP:
+        nt = min(nt, X.shape[1])
+    if par:
+        if nt > 1:
+            _run_parallel(task, nt, X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b,
+                          c, rowstat)
+            return
+    for w in range(nt):
+        _work(task, np.int64(w), np.int64(nt), X, Z, Y, W, S_all[w], eos, Q, kapila, solver, lim,
+              dx, dy, a, b, c, rowstat)
+
+
+def scratch(nthreads, shape=None):
+    """Per-thread scratch for :func:`step` (see :func:`macro.euler.scratch`)."""
+    nt = max(int(nthreads), 1)
+    if shape is not None:
+        nt = max(1, min(nt, (shape[-1] * shape[-2]) // PAR_MIN_CELLS))
+    return np.empty((nt, NSR * TS))
+
+
+@nb.njit(**_IJIT)
+def _primitives(U, W, S_all, eos, Q, dx, dy, rowstat, store, par):
+    task = np.int64(TASK_PRIM) if store else np.int64(TASK_GUARD)
+    _run(task, U, U, U, W, S_all, eos, Q, np.bool_(False), np.int64(0), np.int64(0), dx, dy, 0.0,
+         0.0, 0.0, rowstat, par)
+    return _reduce_rowstat(rowstat, U.shape[1])
+
+
+@nb.njit(**_JIT)
+def primitives(U, W, eos, Q, dx, dy, rowstat):
+    """Fill W everywhere; return (status, j, i, max wave rate over all cells, ghosts included)."""
+    S_all = np.empty((1, NSR * TS))
+    return _primitives(U, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(True), False)
+
+
+@nb.njit(**_IJIT)
+def _sweep(X, Z, Y, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat, par):
+    _run(np.int64(TASK_SWEEP), X, Z, Y, X, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c,
+         rowstat, par)
+
+
+@nb.njit(**_JIT)
 def rhs(U, W, dU, FY, eos, Q, kapila, solver, lim, dx, dy, codes, uwall, inflow, rowstat):
-    """dU for the five-equation model; FY (NV+1, NY+1, NX) holds y fluxes and face velocities."""
+    """dU for the five-equation model (W filled as a by-product; FY is unused)."""
     fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-    status, bj, bi, smax = primitives(U, W, eos, Q, dx, dy, rowstat)
+    S_all = np.empty((1, NSR * TS))
+    status, bj, bi, smax = _primitives(U, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(True),
+                                       False)
     if status != 0:
         return status, bj, bi, smax
-    _, NY, NX = U.shape
-    is2d = NY > 1
-    jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
-    inv_dx = 1.0 / dx
-    for j in nb.prange(jlo, jhi):
-        i = NG - 1
-        _, r1L = faces(lim, W[0, j, i - 1], W[0, j, i], W[0, j, i + 1])
-        _, r2L = faces(lim, W[1, j, i - 1], W[1, j, i], W[1, j, i + 1])
-        _, uL = faces(lim, W[2, j, i - 1], W[2, j, i], W[2, j, i + 1])
-        _, vL = faces(lim, W[3, j, i - 1], W[3, j, i], W[3, j, i + 1])
-        _, pL = faces(lim, W[4, j, i - 1], W[4, j, i], W[4, j, i + 1])
-        _, aL = faces(lim, W[5, j, i - 1], W[5, j, i], W[5, j, i + 1])
-        _, lL = faces(lim, W[6, j, i - 1], W[6, j, i], W[6, j, i + 1])
-        q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = 0.0
-        for i in range(NG - 1, NX - NG):
-            r1R, r1N = faces(lim, W[0, j, i], W[0, j, i + 1], W[0, j, i + 2])
-            r2R, r2N = faces(lim, W[1, j, i], W[1, j, i + 1], W[1, j, i + 2])
-            uR, uN = faces(lim, W[2, j, i], W[2, j, i + 1], W[2, j, i + 2])
-            vR, vN = faces(lim, W[3, j, i], W[3, j, i + 1], W[3, j, i + 2])
-            pR, pN = faces(lim, W[4, j, i], W[4, j, i + 1], W[4, j, i + 2])
-            aR, aN = faces(lim, W[5, j, i], W[5, j, i + 1], W[5, j, i + 2])
-            lR, lN = faces(lim, W[6, j, i], W[6, j, i + 1], W[6, j, i + 2])
-            f0, f1, f2, f3, f4, f5, fa, uf = face_flux(
-                eos, Q, solver, r1L, r2L, uL, vL, pL, aL, lL, r1R, r2R, uR, vR, pR, aR, lR)
-            if i >= NG:
-                dU[AR1, j, i] = (q0 - f0) * inv_dx
-                dU[AR2, j, i] = (q1 - f1) * inv_dx
-                dU[MX, j, i] = (q2 - f2) * inv_dx
-                dU[MY, j, i] = (q3 - f3) * inv_dx
-                dU[EN, j, i] = (q4 - f4) * inv_dx
-                dU[ARL, j, i] = (q5 - f5) * inv_dx
-                K = W[8, j, i] if kapila else 0.0
-                dU[ALPHA, j, i] = (q6 - fa + (W[5, j, i] + K) * (uf - q7)) * inv_dx
-            q0, q1, q2, q3, q4, q5, q6, q7 = f0, f1, f2, f3, f4, f5, fa, uf
-            r1L, r2L, uL, vL, pL, aL, lL = r1N, r2N, uN, vN, pN, aN, lN
-    if not is2d:
-        return 0, -1, -1, smax
-    for j in nb.prange(NG, NY - NG + 1):
-        for i in range(NG, NX - NG):
-            _, r1L = faces(lim, W[0, j - 2, i], W[0, j - 1, i], W[0, j, i])
-            _, r2L = faces(lim, W[1, j - 2, i], W[1, j - 1, i], W[1, j, i])
-            _, uL = faces(lim, W[2, j - 2, i], W[2, j - 1, i], W[2, j, i])
-            _, vL = faces(lim, W[3, j - 2, i], W[3, j - 1, i], W[3, j, i])
-            _, pL = faces(lim, W[4, j - 2, i], W[4, j - 1, i], W[4, j, i])
-            _, aL = faces(lim, W[5, j - 2, i], W[5, j - 1, i], W[5, j, i])
-            _, lL = faces(lim, W[6, j - 2, i], W[6, j - 1, i], W[6, j, i])
-            r1R, _ = faces(lim, W[0, j - 1, i], W[0, j, i], W[0, j + 1, i])
-            r2R, _ = faces(lim, W[1, j - 1, i], W[1, j, i], W[1, j + 1, i])
-            uR, _ = faces(lim, W[2, j - 1, i], W[2, j, i], W[2, j + 1, i])
-            vR, _ = faces(lim, W[3, j - 1, i], W[3, j, i], W[3, j + 1, i])
-            pR, _ = faces(lim, W[4, j - 1, i], W[4, j, i], W[4, j + 1, i])
-            aR, _ = faces(lim, W[5, j - 1, i], W[5, j, i], W[5, j + 1, i])
-            lR, _ = faces(lim, W[6, j - 1, i], W[6, j, i], W[6, j + 1, i])
-            f0, f1, f2, f3, f4, f5, fa, uf = face_flux(
-                eos, Q, solver, r1L, r2L, vL, uL, pL, aL, lL, r1R, r2R, vR, uR, pR, aR, lR)
-            FY[AR1, j, i] = f0
-            FY[AR2, j, i] = f1
-            FY[MX, j, i] = f3
-            FY[MY, j, i] = f2
-            FY[EN, j, i] = f4
-            FY[ARL, j, i] = f5
-            FY[ALPHA, j, i] = fa
-            FY[NV, j, i] = uf
-    inv_dy = 1.0 / dy
-    for j in nb.prange(NG, NY - NG):
-        for i in range(NG, NX - NG):
-            for k in range(NV):
-                if k != ALPHA:
-                    dU[k, j, i] += (FY[k, j, i] - FY[k, j + 1, i]) * inv_dy
-            K = W[8, j, i] if kapila else 0.0
-            dU[ALPHA, j, i] += (FY[ALPHA, j, i] - FY[ALPHA, j + 1, i]
-                                + (W[5, j, i] + K) * (FY[NV, j + 1, i] - FY[NV, j, i])) * inv_dy
+    _sweep(U, U, dU, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.0, 0.0, 1.0, rowstat, False)
     return 0, -1, -1, smax
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(**_IJIT)
+def _stage(X, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat, par):
+    """Ghosts of X, then its guard and wave rate."""
+    fill_ghosts(X, codes, uwall, inflow, 2, MX, MY, EN)
+    return _primitives(X, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(False), par)
+
+
+@nb.njit(**_IJIT)
+def _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy, codes,
+        uwall, inflow, rowstat, par):
+    """One SSP-RK step (order 2 or 3) of ``U`` in place (see :func:`macro.euler._rk`)."""
+    status, bj, bi, rate = _stage(U, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
+                                  par)
+    dt = 0.0
+    if status == 0:
+        dt = cfl / rate if rate > 0.0 else dt_max
+        if dt > dt_max:
+            dt = dt_max
+        _sweep(U, U, dU, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0, 0.0, dt, rowstat, par)
+        status, bj, bi, _ = _stage(dU, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
+                                   par)
+    if status == 0:
+        if order == 2:
+            _sweep(dU, U, U, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.5, 0.5, 0.5 * dt,
+                   rowstat, par)
+            return 0, -1, -1, dt
+        _sweep(dU, U, U0, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.75, 0.25, 0.25 * dt,
+               rowstat, par)
+        status, bj, bi, _ = _stage(U0, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
+                                   par)
+    if status == 0:
+        _sweep(U0, U, U, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0 / 3.0, 2.0 / 3.0,
+               2.0 / 3.0 * dt, rowstat, par)
+        return 0, -1, -1, dt
+    _copy(U, U0)
+    return status, bj, bi, dt
+
+
+@nb.njit(**_JIT)
+def step(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy, codes,
+         uwall, inflow, rowstat):
+    """One SSP-RK step, work shares run one after the other (see :func:`macro.euler.step`)."""
+    return _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy,
+               codes, uwall, inflow, rowstat, False)
+
+
+@nb.njit(**_JIT)
+def step_parallel(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy,
+                  codes, uwall, inflow, rowstat):
+    """As :func:`step` with the work shares on Numba's threads (compiled on first use)."""
+    return _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy,
+               codes, uwall, inflow, rowstat, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnostics and initial data
+# ---------------------------------------------------------------------------------------------
+
+
+@nb.njit(**_JIT)
 def diagnostics(U, eos, Q, out):
-    """out[0..6] = rho, u, v, p, T1 (material-1 temperature at its phase density), alpha1, lambda."""
+    """out[0..6] = rho, u, v, p, T1 (material-1 T at its phase density), alpha1, lambda."""
     _, NY, NX = U.shape
-    for j in nb.prange(NY):
+    q0 = eos[0]
+    q1 = eos[1]
+    for j in range(NY):
         for i in range(NX):
             m1 = U[AR1, j, i]
             m2 = U[AR2, j, i]
@@ -282,25 +688,27 @@ def diagnostics(U, eos, Q, out):
             u = U[MX, j, i] / rho
             v = U[MY, j, i] / rho
             lam = U[ARL, j, i] / m1
-            xi, pi, x1, _ = mixture(eos, r1, r2, a1, lam, Q)
+            xi, pi, x1, _ = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
             p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
-            _, p1, _, _ = xi_pi(eos[0], r1)
+            _, p1, _, _ = xi_pi(q0, r1)
             out[0, j, i] = rho
             out[1, j, i] = u
             out[2, j, i] = v
             out[3, j, i] = p
-            out[4, j, i] = temperature(eos[0], r1, (x1 * p + p1) / r1)
+            out[4, j, i] = temperature(q0, r1, (x1 * p + p1) / r1)
             out[5, j, i] = a1
             out[6, j, i] = lam
 
 
-@nb.njit(cache=True)
+@nb.njit(**_JIT)
 def conserved_from_primitive(r1, r2, a1, u, v, p, lam, eos, Q, U):
     ny, nx = r1.shape
+    q0 = eos[0]
+    q1 = eos[1]
     for j in range(ny):
         for i in range(nx):
             a = a1[j, i]
-            xi, pi, _, _ = mixture(eos, r1[j, i], r2[j, i], a, lam[j, i], Q)
+            xi, pi, _, _ = _mixture_rows(q0, q1, r1[j, i], r2[j, i], a, lam[j, i], Q)
             rho = a * r1[j, i] + (1.0 - a) * r2[j, i]
             U[AR1, j, i] = a * r1[j, i]
             U[AR2, j, i] = (1.0 - a) * r2[j, i]
