@@ -1,0 +1,382 @@
+"""One pore-collapse sample: geometry + shock loading -> hydro run -> normalized frames.
+
+Setup (all numbers from :mod:`closure.data.params` via the resolved config):
+
+* Two materials in the five-equation diffuse-interface model of :mod:`macro`: HMX (material 1,
+  Mie-Grueneisen, reactive) and the pore gas (material 2, air). Pure cells carry the absent
+  material at volume fraction ``alpha_floor``.
+* **Frame of reference: the shocked HMX is at rest.** The unshocked sample streams in through
+  x_high at ``-u_p`` (inflow boundary, ambient state) and the shock enters through x_low, an
+  inflow boundary holding the Hugoniot state at rest. This is a piston at ``u_p`` seen from the
+  piston: the same physics as a lab-frame piston, but the collapsed pore and its hotspot stay in
+  the window instead of drifting out at ``u_p``. The x_low state is ramped along the Hugoniot
+  over ``ramp_time`` (cosine ramp): an impulsive start leaves a spurious hot stripe (+90 K at
+  1.6 km/s). When the shock reaches x_high, that ghost switches to the shocked state at rest, so
+  the sample behaves as semi-infinite. Fixed-state ghosts are non-reflecting for outgoing simple
+  waves, so blast waves from the collapse leave the window. y is periodic.
+* Chemistry: one-step Arrhenius on the HMX-phase temperature, heat released in the HMX.
+
+Channels (float32, normalized with :data:`closure.normalization.NORM_RANGES`, not clipped):
+
+* ``T`` -- HMX-phase temperature (K) from the HMX EOS at the HMX phase density and the cell
+  pressure, in HMX cells (``alpha1 >= hmx_cell_alpha``, default 0.9). Other cells (pore gas and
+  strongly mixed interface cells) take the temperature of the nearest HMX cell (``t_fill =
+  "nearest"``, default) or T0 = 300 K (``t_fill = "ambient"``). The gas is not HMX: its very high
+  compression temperature must not pose as a hotspot; and the HMX phase of a cell with
+  alpha1 ~ 0.5 has a numerically mixed density whose temperature is unreliable (measured from
+  -160 K to +1550 K in interface cells of one sample). ``mu`` says which cells were filled.
+* ``P`` -- mixture pressure (Pa), the same in both phases (mechanical equilibrium).
+* ``mu`` -- HMX volume fraction alpha1 (1 = HMX, ~0 = pore).
+
+Extras in SI: ``lam`` (reaction progress of the HMX), ``u``, ``v`` (m/s, in the shocked-HMX
+frame: add ``u_p`` to ``u`` for the lab frame of an unshocked sample).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from macro.eos import IdealGas, MieGruneisen
+from macro.io import GridSpec
+from macro.models import FiveEquationModel
+from macro.reaction import Arrhenius
+from macro.solver import Solver
+
+from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
+from . import geometry
+
+__all__ = [
+    "EXTRAS",
+    "SampleResult",
+    "hugoniot_state",
+    "build_solver",
+    "sample_geometry",
+    "sample_seed",
+    "run_sample",
+    "simulate",
+]
+
+EXTRAS = ("lam", "u", "v")
+SIDE_X_LOW, SIDE_X_HIGH = 0, 1
+
+
+@dataclass
+class SampleResult:
+    """Frames and metadata of one sample."""
+
+    fields: np.ndarray                  # (n_t, 3, H, W) float32, normalized T, P, mu
+    extras: dict[str, np.ndarray]       # name -> (n_t, H, W) float32, SI
+    stats: dict[str, np.ndarray]        # name -> (n_t,) float64 per-frame diagnostics
+    meta: dict                          # scalars (see META_FIELDS in closure.data.dataset)
+    pores: list[dict] = field(default_factory=list)
+    times: np.ndarray | None = None
+
+
+def hugoniot_state(hmx: dict, u_p: float, p0: float) -> dict:
+    """Shocked HMX on the linear Us-up Hugoniot: Us, rho, p (Pa) for particle velocity u_p."""
+    us = hmx["c0"] + hmx["s"] * u_p
+    rho = hmx["rho0"] * us / (us - u_p)
+    p = p0 + hmx["rho0"] * us * u_p
+    return {"Us": us, "rho": rho, "p": p}
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The 63-bit seed of sample ``index`` of a data set with seed ``seed`` (stable, documented)."""
+    state = np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def sample_geometry(cfg: dict, rng: np.random.Generator) -> tuple[float, list[dict], float]:
+    """(u_p, pores, target porosity) of one sample, drawn in a fixed order from ``rng``."""
+    lo, hi = cfg["loading"]["u_p"]
+    u_p = float(rng.uniform(lo, hi))
+    g = cfg["grid"]
+    geo = cfg["geometry"]
+    if geo["kind"] == "single":
+        pores = geometry.micro_pores(rng, geo, g["nx"], g["ny"], g["dx"])
+        target = float("nan")
+    else:
+        pores, target = geometry.meso_pores(rng, geo, g["nx"], g["ny"], g["dx"])
+    return u_p, pores, target
+
+
+def _materials(cfg: dict):
+    ph = cfg["physics"]
+    h = ph["hmx"]
+    hmx = MieGruneisen(rho0=h["rho0"], c0=h["c0"], s=h["s"], gamma0=h["gamma0"], cv=h["cv"],
+                       T0=h["T0"])
+    gas = IdealGas(ph["gas"]["gamma"], cv=ph["gas"]["cv"])
+    return hmx, gas
+
+
+def _inflow_state(cfg: dict, u_p: float, w: float) -> dict:
+    """x_low ghost state: the Hugoniot state of particle velocity w*u_p, in the shocked frame."""
+    ph = cfg["physics"]
+    p0 = ph["ambient"]["p"]
+    hs = hugoniot_state(ph["hmx"], w * u_p, p0)
+    gam = ph["gas"]["gamma"]
+    return {"rho1": hs["rho"], "rho2": ph["gas"]["rho"] * (hs["p"] / p0) ** (1.0 / gam),
+            "alpha1": 1.0 - ph["alpha_floor"], "u": w * u_p - u_p, "v": 0.0, "p": hs["p"],
+            "lam": 0.0}
+
+
+def _set_inflow(solver: Solver, side: int, state: dict) -> None:
+    """Update an inflow boundary state during a run (the x_low ramp)."""
+    setter = getattr(solver, "set_inflow", None)
+    if callable(setter):  # public API, when macro has one
+        setter(("x_low", "x_high", "y_low", "y_high")[side], state)
+        return
+    inflow = getattr(solver, "_inflow", None)
+    if not isinstance(inflow, np.ndarray) or inflow.shape[0] != 4:
+        raise RuntimeError("macro.solver.Solver has neither set_inflow() nor the _inflow array "
+                           "this ramp needs; see docs/data.md (kernel requests)")
+    prim = {k: np.full((1, 1), float(v)) for k, v in state.items()}
+    inflow[side] = solver.model.conserved(prim)[:, 0, 0]
+
+
+class HMXCellArrhenius:
+    """Henson one-step Arrhenius that reacts only in HMX cells (alpha1 >= ``alpha_min``).
+
+    A :class:`macro.reaction.RateModel`: the solver passes the HMX-phase temperature of every
+    cell; this rate is zero where the cell is gas or a strongly mixed interface cell, whose
+    HMX-phase temperature is numerically mixed (-160 to +1550 K measured), so chemistry sees
+    exactly the cells of the T channel. Over a step the temperature is frozen and lambda is
+    advanced exactly, ``1 - lam_new = (1 - lam) exp(-k exp(-Ta/T) dt)`` (stable for any dt).
+    """
+
+    def __init__(self, k: float, Ta: float, alpha_min: float, T_ignition: float = 0.0):
+        self.k, self.Ta, self.alpha_min, self.T_ignition = k, Ta, alpha_min, T_ignition
+        self._solver = None
+        self._ia = -1
+
+    def attach(self, solver: Solver) -> None:
+        self._solver = solver
+        self._ia = solver.model.var_names.index("alpha1")
+
+    def rate(self, *, cell_ids, pressure, density, temperature, lam, dt):
+        a1 = self._solver.interior[self._ia].ravel()[cell_ids]
+        T = np.maximum(temperature, 1.0)
+        on = (a1 >= self.alpha_min) & (T > self.T_ignition)
+        kk = np.where(on, self.k * np.exp(-self.Ta / T), 0.0)
+        new = 1.0 - (1.0 - lam) * np.exp(-kk * dt)
+        return np.maximum(new - lam, 0.0) / dt
+
+
+def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.ndarray]:
+    """The solver of one sample at t = 0 and its initial gas fraction (ny, nx)."""
+    g, ph, num = cfg["grid"], cfg["physics"], cfg["numerics"]
+    nx, ny, dx = g["nx"], g["ny"], g["dx"]
+    hmx, gas = _materials(cfg)
+    rx = ph["reaction"]
+    model = FiveEquationModel(hmx, gas, Q=rx["Q"], kapila=bool(ph["kapila"]))
+    floor = ph["alpha_floor"]
+    gasf = geometry.gas_fraction(pores, nx, ny, dx)
+    alpha1 = np.clip(1.0 - gasf, floor, 1.0 - floor)
+    shape = (ny, nx)
+    p0 = ph["ambient"]["p"]
+    prim = {"rho1": np.full(shape, ph["hmx"]["rho0"]), "rho2": np.full(shape, ph["gas"]["rho"]),
+            "alpha1": alpha1, "u": np.full(shape, -u_p), "v": np.zeros(shape),
+            "p": np.full(shape, p0), "lam": np.zeros(shape)}
+    U = model.conserved(prim)
+    ramp = cfg["loading"]["ramp_time"]
+    ambient_in = {"rho1": ph["hmx"]["rho0"], "rho2": ph["gas"]["rho"], "alpha1": 1.0 - floor,
+                  "u": -u_p, "v": 0.0, "p": p0, "lam": 0.0}
+    rate = None
+    if rx["rate_scale"] > 0:
+        k = rx["k"] * rx["rate_scale"]
+        if rx["cells"] == "hmx":
+            rate = HMXCellArrhenius(k, rx["Ta"], ph["hmx_cell_alpha"], rx["T_ignition"])
+        else:
+            rate = Arrhenius(k=k, Ta=rx["Ta"], T_ignition=rx["T_ignition"])
+    solver = Solver(
+        model, GridSpec(nx=nx, ny=ny, dx=dx, dy=dx), U,
+        bc={"x_low": "inflow", "x_high": "inflow", "y_low": "periodic", "y_high": "periodic"},
+        inflow={"x_low": _inflow_state(cfg, u_p, 0.0 if ramp > 0 else 1.0),
+                "x_high": ambient_in},
+        cfl=num["cfl"], order=num["order"], limiter=num["limiter"], riemann=num["riemann"],
+        rate=rate, config={"data": cfg, "u_p": u_p, "pores": pores})
+    if isinstance(rate, HMXCellArrhenius):
+        rate.attach(solver)
+    return solver, gasf
+
+
+def hmx_channel_temperature(T: np.ndarray, hmx_cell: np.ndarray, fill: str,
+                            T0: float) -> np.ndarray:
+    """The T channel: HMX-phase temperature in HMX cells, filled elsewhere.
+
+    ``fill = "nearest"``: a non-HMX cell takes the temperature of the nearest HMX cell (periodic
+    in y), so an intact pore is invisible in T and a collapsed pore's residual gas does not punch a
+    cold hole into its hotspot; ``fill = "ambient"``: non-HMX cells hold ``T0``. Either way no
+    value comes from the gas or from the unreliable HMX phase of strongly mixed cells.
+    """
+    if fill == "ambient" or hmx_cell.all():
+        return np.where(hmx_cell, T, T0)
+    if not hmx_cell.any():
+        return np.full_like(T, T0)
+    ny = T.shape[0]
+    tiled = np.concatenate([hmx_cell] * 3, axis=0)
+    idx = distance_transform_edt(~tiled, return_distances=False, return_indices=True)
+    jj = np.mod(idx[0][ny:2 * ny], ny)
+    ii = idx[1][ny:2 * ny]
+    return np.where(hmx_cell, T, T[jj, ii])
+
+
+class _Frames:
+    """Collects frames from ``Solver.advance`` (duck-typed output writer)."""
+
+    def __init__(self, cfg: dict, n_t: int, ny: int, nx: int, mass_fn):
+        self.cfg = cfg
+        self.fields = np.empty((n_t, len(CHANNELS), ny, nx), np.float32)
+        self.extras = {k: np.empty((n_t, ny, nx), np.float32) for k in EXTRAS}
+        self.stats = {k: np.full(n_t, np.nan) for k in
+                      ("time", "peak_T", "hotspot_area", "hotspot_T", "max_p", "min_p",
+                       "gas_volume", "mass_hmx", "mass_gas", "max_lam", "steps")}
+        self.k = 0
+        self.mass_fn = mass_fn
+
+    def write_frame(self, t: float, step: int, f: dict) -> None:
+        ph = self.cfg["physics"]
+        dx = self.cfg["grid"]["dx"]
+        k = self.k
+        a1 = f["alpha1"]
+        hmx_cell = a1 >= ph["hmx_cell_alpha"]
+        T = hmx_channel_temperature(f["T"], hmx_cell, ph["t_fill"], ph["hmx"]["T0"])
+        out = {"T": T, "P": f["p"], "mu": a1}
+        for c, name in enumerate(CHANNELS):
+            lo, hi = NORM_RANGES[name]
+            self.fields[k, c] = (out[name] - lo) / (hi - lo)
+        for name in EXTRAS:
+            self.extras[name][k] = f[name]
+        hot = T > HOTSPOT_THRESHOLD_K
+        s = self.stats
+        s["time"][k] = t
+        s["steps"][k] = step
+        s["peak_T"][k] = float(T.max())
+        s["hotspot_area"][k] = float(hot.sum()) * dx * dx
+        s["hotspot_T"][k] = float(T[hot].mean()) if hot.any() else HOTSPOT_THRESHOLD_K
+        s["max_p"][k] = float(f["p"].max())
+        s["min_p"][k] = float(f["p"].min())
+        s["gas_volume"][k] = float((1.0 - a1).sum()) * dx * dx
+        m = self.mass_fn()
+        s["mass_hmx"][k], s["mass_gas"][k] = m
+        s["max_lam"][k] = float(np.where(hmx_cell, f["lam"], 0.0).max())
+        self.k += 1
+
+
+def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False,
+             callback=None) -> SampleResult:
+    """Run one sample with the given loading and pores; frames at k * frame_dt, k = 0..n."""
+    g, tm = cfg["grid"], cfg["time"]
+    nx, ny, dx = g["nx"], g["ny"], g["dx"]
+    n_t = tm["n_frames"] + 1
+    times = np.arange(n_t) * tm["frame_dt"]
+    t_wall = time.perf_counter()
+    solver, gasf = build_solver(cfg, u_p, pores)
+    model = solver.model
+
+    i_hmx = model.var_names.index("alpha1_rho1")
+    i_gas = model.var_names.index("alpha2_rho2")
+
+    def masses():
+        tot = solver.totals()
+        return float(tot[i_hmx]), float(tot[i_gas])
+
+    sink = _Frames(cfg, n_t, ny, nx, masses)
+    sink.write_frame(0.0, 0, solver.fields())
+    ramp = cfg["loading"]["ramp_time"]
+    i_mx = model.var_names.index("rho_u")
+    exited = [False]
+
+    def step_cb(s: Solver) -> None:
+        if ramp > 0 and s.t <= ramp + 0.5 * tm["frame_dt"]:
+            w = min(1.0, s.t / ramp)
+            _set_inflow(s, SIDE_X_LOW, _inflow_state(cfg, u_p, 0.5 - 0.5 * math.cos(math.pi * w)))
+        if not exited[0]:
+            # The shock reaches x_high when the last column has slowed to half the inflow speed:
+            # from then on the x_high ghost holds the shocked state at rest (a semi-infinite
+            # sample). A fixed ambient inflow would re-shock the exit, zero-gradient would send
+            # a rarefaction back (-14% pressure at 1 km/s).
+            last = s.interior[:, :, -1]
+            u_last = float(np.mean(last[i_mx] / (last[i_hmx] + last[i_gas])))
+            if u_last > -0.5 * u_p:
+                _set_inflow(s, SIDE_X_HIGH, _inflow_state(cfg, u_p, 1.0))
+                exited[0] = True
+        if callback is not None:
+            callback(s)
+
+    solver.advance(float(times[-1]), frame_times=times[1:].tolist(), writer=sink,
+                   progress=progress, callback=step_cb)
+    wall = time.perf_counter() - t_wall
+    ph = cfg["physics"]
+    hs = hugoniot_state(ph["hmx"], u_p, ph["ambient"]["p"])
+    hmx, _ = _materials(cfg)
+    eta = 1.0 - ph["hmx"]["rho0"] / hs["rho"]
+    area = nx * ny * dx * dx
+    req = [geometry.equivalent_radius(p) for p in pores]
+    meta = {
+        "u_p": u_p, "shock_pressure": hs["p"], "shock_speed": hs["Us"],
+        "hugoniot_T": float(hmx.hugoniot_temperature(eta)[0]),
+        "porosity": float(gasf.mean()), "n_pores": len(pores),
+        "r_eq_mean": float(np.mean(req)) if req else 0.0,
+        "r_eq_min": float(np.min(req)) if req else 0.0,
+        "r_eq_max": float(np.max(req)) if req else 0.0,
+        "peak_T": float(np.max(sink.stats["peak_T"])),
+        "peak_hotspot_fraction": float(np.max(sink.stats["hotspot_area"]) / area),
+        "final_hotspot_fraction": float(sink.stats["hotspot_area"][-1] / area),
+        "max_lam": float(np.max(sink.stats["max_lam"])),
+        "steps": int(solver.step), "wall_s": wall,
+    }
+    return SampleResult(sink.fields, sink.extras, sink.stats, meta, pores, times)
+
+
+def run_sample(cfg: dict, seed: int, index: int) -> SampleResult:
+    """Sample ``index`` of a data set with seed ``seed``: deterministic in (cfg, seed, index)."""
+    sseed = sample_seed(seed, index)
+    rng = np.random.default_rng(sseed)
+    u_p, pores, target = sample_geometry(cfg, rng)
+    res = simulate(cfg, u_p, pores)
+    res.meta.update({"index": int(index), "seed": int(seed), "sample_seed": sseed,
+                     "target_porosity": target})
+    return res
+
+
+_KAPILA_OK: bool | None = None
+
+
+def kapila_supported() -> bool:
+    """Whether the macro kernel runs the Kapila model through a shock into nearly pure HMX.
+
+    A small probe (64 x 16 cells, one pore, u_p = 1 km/s, 0.3 ns): the explicit K div(u)
+    update of the original kernel drives alpha1 out of (0, 1) at the first compressed HMX cell
+    (step 1).
+    Cached per process.
+    """
+    global _KAPILA_OK
+    if _KAPILA_OK is None:
+        from macro.solver import NonPhysicalStateError
+
+        from .config import load_data_config
+
+        cfg = load_data_config("micro", overrides=[
+            "physics.kapila=True", "grid.nx=64", "grid.ny=16", "grid.dx=6.25e-08",
+            "time.n_frames=1", "time.frame_dt=3e-10", "geometry.radius=[1e-7, 2e-7]",
+            "geometry.min_radius=1e-7", "geometry.shapes=['circle']"])
+        pore = {"shape": "circle", "x": 1.0e-6, "y": 5.0e-7, "r": 2.0e-7}
+        try:
+            simulate(cfg, 1000.0, [pore])
+            _KAPILA_OK = True
+        except NonPhysicalStateError:
+            _KAPILA_OK = False
+    return _KAPILA_OK
+
+
+KAPILA_UNSUPPORTED = (
+    "the macro kernel cannot run the Kapila five-equation model here: its explicit K div(u) "
+    "update drives alpha1 out of (0, 1) in nearly pure HMX cells at the first compression "
+    "(see docs/kernel_request_kapila.md for the kernel change). Use --set physics.kapila=false "
+    "for Allaire-model data (hotspots are not credible then: docs/data.md), or update macro.")
