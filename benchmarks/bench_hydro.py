@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -79,7 +79,7 @@ def quadrant_solver(n: int) -> Solver:
     for name, st in QUADRANT.items():
         sel = ((Y > 0.5) if name[0] == "n" else (Y <= 0.5)) & (
             (X > 0.5) if name[1] == "e" else (X <= 0.5))
-        for k, v in zip(("rho", "u", "v", "p"), st):
+        for k, v in zip(("rho", "u", "v", "p"), st, strict=True):
             prim[k][sel] = v
     return Solver(model, GridSpec(nx=n, ny=n, dx=1.0 / n, dy=1.0 / n), model.conserved(prim),
                   cfl=0.8, order=2, limiter="mc", riemann="hllc")
@@ -94,15 +94,32 @@ def ours(build, n: int, t_end: float, threads: int) -> dict:
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
     cells = s.grid.nx * s.grid.ny
-    return {"cells": cells, "steps": s.step, "seconds": wall, "cpu_share": cpu / wall,
-            "mcups": cells * s.step / wall / 1e6}
+    return {"cells": cells, "steps": s.step, "seconds": wall, "cpu_seconds": cpu,
+            "cpu_share": cpu / wall, "mcups": cells * s.step / wall / 1e6,
+            "mcups_per_cpu_s": cells * s.step / cpu / 1e6}
+
+
+_PYCLAW_RUNNER = """
+import json, sys, time
+sys.path.insert(0, {here!r})
+import pyclaw_ref as r
+if not r.available():
+    print(json.dumps(None)); sys.exit()
+marks = []
+class _Clock:  # pyclaw_ref times evolve_to_time with time.perf_counter(): record CPU time too
+    def perf_counter(self):
+        marks.append(time.process_time())
+        return time.perf_counter()
+r.time = _Clock()
+res = r.pyclaw_{kind}({n}, t_end={t_end!r})
+res["cpu_seconds"] = marks[-1] - marks[-2]
+print(json.dumps(res))
+"""
 
 
 def pyclaw(kind: str, n: int, t_end: float, tuned_malloc: bool, workdir: str) -> dict | None:
     """One PyClaw run (warm-up + timed evolve_to_time) in a fresh single-threaded subprocess."""
-    code = ("import json, sys; sys.path.insert(0, %r); import pyclaw_ref as r; "
-            "print(json.dumps(r.pyclaw_%s(%d, t_end=%r) if r.available() else None))"
-            % (str(HERE), kind, n, t_end))
+    code = _PYCLAW_RUNNER.format(here=str(HERE), kind=kind, n=n, t_end=t_end)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     for k in TUNED_MALLOC:
         env.pop(k, None)
@@ -117,12 +134,17 @@ def pyclaw(kind: str, n: int, t_end: float, tuned_malloc: bool, workdir: str) ->
     if out.returncode != 0:
         print(f"PyClaw {kind} {n} failed: {out.stderr.strip()[-500:]}", file=sys.stderr)
         return None
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if res:
+        res["cpu_share"] = res["cpu_seconds"] / res["seconds"]
+        res["mcups_per_cpu_s"] = res["cells"] * res["steps"] / res["cpu_seconds"] / 1e6
+    return res
 
 
 def clawpack_available() -> bool:
-    code = "import sys; sys.path.insert(0, %r); import pyclaw_ref as r; print(r.available())"
-    out = subprocess.run([sys.executable, "-c", code % str(HERE)], capture_output=True, text=True,
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import pyclaw_ref as r; "
+            "print(r.available())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=tempfile.gettempdir())
     return out.returncode == 0 and out.stdout.strip().endswith("True")
 
@@ -130,6 +152,11 @@ def clawpack_available() -> bool:
 def median(runs: list[dict], key: str = "mcups") -> float | None:
     vals = [r[key] for r in runs if r]
     return statistics.median(vals) if vals else None
+
+
+def best_of(runs: list[dict], key: str = "mcups") -> float | None:
+    vals = [r[key] for r in runs if r]
+    return max(vals) if vals else None
 
 
 def cpu_model() -> str:
@@ -201,6 +228,7 @@ def main(argv=None) -> int:
     def ratio(a, b):
         return a / b if a and b else None
 
+    speedup = ratio(m["quadrant_2t"], m["quadrant_1t"])
     res = {
         "mcups_1d": m[f"sod{n0}"],
         "mcups_2d": m["quadrant_1t"],
@@ -209,11 +237,27 @@ def main(argv=None) -> int:
         "pyclaw_mcups_2d": p["quadrant"],
         "ratio_1d_vs_pyclaw": ratio(m[f"sod{n0}"], best_claw_1d),
         "ratio_2d_vs_pyclaw": ratio(m["quadrant_1t"], p["quadrant"]),
-        "speedup_2threads": ratio(m["quadrant_2t"], m["quadrant_1t"]),
-        "parallel_efficiency_2threads": (ratio(m["quadrant_2t"], m["quadrant_1t"]) or 0) / 2
-        or None,
+        "speedup_2threads": speedup,
+        "parallel_efficiency_2threads": speedup / threads2 if speedup else None,
         "pyclaw_mcups_1d_default_malloc": p.get(f"sod{n0}_default"),
         "pyclaw_mcups_1d_tuned_malloc": p.get(f"sod{n0}_tuned"),
+        "best_of_reps": {
+            "mcups_1d": best_of(cases[f"sod{n0}"]), "mcups_2d": best_of(cases["quadrant_1t"]),
+            "mcups_2d_2threads": best_of(cases["quadrant_2t"]),
+            "pyclaw_mcups_1d": max((v for v in (best_of(claw[f"sod{n0}_default"]),
+                                                best_of(claw[f"sod{n0}_tuned"])) if v),
+                                   default=None),
+            "pyclaw_mcups_2d": best_of(claw["quadrant"])},
+        "per_cpu_second": {  # cell updates / process CPU time: insensitive to time slicing
+            "mcups_1d": median(cases[f"sod{n0}"], "mcups_per_cpu_s"),
+            "mcups_2d": median(cases["quadrant_1t"], "mcups_per_cpu_s"),
+            "mcups_2d_2threads_per_thread": median(cases["quadrant_2t"], "mcups_per_cpu_s"),
+            "pyclaw_mcups_1d": max((v for v in (median(claw[f"sod{n0}_default"],
+                                                       "mcups_per_cpu_s"),
+                                                median(claw[f"sod{n0}_tuned"],
+                                                       "mcups_per_cpu_s")) if v),
+                                   default=None),
+            "pyclaw_mcups_2d": median(claw["quadrant"], "mcups_per_cpu_s")},
         "time_to_solution_2d_s": {"ours_1thread": median(cases["quadrant_1t"], "seconds"),
                                   "ours_2threads": median(cases["quadrant_2t"], "seconds"),
                                   "pyclaw_1thread": median(claw["quadrant"], "seconds")},
@@ -238,8 +282,10 @@ def main(argv=None) -> int:
             "loadavg_start": load_start, "loadavg_end": loadavg(),
             "cpu_share_1thread_runs": [round(r["cpu_share"], 3) for k in cases
                                        if k != "quadrant_2t" for r in cases[k]],
+            "cpu_share_pyclaw_runs": [round(r["cpu_share"], 3) for v in claw.values()
+                                      for r in v if r],
         },
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "benchmark_seconds": round(time.perf_counter() - started, 1),
         "runs": {"ours": cases, "pyclaw": claw if use_pyclaw else None},
         "pyclaw_solvers": sorted({r["solver"] for v in claw.values() for r in v if r}),
@@ -264,7 +310,13 @@ def main(argv=None) -> int:
     print(f"2D time to t={t2d}: ours {fmt(tts['ours_1thread'], 0).strip()} s (1 thread), "
           f"{fmt(tts['ours_2threads'], 0).strip()} s ({threads2} threads), PyClaw "
           f"{fmt(tts['pyclaw_1thread'], 0).strip()} s")
-    print(f"load average start/end: {load_start} / {res['machine']['loadavg_end']}")
+    pc = res["per_cpu_second"]
+    print(f"per CPU-second (M cell-updates per CPU s, medians): 1D ours {fmt(pc['mcups_1d'], 0)}"
+          f" PyClaw {fmt(pc['pyclaw_mcups_1d'], 0)}; 2D ours {fmt(pc['mcups_2d'], 0)} PyClaw "
+          f"{fmt(pc['pyclaw_mcups_2d'], 0)}")
+    print(f"load average start/end: {load_start} / {res['machine']['loadavg_end']}; CPU share "
+          f"of 1-thread runs: ours {res['machine']['cpu_share_1thread_runs']}, PyClaw "
+          f"{res['machine']['cpu_share_pyclaw_runs']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_name(args.json.name + ".tmp")

@@ -7,22 +7,28 @@ the products' energy: ``rho*e = xi*p + Pi - lambda*rho*Q`` with xi, Pi mixed lin
 Non-reactive runs use EOS 0 only and carry lambda as a passive scalar.
 
 Scheme: MUSCL (minmod/MC/van Leer) on primitive variables, HLLC with HLL fallback, unsplit in
-2D; :func:`step` is one SSP-RK2/RK3 step.
+2D; :func:`step` is one SSP-RK2/RK3 step. How the work is laid out (this is what makes it fast):
 
-Layout of the work (what makes it fast):
-
-* :func:`primitives` is one pass over every cell (ghosts included) filling ``W`` = (rho, u, v, p,
-  lambda, c), the guard status and the CFL wave rate.
-* :func:`_sweep` walks strips of at most ``TB`` cells of a row (rows split between threads in 2D,
-  strips in 1D). Per row it reconstructs face states, evaluates the EOS at the faces, solves the
-  Riemann problems and applies the flux difference straight to the RK combination
-  ``U = a*U0 + b*U + c*dU`` (``dU`` is never stored except for :func:`rhs`). Every inner loop is a
-  branch-free loop over one scratch array at compile-time-constant offsets, so LLVM vectorises it
-  (the HLLC cases are computed side by side and selected). y fluxes are kept in a rolling
-  one-row buffer per thread: each face flux is computed once except the first face row of each
-  thread's block of rows, so there is no (NY+1, NX) flux array and no race.
+* Each RK stage is a guard pass then a sweep. The guard pass checks every interior cell and takes
+  the CFL wave rate over all cells (ghosts included: an inflow state may be faster than anything
+  inside). It runs before anything is written, so a failing stage leaves U untouched. Stage
+  states live in dU (and U0 for RK3): U holds the start of the step until the last stage.
+* The sweep (:func:`_block`) walks strips of at most ``TB`` cells of a row. Threads split rows in
+  2D and strips in 1D. It computes the primitives of the input state into a per-thread ring of 4
+  rows (no full-size primitive array to stream through memory), reconstructs the face states,
+  evaluates the EOS at the faces and solves the Riemann problems. It then writes the RK
+  combination ``Y = a*Z + b*X + c*L(X)`` directly (no stored dU, no separate combine pass).
+  y fluxes are kept in a rolling one-row buffer, so each face flux is computed once, except
+  the first face row of each thread's block. There is no (NY+1, NX) flux array and no race.
+* Every inner loop runs over a row view (indices from 0, so there is no negative-index
+  wraparound and LLVM emits contiguous loads, not gathers) or over one flat scratch array. The
+  loops are branch-free: the HLLC cases are computed side by side and selected, and the limiter
+  and EOS path are chosen outside the loop. So LLVM vectorises them (AVX-512 here). Hot code
+  has no function calls; ``error_model="numpy"`` removes the division-by-zero checks.
 * Ideal and stiffened gases (and reactive mixtures of the two) take a fast path with constant
-  xi, Pi; any other EOS goes through :func:`macro.eos.xi_pi` per state.
+  xi, Pi and c^2 = (A p + B)/rho; any other EOS goes through :func:`macro.eos.xi_pi` per state.
+* :func:`step` runs the work shares one after the other and never references the parallel
+  kernel; :func:`step_parallel` runs them on Numba's threads. Each is compiled on first use.
 """
 
 import numba as nb
@@ -57,10 +63,8 @@ S_CR = 13 * TS
 S_F = 14 * TS  # normal fluxes (mass, normal mom, tangential mom, energy, rho*lambda) (5 rows)
 S_YO = 19 * TS  # y fluxes at the lower face of the current row, in U order (5 rows)
 S_YN = 24 * TS  # y fluxes at the upper face (5 rows)
-S_D = 29 * TS  # flux divergence of one variable
-S_PT = 30 * TS  # primitives (rho, u, v, p, lambda) of one row piece, just computed (5 rows)
-S_RING = 35 * TS  # ring of primitive rows j-1..j+2 (2D) or row 0 (1D): 4 slots x 5 rows
-NSR = 55
+S_RING = 29 * TS  # ring of primitive rows j-1..j+2 (2D) or row 0 (1D): 4 slots x 5 rows
+NSR = 49
 # the guard pass (_prim_tile) reuses rows 0-7: rho, u, v, p, lambda, c, wave rate, guard code
 P_RATE = 6 * TS
 P_CODE = 7 * TS
@@ -337,8 +341,10 @@ def primitives(U, W, eos, Q, reactive, dx, dy, rowstat):
 def _prim_ring(X, S, r, c0, m, slot, path, q0, q1, x0, p0, x1, p1, Q, reactive):
     """Primitives (rho, u, v, p, lambda) of cells c0..c0+m-1 of row r into ring slot ``slot``.
 
-    Same arithmetic as :func:`_prim_tile` (no guard: that ran before the sweep).
+    Same arithmetic as :func:`_prim_tile` (no guard: that ran before the sweep). The slot is
+    written through one view at constant offsets, so LLVM needs no alias checks between its rows.
     """
+    R = S[S_RING + 5 * slot * TS:S_RING + 5 * (slot + 1) * TS]
     ur = X[RHO, r, c0:c0 + m]
     umx = X[MX, r, c0:c0 + m]
     umy = X[MY, r, c0:c0 + m]
@@ -353,11 +359,11 @@ def _prim_ring(X, S, r, c0, m, slot, path, q0, q1, x0, p0, x1, p1, Q, reactive):
             inv = 1.0 / rho
             u = umx[q] * inv
             v = umy[q] * inv
-            S[S_PT + q] = rho
-            S[S_PT + TS + q] = u
-            S[S_PT + 2 * TS + q] = v
-            S[S_PT + 3 * TS + q] = (uen[q] - 0.5 * rho * (u * u + v * v) - p0) * ixi
-            S[S_PT + 4 * TS + q] = url[q] * inv
+            R[q] = rho
+            R[TS + q] = u
+            R[2 * TS + q] = v
+            R[3 * TS + q] = (uen[q] - 0.5 * rho * (u * u + v * v) - p0) * ixi
+            R[4 * TS + q] = url[q] * inv
     elif path == EOS_FAST_MIX:
         for q in range(m):
             rho = ur[q]
@@ -370,11 +376,11 @@ def _prim_ring(X, S, r, c0, m, slot, path, q0, q1, x0, p0, x1, p1, Q, reactive):
             a = 1.0 - lam
             xi = a * x0 + lam * x1
             pi = a * p0 + lam * p1 - lam * rho * Q
-            S[S_PT + q] = rho
-            S[S_PT + TS + q] = u
-            S[S_PT + 2 * TS + q] = v
-            S[S_PT + 3 * TS + q] = (uen[q] - 0.5 * rho * (u * u + v * v) - pi) / xi
-            S[S_PT + 4 * TS + q] = lam
+            R[q] = rho
+            R[TS + q] = u
+            R[2 * TS + q] = v
+            R[3 * TS + q] = (uen[q] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            R[4 * TS + q] = lam
     else:
         for q in range(m):
             rho = ur[q]
@@ -385,16 +391,11 @@ def _prim_ring(X, S, r, c0, m, slot, path, q0, q1, x0, p0, x1, p1, Q, reactive):
             v = umy[q] * inv
             lam = url[q] * inv
             xi, pi, _, _ = _mix_rows(q0, q1, rho, lam, Q, reactive)
-            S[S_PT + q] = rho
-            S[S_PT + TS + q] = u
-            S[S_PT + 2 * TS + q] = v
-            S[S_PT + 3 * TS + q] = (uen[q] - 0.5 * rho * (u * u + v * v) - pi) / xi
-            S[S_PT + 4 * TS + q] = lam
-    for k in range(5):
-        o = S_RING + (5 * slot + k) * TS
-        src = S_PT + k * TS
-        for q in range(m):
-            S[o + q] = S[src + q]
+            R[q] = rho
+            R[TS + q] = u
+            R[2 * TS + q] = v
+            R[3 * TS + q] = (uen[q] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            R[4 * TS + q] = lam
 
 
 @nb.njit(**_JIT)
@@ -599,23 +600,26 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy):
     in_place = Y.ctypes.data == Z.ctypes.data
     for k in range(5):
         oF = S_F + k * TS
-        if is2d:
-            oO = S_YO + k * TS
-            oN = S_YN + k * TS
-            for q in range(n):
-                S[S_D + q] = (S[oF + q] - S[oF + q + 1]) * inv_dx + (S[oO + q] - S[oN + q]) * inv_dy
-        else:
-            for q in range(n):
-                S[S_D + q] = (S[oF + q] - S[oF + q + 1]) * inv_dx
+        oO = S_YO + k * TS
+        oN = S_YN + k * TS
         x = X[k, j, i0:i0 + n]
         y = Y[k, j, i0:i0 + n]
-        if in_place:  # Y is Z: one pointer, so LLVM's runtime alias check passes and it vectorises
+        z = Z[k, j, i0:i0 + n]
+        # Y is Z: one pointer (y), so LLVM's runtime alias check passes and the loop vectorises
+        if is2d and in_place:
             for q in range(n):
-                y[q] = a * y[q] + b * x[q] + c * S[S_D + q]
+                d = (S[oF + q] - S[oF + q + 1]) * inv_dx + (S[oO + q] - S[oN + q]) * inv_dy
+                y[q] = a * y[q] + b * x[q] + c * d
+        elif is2d:
+            for q in range(n):
+                d = (S[oF + q] - S[oF + q + 1]) * inv_dx + (S[oO + q] - S[oN + q]) * inv_dy
+                y[q] = a * z[q] + b * x[q] + c * d
+        elif in_place:
+            for q in range(n):
+                y[q] = a * y[q] + b * x[q] + c * ((S[oF + q] - S[oF + q + 1]) * inv_dx)
         else:
-            z = Z[k, j, i0:i0 + n]
             for q in range(n):
-                y[q] = a * z[q] + b * x[q] + c * S[S_D + q]
+                y[q] = a * z[q] + b * x[q] + c * ((S[oF + q] - S[oF + q + 1]) * inv_dx)
 
 
 @nb.njit(**_JIT)

@@ -15,14 +15,17 @@ Primitive work array W: rho1, rho2, u, v, p, alpha1, lambda, c (frozen), K.
 The kernels follow :mod:`macro.euler` (see there): a guard pass per stage, then one sweep over
 strips of rows that computes primitives into a per-thread ring of 4 rows, reconstructs, solves
 the Riemann problems and writes the RK combination directly. The arithmetic per cell and face
-is the one of the original fused kernels (every EOS goes through :func:`macro.eos.xi_pi`).
+is exactly that of the original fused kernels (results are bitwise identical); when both
+materials are ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no
+per-state EOS calls, so the loops vectorise), any other EOS goes through
+:func:`macro.eos.xi_pi` / :func:`macro.eos.sound_speed_sq` per state.
 """
 
 import numba as nb
 import numpy as np
 
 from .boundary import NG, fill_ghosts
-from .eos import sound_speed_sq, temperature, xi_pi
+from .eos import KIND_IDEAL, KIND_STIFFENED, sound_speed_sq, temperature, xi_pi
 from .euler import PAR_MIN_CELLS, TB, TS, _copy, _reduce_rowstat, _tile_scan_at
 from .limiters import MC, MINMOD, mc_slope, minmod_slope, vanleer_slope
 from .riemann import HLL
@@ -105,8 +108,56 @@ def _sound_rows(q0, q1, r1, r2, a1, p, x1, x2):
     return c2, K
 
 
+@nb.njit(**_JIT)
+def _eos_consts(eos):
+    """(fast, (xi1, Pi1, xi2, Pi2)): fast when both materials are ideal/stiffened gases, whose
+    xi and Pi are constants; the fast path evaluates the very same expressions without the
+    per-state EOS calls (bitwise identical results, but the loops vectorise)."""
+    k0 = eos[0, 0]
+    k1 = eos[1, 0]
+    fast = (k0 == KIND_IDEAL or k0 == KIND_STIFFENED) and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED)
+    x1, p1, _, _ = xi_pi(eos[0], 1.0)
+    x2, p2, _, _ = xi_pi(eos[1], 1.0)
+    return fast, (x1, p1, x2, p2)
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _cell(m1, m2, a1, mx, my, E, arl, q0, q1, Q):
+def _ssq_const(xi, pi, rho, p):
+    """:func:`macro.eos.sound_speed_sq` of an EOS with constant xi, Pi (dxi = dPi = 0)."""
+    e = (xi * p + pi) / rho
+    return (e + p / rho - 0.0 - p * 0.0) / xi
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _mix(fast, c, q0, q1, r1, r2, a1, lam, Q):
+    """Mixture (xi, Pi, xi1, xi2); ``fast`` is a literal at every call (pruned branch)."""
+    if fast:
+        x1, p1, x2, p2 = c
+        a2 = 1.0 - a1
+        return a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2
+    return _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _snd(fast, c, q0, q1, r1, r2, a1, p, x1, x2):
+    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`)."""
+    if fast:
+        c21 = _ssq_const(c[0], c[1], r1, p)
+        c22 = _ssq_const(c[2], c[3], r2, p)
+        a2 = 1.0 - a1
+        m1 = a1 * r1
+        m2 = a2 * r2
+        xi = a1 * x1 + a2 * x2
+        c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
+        z1 = r1 * c21
+        z2 = r2 * c22
+        K = (z2 - z1) / (z2 / a2 + z1 / a1)
+        return c2, K
+    return _sound_rows(q0, q1, r1, r2, a1, p, x1, x2)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
     """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2)."""
     bad = 0
     if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
@@ -121,7 +172,7 @@ def _cell(m1, m2, a1, mx, my, E, arl, q0, q1, Q):
     u = mx / rho
     v = my / rho
     lam = arl / m1
-    xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+    xi, pi, x1, x2 = _mix(fast, c, q0, q1, r1, r2, a1, lam, Q)
     p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
     return bad, r1, r2, u, v, p, a1, lam, x1, x2
 
@@ -131,8 +182,35 @@ def _cell(m1, m2, a1, mx, my, E, arl, q0, q1, Q):
 # ---------------------------------------------------------------------------------------------
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
+    bad, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(fast, c, m1, m2, a, mx, my, E, arl, q0, q1, Q)
+    c2, K = _snd(fast, c, q0, q1, r1, r2, a1, p, x1, x2)
+    code = float(bad)
+    if bad == 0:
+        if not np.isfinite(p):
+            code = float(BAD_ENERGY)
+        elif not (c2 > 0.0) or not np.isfinite(c2):
+            code = float(BAD_SOUND_SPEED)
+    cs = np.sqrt(c2) if c2 > 0.0 else 0.0
+    rate = (abs(u) + cs) / dx
+    if is2d:
+        rate += (abs(v) + cs) / dy
+    S[q] = r1
+    S[TS + q] = r2
+    S[2 * TS + q] = u
+    S[3 * TS + q] = v
+    S[4 * TS + q] = p
+    S[5 * TS + q] = a1
+    S[6 * TS + q] = lam
+    S[7 * TS + q] = cs
+    S[8 * TS + q] = K if np.isfinite(K) else 0.0
+    S[P_RATE + q] = rate
+    S[P_CODE + q] = code
+
+
 @nb.njit(**_JIT)
-def _prim_tile(U, W, S, j, i0, n, q0, q1, Q, dx, dy, is2d, store):
+def _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store):
     um1 = U[AR1, j, i0:i0 + n]
     um2 = U[AR2, j, i0:i0 + n]
     ua = U[ALPHA, j, i0:i0 + n]
@@ -140,31 +218,14 @@ def _prim_tile(U, W, S, j, i0, n, q0, q1, Q, dx, dy, is2d, store):
     umy = U[MY, j, i0:i0 + n]
     uen = U[EN, j, i0:i0 + n]
     url = U[ARL, j, i0:i0 + n]
-    for q in range(n):
-        bad, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(um1[q], um2[q], ua[q], umx[q], umy[q],
-                                                      uen[q], url[q], q0, q1, Q)
-        c2, K = _sound_rows(q0, q1, r1, r2, a1, p, x1, x2)
-        code = float(bad)
-        if bad == 0:
-            if not np.isfinite(p):
-                code = float(BAD_ENERGY)
-            elif not (c2 > 0.0) or not np.isfinite(c2):
-                code = float(BAD_SOUND_SPEED)
-        c = np.sqrt(c2) if c2 > 0.0 else 0.0
-        rate = (abs(u) + c) / dx
-        if is2d:
-            rate += (abs(v) + c) / dy
-        S[q] = r1
-        S[TS + q] = r2
-        S[2 * TS + q] = u
-        S[3 * TS + q] = v
-        S[4 * TS + q] = p
-        S[5 * TS + q] = a1
-        S[6 * TS + q] = lam
-        S[7 * TS + q] = c
-        S[8 * TS + q] = K if np.isfinite(K) else 0.0
-        S[P_RATE + q] = rate
-        S[P_CODE + q] = code
+    if fast:
+        for q in range(n):
+            _guard_cell(S, q, True, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q],
+                        url[q], dx, dy, is2d)
+    else:
+        for q in range(n):
+            _guard_cell(S, q, False, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q],
+                        uen[q], url[q], dx, dy, is2d)
     if not store:
         return
     for k in range(NW):
@@ -181,6 +242,7 @@ def _prim_rows(U, W, S, eos, Q, dx, dy, rowstat, ja, jb, store):
     is2d = NY > 1
     q0 = eos[0]
     q1 = eos[1]
+    fast, c = _eos_consts(eos)
     for j in range(ja, jb):
         rowstat[j, 0] = 0.0
         rowstat[j, 1] = 0.0
@@ -188,7 +250,7 @@ def _prim_rows(U, W, S, eos, Q, dx, dy, rowstat, ja, jb, store):
         interior_row = (not is2d) or (NG <= j < NY - NG)
         for i0 in range(0, NX, TB):
             n = min(TB, NX - i0)
-            _prim_tile(U, W, S, j, i0, n, q0, q1, Q, dx, dy, is2d, store)
+            _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store)
             qa = max(NG - i0, 0)
             qb = min(NX - NG - i0, n) if interior_row else qa
             rmax, nbad = _tile_scan_at(S, n, qa, qb, P_RATE, P_CODE)
@@ -207,8 +269,25 @@ def _prim_rows(U, W, S, eos, Q, dx, dy, rowstat, ja, jb, store):
 # ---------------------------------------------------------------------------------------------
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _ring_cell(S, q, fast, c, q0, q1, Q, kapila, m1, m2, a, mx, my, E, arl):
+    _, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(fast, c, m1, m2, a, mx, my, E, arl, q0, q1, Q)
+    K = 0.0
+    if kapila:
+        _, K = _snd(fast, c, q0, q1, r1, r2, a1, p, x1, x2)
+        K = K if np.isfinite(K) else 0.0
+    S[S_PT + q] = r1
+    S[S_PT + TS + q] = r2
+    S[S_PT + 2 * TS + q] = u
+    S[S_PT + 3 * TS + q] = v
+    S[S_PT + 4 * TS + q] = p
+    S[S_PT + 5 * TS + q] = a1
+    S[S_PT + 6 * TS + q] = lam
+    S[S_PT + 7 * TS + q] = K
+
+
 @nb.njit(**_JIT)
-def _prim_ring(X, S, r, c0, m, slot, q0, q1, Q, kapila):
+def _prim_ring(X, S, r, c0, m, slot, fast, c, q0, q1, Q, kapila):
     um1 = X[AR1, r, c0:c0 + m]
     um2 = X[AR2, r, c0:c0 + m]
     ua = X[ALPHA, r, c0:c0 + m]
@@ -216,21 +295,14 @@ def _prim_ring(X, S, r, c0, m, slot, q0, q1, Q, kapila):
     umy = X[MY, r, c0:c0 + m]
     uen = X[EN, r, c0:c0 + m]
     url = X[ARL, r, c0:c0 + m]
-    for q in range(m):
-        _, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(um1[q], um2[q], ua[q], umx[q], umy[q],
-                                                    uen[q], url[q], q0, q1, Q)
-        K = 0.0
-        if kapila:
-            _, K = _sound_rows(q0, q1, r1, r2, a1, p, x1, x2)
-            K = K if np.isfinite(K) else 0.0
-        S[S_PT + q] = r1
-        S[S_PT + TS + q] = r2
-        S[S_PT + 2 * TS + q] = u
-        S[S_PT + 3 * TS + q] = v
-        S[S_PT + 4 * TS + q] = p
-        S[S_PT + 5 * TS + q] = a1
-        S[S_PT + 6 * TS + q] = lam
-        S[S_PT + 7 * TS + q] = K
+    if fast:
+        for q in range(m):
+            _ring_cell(S, q, True, c, q0, q1, Q, kapila, um1[q], um2[q], ua[q], umx[q], umy[q],
+                       uen[q], url[q])
+    else:
+        for q in range(m):
+            _ring_cell(S, q, False, c, q0, q1, Q, kapila, um1[q], um2[q], ua[q], umx[q], umy[q],
+                       uen[q], url[q])
     for k in range(8):
         o = S_RING + (8 * slot + k) * TS
         src = S_PT + k * TS
@@ -300,26 +372,35 @@ def _recon_y(S, j, n, lim):
                 S[oR + q] = a2 - 0.5 * vanleer_slope(a2 - a1, r3[q] - a2)
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
+    r1 = S[o + f]
+    r2 = S[o + TS + f]
+    un = S[o + 2 * TS + f]
+    ut = S[o + 3 * TS + f]
+    p = S[o + 4 * TS + f]
+    a = S[o + 5 * TS + f]
+    lam = S[o + 6 * TS + f]
+    r = a * r1 + (1.0 - a) * r2
+    xi, pi, x1, x2 = _mix(fast, c, q0, q1, r1, r2, a, lam, Q)
+    c2, _ = _snd(fast, c, q0, q1, r1, r2, a, p, x1, x2)
+    S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
+    S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
+
+
 @nb.njit(**_JIT)
-def _thermo(S, m, q0, q1, Q):
+def _thermo(S, m, fast, c, q0, q1, Q):
     """Total energy and frozen sound speed of both face states of faces 0..m-1."""
     for side in range(2):
         o = S_WL if side == 0 else S_WR + 1
         oE = S_EL if side == 0 else S_ER
         oC = S_CL if side == 0 else S_CR
-        for f in range(m):
-            r1 = S[o + f]
-            r2 = S[o + TS + f]
-            un = S[o + 2 * TS + f]
-            ut = S[o + 3 * TS + f]
-            p = S[o + 4 * TS + f]
-            a = S[o + 5 * TS + f]
-            lam = S[o + 6 * TS + f]
-            r = a * r1 + (1.0 - a) * r2
-            xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a, lam, Q)
-            c2, _ = _sound_rows(q0, q1, r1, r2, a, p, x1, x2)
-            S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
-            S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
+        if fast:
+            for f in range(m):
+                _thermo_face(S, o, oE, oC, f, True, c, q0, q1, Q)
+        else:
+            for f in range(m):
+                _thermo_face(S, o, oE, oC, f, False, c, q0, q1, Q)
 
 
 @nb.njit(**_JIT)
@@ -481,9 +562,9 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy):
 
 
 @nb.njit(**_JIT)
-def _y_faces(S, j, n, lim, q0, q1, Q, force_hll, dst):
+def _y_faces(S, j, n, lim, fast, c, q0, q1, Q, force_hll, dst):
     _recon_y(S, j, n, lim)
-    _thermo(S, n, q0, q1, Q)
+    _thermo(S, n, fast, c, q0, q1, Q)
     _riemann(S, n, force_hll)
     _store_y(S, n, dst)
 
@@ -493,20 +574,21 @@ def _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, in
     is2d = X.shape[1] > 1
     q0 = eos[0]
     q1 = eos[1]
+    fast, ec = _eos_consts(eos)
     c0 = i0 - 2
     m = n + 4
     if is2d:
         for r in range(ja - 2, ja + 2):
-            _prim_ring(X, S, r, c0, m, r % 4, q0, q1, Q, kapila)
-        _y_faces(S, ja - 1, n, lim, q0, q1, Q, force_hll, np.int64(S_YO))
+            _prim_ring(X, S, r, c0, m, r % 4, fast, ec, q0, q1, Q, kapila)
+        _y_faces(S, ja - 1, n, lim, fast, ec, q0, q1, Q, force_hll, np.int64(S_YO))
     else:
-        _prim_ring(X, S, np.int64(0), c0, m, np.int64(0), q0, q1, Q, kapila)
+        _prim_ring(X, S, np.int64(0), c0, m, np.int64(0), fast, ec, q0, q1, Q, kapila)
     for j in range(ja, jb):
         if is2d:
-            _prim_ring(X, S, j + 2, c0, m, (j + 2) % 4, q0, q1, Q, kapila)
-            _y_faces(S, j, n, lim, q0, q1, Q, force_hll, np.int64(S_YN))
+            _prim_ring(X, S, j + 2, c0, m, (j + 2) % 4, fast, ec, q0, q1, Q, kapila)
+            _y_faces(S, j, n, lim, fast, ec, q0, q1, Q, force_hll, np.int64(S_YN))
         _recon_x(S, j % 4, n, lim)
-        _thermo(S, n + 1, q0, q1, Q)
+        _thermo(S, n + 1, fast, ec, q0, q1, Q)
         _riemann(S, n + 1, force_hll)
         _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy)
         if is2d:

@@ -1,4 +1,4 @@
-"""Approximate Riemann solvers (HLLC with HLL fallback) on states already rotated to the face normal.
+"""Approximate Riemann solvers (HLLC with HLL fallback) on states rotated to the face normal.
 
 Both take primitive face states and the energy/sound speed the caller computed from its EOS, so
 single-fluid and diffuse-interface models share the wave-speed and star-state logic.
@@ -32,7 +32,7 @@ def wave_speeds(rL, uL, pL, cL, rR, uR, pR, cR):
 
 @nb.njit(cache=True, inline="always")
 def star_factor(r, u, s, sS):
-    """rho_K (S_K - u_K)/(S_K - S_star) / rho_K: the factor scaling conserved densities into U*_K."""
+    """(S_K - u_K)/(S_K - S_star): the factor scaling conserved densities of side K into U*_K."""
     return (s - u) / (s - sS)
 
 
