@@ -146,7 +146,7 @@ def test_cli_generate_and_show(tmp_path, physics):
     out = tmp_path / "cli.h5"
     sets = sum((["--set", s] for s in [*SHORT, "time.n_frames=2", *physics]), [])
     cmd = [sys.executable, "-m", "closure.data", "generate", "--scale", "micro", "--n", "2",
-           "--seed", "1", "--out", str(out), "--config", str(LOWRES), "--workers", "2",
+           "--seed", "1", "--out", str(out), "--config", str(LOWRES), "--workers", "1",
            "--no-progress", *sets]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr

@@ -221,6 +221,31 @@ def summary(h5: h5py.File) -> dict:
     return out
 
 
+def code_provenance() -> dict:
+    """Which code wrote (or re-described) a file: git commit, dirty flag, kernel file hashes."""
+    import subprocess
+
+    import macro
+
+    root = Path(__file__).resolve().parents[2]
+    out: dict = {"macro": str(Path(macro.__file__).parent)}
+    for name in ("multi.py", "solver.py", "reaction.py", "eos.py"):
+        f = Path(macro.__file__).parent / name
+        if f.exists():
+            out[f"macro/{name} sha256"] = file_sha256(f)
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "macro",
+                                "closure/data"], capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+            out["dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -256,6 +281,7 @@ def write_manifest(path: str | Path, out: str | Path | None = None) -> Path:
             "norm_ranges": json.loads(h5.attrs["norm_ranges"]),
             "hotspot_threshold": float(h5.attrs["hotspot_threshold"]),
             "config": from_json(h5.attrs["config"]),
+            "code": code_provenance(),
             "summary": summary(h5),
             "samples": samples,
         }
