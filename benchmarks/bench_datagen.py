@@ -36,14 +36,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from closure.data import load_data_config, run_sample
-    from closure.data.collapse import kapila_supported, simulate
+    from closure.data.collapse import simulate
 
     numba.set_num_threads(args.threads)
     overrides = ["physics.kapila=False"] if args.allaire else []
-    if not args.allaire and not kapila_supported():
-        print("the macro kernel cannot run the Kapila model (docs/kernel_request_kapila.md); "
-              "rerun with --allaire to time the Allaire model")
-        return 2
     cfgs = {s: load_data_config(s, ROOT / "configs" / "data" / f"{s}.toml", overrides)
             for s in ("micro", "meso")}
     t = time.perf_counter()

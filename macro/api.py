@@ -32,11 +32,12 @@ class ShockTubeResult:
 def shock_tube(left, right, *, n_cells: int, t_end: float, x0: float = 0.5,
                length: float = 1.0, eos: EOS = _AIR, eos_right: EOS | None = None,
                cfl: float = 0.8, order: int = 2, limiter: str = "mc", riemann: str = "hllc",
-               bc: str = "transmissive") -> ShockTubeResult:
+               bc: str = "transmissive", kapila: bool = False) -> ShockTubeResult:
     """Solve a 1D Riemann problem with (rho, u, p) states ``left`` | ``right`` at ``x0``.
 
     With ``eos_right`` given (and different from ``eos``) the two materials are tracked with the
-    five-equation diffuse-interface model; otherwise the single-fluid Euler equations are used.
+    five-equation diffuse-interface model (Kapila's K div u term with ``kapila=True``);
+    otherwise the single-fluid Euler equations are used.
     """
     if not (isinstance(n_cells, int | np.integer) and n_cells >= 4):
         raise ValueError(f"n_cells={n_cells!r} must be an integer >= 4")
@@ -51,7 +52,7 @@ def shock_tube(left, right, *, n_cells: int, t_end: float, x0: float = 0.5,
     pick = lambda k: np.where(is_left, left[k], right[k])  # noqa: E731
     two_material = eos_right is not None and eos_right != eos
     if two_material:
-        model = FiveEquationModel(eos, eos_right)
+        model = FiveEquationModel(eos, eos_right, kapila=kapila)
         a1 = np.where(is_left, 1.0 - ALPHA_FLOOR, ALPHA_FLOOR)
         prim = {"rho1": np.full_like(a1, left[0]), "rho2": np.full_like(a1, right[0]),
                 "alpha1": a1, "u": pick(1), "p": pick(2)}

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from closure.data import load_data_config
-from closure.data.collapse import kapila_supported
 from closure.data.dataset import DONE, META_FIELDS, file_sha256
 from closure.data.generate import generate
 
@@ -22,14 +21,8 @@ SHORT = ["time.n_frames=4", "time.frame_dt=2.5e-10"]
 
 
 @pytest.fixture(scope="module")
-def physics():
-    """Default physics where the kernel runs it, else the Allaire model (same file layout)."""
-    return [] if kapila_supported() else ["physics.kapila=False"]
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, physics):
-    cfg = load_data_config("micro", LOWRES, [*SHORT, *physics])
+def reference(tmp_path_factory):
+    cfg = load_data_config("micro", LOWRES, [*SHORT])
     path = tmp_path_factory.mktemp("data") / "ref.h5"
     generate(cfg, 3, 7, path, workers=1, progress=False)
     return cfg, path
@@ -123,11 +116,11 @@ def test_resume_after_interruption_gives_the_same_file(reference, tmp_path):
     assert Path(str(path) + ".manifest.json").exists()
 
 
-def test_resume_refuses_a_different_config(reference, tmp_path, physics):
+def test_resume_refuses_a_different_config(reference, tmp_path):
     cfg, _ = reference
     path = tmp_path / "x.h5"
     generate(cfg, 2, 7, path, progress=False, stop_after=1)
-    other = load_data_config("micro", LOWRES, [*SHORT, "time.frame_dt=2e-10", *physics])
+    other = load_data_config("micro", LOWRES, [*SHORT, "time.frame_dt=2e-10"])
     with pytest.raises(ValueError, match="frame_dt"):
         generate(other, 2, 7, path, progress=False)
     with pytest.raises(ValueError, match="seed"):
@@ -141,10 +134,10 @@ def test_parallel_workers_give_identical_arrays(reference, tmp_path):
     assert_same_samples(read_all(ref), read_all(path))
 
 
-def test_cli_generate_and_show(tmp_path, physics):
+def test_cli_generate_and_show(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     out = tmp_path / "cli.h5"
-    sets = sum((["--set", s] for s in [*SHORT, "time.n_frames=2", *physics]), [])
+    sets = sum((["--set", s] for s in [*SHORT, "time.n_frames=2"]), [])
     cmd = [sys.executable, "-m", "closure.data", "generate", "--scale", "micro", "--n", "2",
            "--seed", "1", "--out", str(out), "--config", str(LOWRES), "--workers", "1",
            "--no-progress", *sets]

@@ -1,27 +1,19 @@
 """Physics of the pore-collapse data: Hugoniot, threshold, hotspots, conservation, robustness.
 
-Hotspot tests need the Kapila model (the default physics). When the macro kernel cannot run it
-(explicit K div(u), see docs/kernel_request_kapila.md) they are skipped with that reason; the
-pore-free and Allaire-model checks always run.
+Hotspot tests run the default physics (Kapila five-equation model, positivity-preserving
+K div(u) update of macro/multi.py).
 """
 
 import numpy as np
 import pytest
 
 from closure.data import load_data_config, simulate
-from closure.data.collapse import hugoniot_state, kapila_supported, run_sample
+from closure.data.collapse import hugoniot_state, run_sample
 from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
 
 LOWRES = ["grid.nx=48", "grid.ny=32", "grid.dx=1.25e-7", "time.n_frames=10",
           "time.frame_dt=2.5e-10"]
 
-
-
-@pytest.fixture
-def kapila():
-    """Skip unless the macro kernel runs the Kapila model (the default physics)."""
-    if not kapila_supported():
-        pytest.skip("macro kernel cannot run the Kapila model (docs/kernel_request_kapila.md)")
 
 
 def denorm(x, name):
@@ -115,14 +107,14 @@ def _check_budget(cfg, res, u_p):
     assert np.all(np.diff(res.stats["mass_hmx"]) > 0)  # ambient HMX keeps streaming in
 
 
-def test_mass_budget_kapila(kapila):
+def test_mass_budget_kapila():
     cfg = load_data_config("micro", overrides=LOWRES)
     u_p = 1200.0
     res = simulate(cfg, u_p, [{"shape": "circle", "x": 1.6e-6, "y": 2.0e-6, "r": 0.6e-6}])
     _check_budget(cfg, res, u_p)
 
 
-def test_hotspots_localized_and_rising_with_loading(kapila):
+def test_hotspots_localized_and_rising_with_loading():
     """Default resolution, one 0.6 um pore: hotspots above 875 K at the top of the range only
     near the pore (< 20% of the domain), peak hotspot temperature rising with u_p."""
     cfg = load_data_config("micro", overrides=["time.n_frames=10", "time.frame_dt=2.5e-10"])
@@ -142,7 +134,7 @@ def test_hotspots_localized_and_rising_with_loading(kapila):
     assert peaks[0] > 400.0
 
 
-def test_random_lowres_sweep_without_guard_failures(kapila):
+def test_random_lowres_sweep_without_guard_failures():
     cfg = load_data_config("micro", overrides=LOWRES)
     for i in range(20):
         res = run_sample(cfg, 11, i)  # raises NonPhysicalStateError on a guard failure

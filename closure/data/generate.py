@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import dataset
-from .collapse import KAPILA_UNSUPPORTED, kapila_supported, run_sample
+from .collapse import run_sample
 
 __all__ = ["generate", "GenerationError"]
 
@@ -52,8 +52,6 @@ def generate(cfg: dict, n: int, seed: int, out: str | Path, *, workers: int = 1,
         raise ValueError(f"--n {n} must be >= 1")
     if workers < 1:
         raise ValueError(f"--workers {workers} must be >= 1")
-    if cfg["physics"]["kapila"] and not kapila_supported():
-        raise RuntimeError(KAPILA_UNSUPPORTED)
     out = Path(out)
     h5 = (dataset.open_for_resume(out, cfg, n, seed) if out.exists()
           else dataset.create_dataset(out, cfg, n, seed))

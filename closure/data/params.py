@@ -69,7 +69,7 @@ _COMMON: dict = {
         # what compresses the gas in mixed cells and collapses the pore; with Allaire the gas is
         # smeared, not compressed, and hotspots stay ~200 K cooler (docs/data.md). It needs a
         # kernel that integrates K div(u) without leaving (0, 1) next to nearly pure cells
-        # (docs/kernel_request_kapila.md); generate() checks that first and says so.
+        # (macro.multi.kapila_relax, docs/kernel_request_kapila.md).
         "kapila": True,
         "alpha_floor": 1.0e-6,
         # T channel: HMX-phase temperature where alpha1 >= hmx_cell_alpha; other cells are
