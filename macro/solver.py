@@ -76,6 +76,9 @@ class Solver:
         self._dU = np.zeros_like(self.U)
         self._FY = np.zeros((model.nv + 1, NY + 1, NX))
         self._rowstat = np.zeros((NY, 3))
+        # ids of the interior cells (C order) given to a Python rate model; a decomposed run
+        # replaces them with the cells' global ids so a closure keyed by id sees the same cells
+        self.cell_ids = np.arange(nx * ny, dtype=np.int64)
         self._setup_boundaries(bc or {}, piston_velocity or {}, inflow or {})
         self._set_rate(rate)
         self.t, self.step = float(t), int(step)
@@ -156,7 +159,7 @@ class Solver:
     def _python_rate(self, dt: float) -> None:
         f = self.fields()
         lam = f["lam"].ravel()
-        r = self._rate_py.rate(cell_ids=np.arange(lam.size, dtype=np.int64),
+        r = self._rate_py.rate(cell_ids=self.cell_ids,
                                pressure=f["p"].ravel(), density=f["rho"].ravel(),
                                temperature=f["T"].ravel(), lam=lam, dt=dt)
         r = np.asarray(r, dtype=float)
