@@ -122,43 +122,49 @@ def _eos_consts(eos):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _ssq_const(xi, pi, rho, p):
-    """:func:`macro.eos.sound_speed_sq` of an EOS with constant xi, Pi (dxi = dPi = 0)."""
-    e = (xi * p + pi) / rho
-    return (e + p / rho - 0.0 - p * 0.0) / xi
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
 def _mix(fast, c, q0, q1, r1, r2, a1, lam, Q):
-    """Mixture (xi, Pi, xi1, xi2); ``fast`` is a literal at every call (pruned branch)."""
+    """Mixture (xi, Pi, xi1, xi2) and each phase's (Pi_k, dxi_k/drho, dPi_k/drho), so the sound
+    speeds reuse this one EOS evaluation per phase; ``fast`` is a literal at every call (pruned
+    branch)."""
     if fast:
         x1, p1, x2, p2 = c
         a2 = 1.0 - a1
-        return a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2
-    return _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+        return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
+                (p1, 0.0, 0.0), (p2, 0.0, 0.0))
+    x1, p1, dx1, dp1 = xi_pi(q0, r1)
+    x2, p2, dx2, dp2 = xi_pi(q1, r2)
+    a2 = 1.0 - a1
+    return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
+            (p1, dx1, dp1), (p2, dx2, dp2))
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _snd(fast, c, q0, q1, r1, r2, a1, p, x1, x2):
-    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`)."""
-    if fast:
-        c21 = _ssq_const(c[0], c[1], r1, p)
-        c22 = _ssq_const(c[2], c[3], r2, p)
-        a2 = 1.0 - a1
-        m1 = a1 * r1
-        m2 = a2 * r2
-        xi = a1 * x1 + a2 * x2
-        c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
-        z1 = r1 * c21
-        z2 = r2 * c22
-        K = (z2 - z1) / (z2 / a2 + z1 / a1)
-        return c2, K
-    return _sound_rows(q0, q1, r1, r2, a1, p, x1, x2)
+def _ssq(xi, t, rho, p):
+    """:func:`macro.eos.sound_speed_sq` from an EOS evaluation ``xi``, ``t = (Pi, dxi, dPi)``."""
+    pi, dxi, dpi = t
+    e = (xi * p + pi) / rho
+    return (e + p / rho - dpi - p * dxi) / xi
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _snd(r1, r2, a1, p, x1, x2, t1, t2):
+    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`) from :func:`_mix`'s EOS data."""
+    c21 = _ssq(x1, t1, r1, p)
+    c22 = _ssq(x2, t2, r2, p)
+    a2 = 1.0 - a1
+    m1 = a1 * r1
+    m2 = a2 * r2
+    xi = a1 * x1 + a2 * x2
+    c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
+    z1 = r1 * c21
+    z2 = r2 * c22
+    K = (z2 - z1) / (z2 / a2 + z1 / a1)
+    return c2, K
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
-    """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2)."""
+    """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2)."""
     bad = 0
     if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
         bad = BAD_PARTIAL_DENSITY
@@ -172,9 +178,9 @@ def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
     u = mx / rho
     v = my / rho
     lam = arl / m1
-    xi, pi, x1, x2 = _mix(fast, c, q0, q1, r1, r2, a1, lam, Q)
+    xi, pi, x1, x2, t1, t2 = _mix(fast, c, q0, q1, r1, r2, a1, lam, Q)
     p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
-    return bad, r1, r2, u, v, p, a1, lam, x1, x2
+    return bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,8 +190,9 @@ def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
-    bad, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(fast, c, m1, m2, a, mx, my, E, arl, q0, q1, Q)
-    c2, K = _snd(fast, c, q0, q1, r1, r2, a1, p, x1, x2)
+    bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
+                                                          q0, q1, Q)
+    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
     code = float(bad)
     if bad == 0:
         if not np.isfinite(p):
@@ -341,10 +348,11 @@ def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _ring_cell(S, q, fast, c, q0, q1, Q, kapila, m1, m2, a, mx, my, E, arl):
-    _, r1, r2, u, v, p, a1, lam, x1, x2 = _cell(fast, c, m1, m2, a, mx, my, E, arl, q0, q1, Q)
+    _, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
+                                                        q0, q1, Q)
     K = 0.0
     if kapila:
-        _, K = _snd(fast, c, q0, q1, r1, r2, a1, p, x1, x2)
+        _, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
         K = K if np.isfinite(K) else 0.0
     S[S_PT + q] = r1
     S[S_PT + TS + q] = r2
@@ -452,8 +460,8 @@ def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
     a = S[o + 5 * TS + f]
     lam = S[o + 6 * TS + f]
     r = a * r1 + (1.0 - a) * r2
-    xi, pi, x1, x2 = _mix(fast, c, q0, q1, r1, r2, a, lam, Q)
-    c2, _ = _snd(fast, c, q0, q1, r1, r2, a, p, x1, x2)
+    xi, pi, x1, x2, t1, t2 = _mix(fast, c, q0, q1, r1, r2, a, lam, Q)
+    c2, _ = _snd(r1, r2, a, p, x1, x2, t1, t2)
     S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
     S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
 
