@@ -10,6 +10,10 @@ Output file layout (one file per run, cell-centred data on a uniform Cartesian g
     /frames/000000/   attrs: time, step; one float64 dataset per field,
                       shape (nx,) for a 1D run (ny == 1), (ny, nx) in 2D (row = y index)
     /final/           same layout as a frame, written once at the end of a run
+    /detonation/      (reactive runs with [detonation] tracking) lead-shock history: t, x,
+                      p_lead (per step), xt_t, xt_p (x-t pressure record, row-averaged in 2D);
+                      attrs: D_CJ, p_CJ (JWL), run distance x_star/t_star by the speed and
+                      the pressure criteria (NaN when not detonated)
 
 The file is flushed after every frame, so a run that dies keeps every finished frame. On close
 an XDMF sidecar (``<name>.xmf``) is written next to it: HDF5 alone carries no mesh semantics
@@ -49,6 +53,8 @@ __all__ = [
     "read_frame",
     "read_final",
     "atomic_write_bytes",
+    "flatten_state",
+    "unflatten_state",
 ]
 
 FORMAT_NAME = "macro-output"
@@ -401,6 +407,24 @@ class OutputWriter:
         self._write_group(f.create_group("final"), t, step, data)
         f.flush()
 
+    def write_group(self, name: str, arrays: Mapping[str, np.ndarray],
+                    attrs: Mapping[str, Any] | None = None) -> None:
+        """Store run diagnostics (e.g. the lead-shock history) under /<name>, replacing an
+        earlier group of that name; not a frame, so the XDMF sidecar ignores it."""
+        _check_name(name, "group")
+        if name in ("frames", "final", "x", "y"):
+            raise ValueError(f"group name {name!r} is reserved")
+        f = self._require_open()
+        if name in f:
+            del f[name]
+        g = f.create_group(name)
+        for key, arr in arrays.items():
+            _check_name(key, "dataset")
+            g.create_dataset(key, data=np.asarray(arr))
+        for key, value in (attrs or {}).items():
+            g.attrs[key] = value
+        f.flush()
+
     def close(self) -> None:
         """Close the HDF5 file, then write the XDMF sidecar from it. Safe to call twice."""
         if self._file is None:
@@ -697,3 +721,66 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
             attrs[key] = json.loads(value) if key in as_json else value
         arrays = {name: ds[...] for name, ds in f.items() if isinstance(ds, h5py.Dataset)}
     return arrays, attrs
+
+
+# --------------------------------------------------------------------------------------------
+# nested state dicts (e.g. a closure provider's per-cell state) inside checkpoints
+# --------------------------------------------------------------------------------------------
+
+_LEAF, _STR_LEAF = "@", "@str"
+
+
+def flatten_state(state: Mapping[str, Any], prefix: str) -> tuple[dict[str, np.ndarray], dict]:
+    """Split a nested dict of arrays/scalars/strings into checkpoint arrays named
+    ``prefix.key.subkey`` plus a JSON-able tree that :func:`unflatten_state` follows back
+    (the tree keeps empty dicts and marks strings). Keys may not contain ``.`` or ``/``."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def walk(d, name):
+        if not isinstance(d, Mapping):
+            raise TypeError(f"state at {name!r} is {type(d).__name__}, expected a mapping")
+        tree = {}
+        for k, v in d.items():
+            if not isinstance(k, str) or not k or "." in k or "/" in k:
+                raise ValueError(f"state key {k!r} under {name!r} must be a non-empty string "
+                                 "without '.' or '/'")
+            full = f"{name}.{k}"
+            if isinstance(v, Mapping):
+                tree[k] = walk(v, full)
+            elif isinstance(v, str):
+                arrays[full] = np.bytes_(v.encode("utf-8"))
+                tree[k] = _STR_LEAF
+            else:
+                arr = np.asarray(v)
+                if arr.dtype.kind not in "biufc":
+                    raise TypeError(f"state entry {full!r} has dtype {arr.dtype}; only numeric "
+                                    "arrays, scalars, strings and nested dicts are stored")
+                arrays[full] = arr
+                tree[k] = _LEAF
+        return tree
+
+    tree = walk(state, prefix)
+    return arrays, tree
+
+
+def unflatten_state(arrays: Mapping[str, np.ndarray], tree: Mapping, prefix: str) -> dict:
+    """Inverse of :func:`flatten_state` (0-d arrays come back as numpy scalars)."""
+
+    def walk(t, name):
+        out: dict[str, Any] = {}
+        for k, v in t.items():
+            full = f"{name}.{k}"
+            if isinstance(v, Mapping):
+                out[k] = walk(v, full)
+                continue
+            if full not in arrays:
+                raise KeyError(f"checkpoint lacks state entry {full!r}")
+            a = arrays[full]
+            if v == _STR_LEAF:
+                raw = a[()] if isinstance(a, np.ndarray) else a
+                out[k] = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            else:
+                out[k] = a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a
+        return out
+
+    return walk(tree, prefix)

@@ -15,6 +15,22 @@ Config layout (every key optional unless marked)::
                  type = "regions": background = {...}, [[problem.regions]] with shape = "box"
                  (x = [a, b], y = [c, d]) or "circle" (center = [x, y], radius = r) and state
     [output]     plots = true, checkpoint_every = 0
+    [detonation] track = true, front_pressure (Pa), lead_window_cells = 20, criterion = "speed",
+                 fraction = 0.9, xt_frames = 400 (shock tracking, run distance, x-t diagram)
+
+Material presets (:mod:`macro.materials`): ``[model] material = "HMX"`` fills ``eos`` (unreacted
+Mie-Grueneisen), ``products`` (JWL) and ``Q``; ``[reaction] type = "LeeTarver", material =
+"HMX"`` fills the Lee-Tarver parameters. Explicit keys override the preset. ``[boundary]
+piston_pressure = {x_low = 5e9}`` (Pa) sets the piston velocity that drives a shock of that
+pressure into the unreacted material at rest (Mie-Grueneisen Us-up Hugoniot).
+
+Closure coupling: ``[reaction] type = "closure", provider = "package.module:factory"`` names an
+importable callable (``module:attr`` with dotted attributes, e.g. ``"closure:Closure.load"``)
+that is called with ``provider_args = {...}`` and must return an object with a ``query`` method;
+``mode`` ("table"), ``deterministic`` (true), ``seed`` (0), ``growth`` (Lee-Tarver growth
+parameters or "HMX"), ``ignition_scale`` (1.0) and ``ignition_max`` (1.0) configure
+:class:`macro.coupling.QueryRate`. A provider object passed as ``rate=`` from Python replaces
+the factory (the other keys still apply). ``macro`` never imports the closure itself.
 
 States name the model's primitive fields (euler: rho, u, v, p, lam; five_equation: rho1, rho2,
 alpha1, u, v, p, lam) in SI units. Cells cut by a region boundary get the area-weighted average
@@ -62,7 +78,157 @@ def load_config(source: str | Path | dict) -> dict:
     for section, key in (("grid", "nx"), ("time", "t_end"), ("model", "type")):
         if key not in cfg.get(section, {}):
             raise ValueError(f"config [{section}] needs {key!r}")
+    _apply_presets(cfg)
     return cfg
+
+
+def _material(name, where: str):
+    from . import materials
+
+    presets = {"HMX": {"eos": {"type": "MieGruneisen", **materials.HMX_MG},
+                       "products": {"type": "JWL", **materials.HMX_JWL},
+                       "Q": materials.HMX_Q, "lee_tarver": dict(materials.HMX_LEE_TARVER)}}
+    if name not in presets:
+        raise ValueError(f"{where} material={name!r} is not one of {sorted(presets)}")
+    return presets[name]
+
+
+def _apply_presets(cfg: dict) -> None:
+    """Expand ``material = "..."`` entries in [model] and [reaction] (explicit keys win)."""
+    m = cfg["model"]
+    if "material" in m:
+        mat = _material(m["material"], "[model]")
+        for k in ("eos", "products", "Q"):
+            m.setdefault(k, copy.deepcopy(mat[k]))
+    r = cfg.get("reaction")
+    if r is not None and "material" in r:
+        mat = _material(r["material"], "[reaction]")
+        if r.get("type") == "LeeTarver":
+            for k, v in mat["lee_tarver"].items():
+                r.setdefault(k, v)
+        else:
+            raise ValueError(f"[reaction] material is only used with type = 'LeeTarver', "
+                             f"got type={r.get('type')!r}")
+    if r is not None and r.get("type") == "closure" and isinstance(r.get("growth"), str):
+        r["growth"] = copy.deepcopy(_material(r["growth"], "[reaction] growth")["lee_tarver"])
+
+
+CLOSURE_KEYS = {"type", "provider", "provider_args", "mode", "deterministic", "seed", "growth",
+                "ignition_scale", "ignition_max"}
+
+
+def resolve_factory(spec: str):
+    """Import ``"package.module:attr.attr"`` and return the named object."""
+    import importlib
+
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(f"[reaction] provider={spec!r} must look like 'package.module:factory' "
+                         "(e.g. 'closure:Closure.load')")
+    mod_name, attr_path = spec.split(":")
+    if not mod_name or not attr_path:
+        raise ValueError(f"[reaction] provider={spec!r} must look like 'package.module:factory'")
+    try:
+        obj = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise ValueError(f"[reaction] provider={spec!r}: cannot import module {mod_name!r} "
+                         f"({exc})") from exc
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"[reaction] provider={spec!r}: {mod_name!r} has no attribute "
+                             f"path {attr_path!r} (missing {part!r})") from None
+    if not callable(obj):
+        raise ValueError(f"[reaction] provider={spec!r} is not callable")
+    return obj
+
+
+def build_rate(cfg: dict, rate=None):
+    """The run's reaction rate: ``rate`` if given (a provider with ``query`` is wrapped in a
+    :class:`macro.coupling.QueryRate`), else built from [reaction]."""
+    rcfg = cfg.get("reaction")
+    is_closure = rcfg is not None and rcfg.get("type") == "closure"
+    provider = None
+    if rate is not None:
+        if not (hasattr(rate, "query") and not hasattr(rate, "rate") and not hasattr(rate, "pack")):
+            return rate
+        provider = rate
+    if provider is None and not is_closure:
+        if rcfg is None:
+            return None
+        return _builtin_rate(rcfg)
+    from .coupling import QueryRate
+
+    opts = dict(rcfg) if is_closure else {}
+    unknown = set(opts) - CLOSURE_KEYS
+    if unknown:
+        raise ValueError(f"[reaction] of type 'closure' has unknown keys {sorted(unknown)}; "
+                         f"allowed: {sorted(CLOSURE_KEYS)}")
+    if provider is None:
+        if "provider" not in opts:
+            raise ValueError("[reaction] type = 'closure' needs provider = "
+                             "'package.module:factory' (or pass rate=<provider> from Python)")
+        args = opts.get("provider_args", {})
+        if not isinstance(args, dict):
+            raise ValueError(f"[reaction] provider_args={args!r} must be a table")
+        provider = resolve_factory(opts["provider"])(**args)
+        if not callable(getattr(provider, "query", None)):
+            raise ValueError(f"[reaction] provider={opts['provider']!r} returned "
+                             f"{type(provider).__name__} without a query() method")
+    kw = {k: opts[k] for k in ("mode", "deterministic", "seed", "growth", "ignition_scale",
+                                "ignition_max") if k in opts}
+    return QueryRate(provider, **kw)
+
+
+def _builtin_rate(rcfg: dict):
+    from dataclasses import fields
+
+    from .reaction import Arrhenius, LeeTarver
+
+    d = {k: v for k, v in rcfg.items() if k != "material"}
+    cls = {"Arrhenius": Arrhenius, "LeeTarver": LeeTarver}.get(d.get("type"))
+    if cls is not None:
+        allowed = {f.name for f in fields(cls)}
+        unknown = set(d) - allowed - {"type"}
+        if unknown:
+            raise ValueError(f"[reaction] of type {d['type']!r} has unknown keys "
+                             f"{sorted(unknown)}; allowed: {sorted(allowed | {'material'})}")
+    elif d.get("type") is not None:
+        raise ValueError(f"[reaction] type={d.get('type')!r} is not one of "
+                         "['Arrhenius', 'LeeTarver', 'closure']")
+    return rate_from_dict(d)
+
+
+def _resolve_piston_pressure(cfg: dict, model) -> None:
+    """Turn [boundary] piston_pressure (Pa per side) into piston_velocity (kept in the config)."""
+    b = cfg.get("boundary", {})
+    pp = b.get("piston_pressure")
+    if not pp:
+        return
+    if not isinstance(pp, dict):
+        raise ValueError(f"[boundary] piston_pressure={pp!r} must be a table of side = Pa")
+    from .eos import MieGruneisen
+    from .materials import piston_velocity_for
+
+    eos = getattr(model, "eos", None)
+    if not isinstance(eos, MieGruneisen):
+        raise ValueError("[boundary] piston_pressure needs an euler model whose unreacted eos is "
+                         f"MieGruneisen (got {type(eos).__name__}); give piston_velocity instead")
+    pv = b.setdefault("piston_velocity", {})
+    for side, P in pp.items():
+        if side not in ("x_low", "x_high", "y_low", "y_high"):
+            raise ValueError(f"[boundary] piston_pressure side {side!r} is not one of "
+                             "['x_low', 'x_high', 'y_low', 'y_high']")
+        if not (isinstance(P, int | float) and np.isfinite(P) and P > 0):
+            raise ValueError(f"[boundary] piston_pressure.{side}={P!r} must be a number > 0 (Pa)")
+        if b.get(side) != "piston":
+            raise ValueError(f"[boundary] piston_pressure.{side} needs {side} = 'piston'")
+        sign = 1.0 if side.endswith("low") else -1.0
+        v = sign * piston_velocity_for(float(P), eos)
+        if side in pv and not np.isclose(pv[side], v, rtol=1e-9):
+            raise ValueError(f"[boundary] gives both piston_pressure.{side} and "
+                             f"piston_velocity.{side}; give one")
+        pv[side] = v
 
 
 def build_model(mcfg: dict):
@@ -147,8 +313,8 @@ def build_solver(cfg: dict, rate=None, last_good_path=None) -> Solver:
     model = build_model(cfg["model"])
     grid = build_grid(cfg["grid"])
     prim = initial_primitives(cfg, model, grid)
-    if rate is None and "reaction" in cfg:
-        rate = rate_from_dict(cfg["reaction"])
+    _resolve_piston_pressure(cfg, model)
+    rate = build_rate(cfg, rate)
     b = cfg.get("boundary", {})
     sides = {k: v for k, v in b.items() if k in ("x_low", "x_high", "y_low", "y_high")}
     num = cfg["numerics"]
@@ -161,7 +327,12 @@ def build_solver(cfg: dict, rate=None, last_good_path=None) -> Solver:
 
 @dataclass
 class Result:
-    """Fields at the end of a run (1D arrays in 1D, (ny, nx) in 2D) plus where output went."""
+    """Fields at the end of a run (1D arrays in 1D, (ny, nx) in 2D) plus where output went.
+
+    Runs with shock tracking (a [detonation] section) also carry ``history`` (lead-shock
+    trajectory and x-t record, see :class:`macro.detonation.ShockTracker`) and offer
+    :meth:`run_distance`, :meth:`cj_reference`, :meth:`measure_cj` and :meth:`pop_point`.
+    """
 
     t: float
     steps: int
@@ -170,6 +341,10 @@ class Result:
     fields: dict[str, np.ndarray]
     output: Path | None = None
     plots: list[Path] = field(default_factory=list)
+    history: dict | None = None
+    config: dict | None = None
+    model: object | None = None
+    wall_s: float = float("nan")
 
     def __getattr__(self, name):
         fields = self.__dict__.get("fields", {})
@@ -177,14 +352,110 @@ class Result:
             return fields[name]
         raise AttributeError(name)
 
+    def _need_history(self):
+        if self.history is None:
+            raise ValueError("this run did not track the lead shock: add a [detonation] "
+                             "section (track = true) to the config")
+        return self.history
+
+    def cj_reference(self):
+        """JWL CJ state of the model for the unreacted background state of the problem."""
+        return _cj_for(self.config, self.model)
+
+    def run_distance(self, criterion: str | None = None, fraction: float | None = None):
+        """Run distance to detonation (:func:`macro.detonation.run_distance`), measured from
+        the driven face x_min; criterion/fraction default to the [detonation] config."""
+        from .detonation import run_distance
+
+        h = self._need_history()
+        dcfg = self.config.get("detonation", {})
+        cj = self.cj_reference()
+        dx = float(self.x[1] - self.x[0])
+        return run_distance(h["t"], h["x"], h["p_lead"], D_cj=cj.D, p_cj=cj.p, dx=dx,
+                            x_face=float(self.x[0] - 0.5 * dx),
+                            criterion=criterion or dcfg.get("criterion", "speed"),
+                            fraction=fraction or dcfg.get("fraction", 0.9))
+
+    def shock_speed(self, window_cells: float = 10.0) -> np.ndarray:
+        """Lead-shock speed (m/s) at each tracked step (backward least-squares window)."""
+        from .detonation import shock_speed
+
+        h = self._need_history()
+        dx = float(self.x[1] - self.x[0])
+        return shock_speed(h["t"], h["x"], window_cells * dx / self.cj_reference().D)
+
+    def measure_cj(self, late_fraction: float = 0.3):
+        """Sonic-point (CJ) pressure behind the final lead shock of a 1D run; the front speed
+        is the least-squares slope of the last ``late_fraction`` of the trajectory."""
+        from .detonation import measure_cj
+
+        h = self._need_history()
+        n = len(h["t"])
+        k0 = min(int((1.0 - late_fraction) * n), n - 3)
+        if n < 3:
+            raise ValueError("too few lead-shock samples to measure a front speed")
+        D = float(np.polyfit(h["t"][k0:], h["x"][k0:], 1)[0])
+        f = self.fields
+        if f["p"].ndim == 2:
+            f = {k: v[v.shape[0] // 2] for k, v in f.items()}
+        return measure_cj(self.model, self.x, f, float(h["x"][-1]), D)
+
+    def pop_point(self):
+        """This run as a Pop-plot point (input pressure from [boundary] piston_pressure)."""
+        from .detonation import PopPoint
+
+        P = self.config.get("boundary", {}).get("piston_pressure", {}).get("x_low")
+        if P is None:
+            raise ValueError("pop_point needs [boundary] piston_pressure.x_low (Pa)")
+        rd, rp = self.run_distance(criterion="speed"), self.run_distance(criterion="pressure")
+        return PopPoint(float(P), rd.x_star, rd.t_star, rd.detonated, rp.x_star, self.wall_s)
+
+
+def _cj_for(cfg: dict, model):
+    from .materials import cj_state
+
+    if model is None or getattr(model, "products", None) is None:
+        raise ValueError("CJ reference needs a reactive euler model with a products EOS")
+    bg = cfg.get("problem", {}).get("background", {})
+    rho0 = float(bg.get("rho", getattr(model.eos, "rho0", np.nan)))
+    p0 = float(bg.get("p", 1.0e5))
+    return cj_state(model.eos, model.products, model.Q, rho0=rho0, p0=p0)
+
+
+DETONATION_KEYS = {"track", "front_pressure", "lead_window_cells", "criterion", "fraction",
+                   "xt_frames"}
+
 
 class Simulation:
-    """A configured run: ``Simulation.from_config("examples/sod.toml").run(output="sod.h5")``."""
+    """A configured run: ``Simulation.from_config("examples/sod.toml").run(output="sod.h5")``.
+
+    ``rate`` overrides the config's [reaction]: a built-in rate, any RateModel, or a closure
+    provider (an object with ``query``), which is wrapped in :class:`macro.coupling.QueryRate`.
+    """
 
     def __init__(self, cfg: dict, rate=None):
         self.config = cfg
-        self.rate = rate
         self.solver = build_solver(cfg, rate=rate)
+        self.rate = self.solver.rate
+        self.tracker = None
+        dcfg = cfg.get("detonation")
+        if dcfg is not None:
+            unknown = set(dcfg) - DETONATION_KEYS
+            if unknown:
+                raise ValueError(f"[detonation] has unknown keys {sorted(unknown)}; allowed: "
+                                 f"{sorted(DETONATION_KEYS)}")
+            if dcfg.get("track", True):
+                from .detonation import ShockTracker
+
+                pf = dcfg.get("front_pressure")
+                if pf is None:
+                    pin = cfg.get("boundary", {}).get("piston_pressure", {}).get("x_low")
+                    pf = 0.5 * pin if pin else 1.0e9
+                nxt = int(dcfg.get("xt_frames", 400))
+                self.tracker = ShockTracker(
+                    float(pf), int(dcfg.get("lead_window_cells", 20)),
+                    float(cfg["time"]["t_end"]) / max(nxt, 1))
+                self.solver.extra_state["shock_tracker"] = self.tracker
 
     @classmethod
     def from_config(cls, source: str | Path | dict, rate=None, **overrides) -> Simulation:
@@ -192,12 +463,16 @@ class Simulation:
         for dotted, value in overrides.items():
             section, key = dotted.split("__", 1) if "__" in dotted else ("time", dotted)
             cfg.setdefault(section, {})[key] = value
+        _apply_presets(cfg)
         return cls(cfg, rate=rate)
 
     def run(self, output: str | Path | None = None, *, progress: bool = False,
             restart: str | Path | None = None, checkpoint: str | Path | None = None,
             plots: bool | None = None) -> Result:
         """Run to t_end writing frames to ``output`` (HDF5 + .xmf sidecar) and PNG plots."""
+        import time
+
+        wall0 = time.perf_counter()
         s = self.solver
         tcfg = self.config["time"]
         t_end = float(tcfg["t_end"])
@@ -217,21 +492,62 @@ class Simulation:
         ckpt_every = int(self.config["output"].get("checkpoint_every", 0))
         if checkpoint is None and output is not None and ckpt_every:
             checkpoint = output.with_name(output.stem + "_checkpoint.h5")
+        x, y = s.grid.cell_centers()
+        result = None
         try:
             s.advance(t_end, frame_times=frame_times, writer=writer, progress=progress,
-                      checkpoint_path=checkpoint, checkpoint_every=ckpt_every)
+                      callback=self.tracker, checkpoint_path=checkpoint,
+                      checkpoint_every=ckpt_every)
             fields = s.fields()
+            result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields, output=output,
+                            history=self.tracker.arrays() if self.tracker else None,
+                            config=self.config, model=s.model)
             if writer is not None:
                 writer.write_final(s.t, s.step, fields)
+                if result.history is not None:
+                    writer.write_group("detonation", result.history,
+                                       self._detonation_attrs(result))
         finally:
             if writer is not None:
                 writer.close()
-        x, y = s.grid.cell_centers()
-        result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields, output=output)
+        result.wall_s = time.perf_counter() - wall0
         if output is not None:
             do_plots = self.config["output"]["plots"] if plots is None else plots
             if do_plots:
                 from .plotting import plot_result
 
                 result.plots = plot_result(result, self.config, output.with_suffix(""))
+                if result.history is not None:
+                    result.plots += self._detonation_plots(result, output.with_suffix(""))
         return result
+
+    def _detonation_attrs(self, result: Result) -> dict:
+        attrs = {}
+        try:
+            cj = result.cj_reference()
+        except ValueError:
+            return attrs
+        attrs.update(D_CJ=cj.D, p_CJ=cj.p)
+        for crit in ("speed", "pressure"):
+            rd = result.run_distance(criterion=crit)
+            attrs[f"x_star_{crit}"] = rd.x_star
+            attrs[f"t_star_{crit}"] = rd.t_star
+        return attrs
+
+    def _detonation_plots(self, result: Result, stem: Path) -> list[Path]:
+        from .detonation import plot_shock_history, plot_xt
+
+        try:
+            cj = result.cj_reference()
+        except ValueError:
+            return []
+        title = self.config.get("title", stem.name)
+        rd = result.run_distance()
+        dx = float(result.x[1] - result.x[0])
+        out = [plot_xt(result.history, result.x, stem.with_name(stem.name + "_xt.png"),
+                       title=title, run=rd)]
+        if len(result.history["t"]) > 3:
+            out.append(plot_shock_history(result.history,
+                                          stem.with_name(stem.name + "_shock.png"),
+                                          D_cj=cj.D, p_cj=cj.p, dx=dx, title=title))
+        return out

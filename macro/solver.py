@@ -11,12 +11,20 @@ from tqdm.auto import tqdm
 
 from . import steppers
 from .boundary import INFLOW, NG, PISTON, bc_code, check_periodic_pairs
-from .io import GridSpec, OutputWriter, load_checkpoint, save_checkpoint
+from .io import (
+    GridSpec,
+    OutputWriter,
+    flatten_state,
+    load_checkpoint,
+    save_checkpoint,
+    unflatten_state,
+)
 from .limiters import limiter_code
 from .reaction import NONE, RATE_PARAMS, RateModel
 from .riemann import riemann_code
 
 SIDES = ("x_low", "x_high", "y_low", "y_high")
+RATE_STATE = "rate_state"  # checkpoint array prefix of a stateful rate model's state_dict()
 
 
 class NonPhysicalStateError(RuntimeError):
@@ -71,6 +79,7 @@ class Solver:
         self._is = slice(NG, NG + nx)
         self.U = np.zeros((model.nv, NY, NX))
         self.U[:, self._js, self._is] = U
+        self._pad_ghosts()
         self._U0 = np.empty_like(self.U)
         self._W = np.zeros((model.nw, NY, NX))
         self._dU = np.zeros_like(self.U)
@@ -79,9 +88,22 @@ class Solver:
         # ids of the interior cells (C order) given to a Python rate model; a decomposed run
         # replaces them with the cells' global ids so a closure keyed by id sees the same cells
         self.cell_ids = np.arange(nx * ny, dtype=np.int64)
+        # diagnostics that must survive a restart (name -> object with state_dict and
+        # load_state_dict, e.g. a lead-shock tracker); stored in checkpoints beside U
+        self.extra_state: dict = {}
         self._setup_boundaries(bc or {}, piston_velocity or {}, inflow or {})
         self._set_rate(rate)
         self.t, self.step = float(t), int(step)
+
+    def _pad_ghosts(self) -> None:
+        """Copy edge cells into the ghost layers so diagnostics on the full array (fields()
+        before the first step) never see zero density; the stepper refills them every stage."""
+        U = self.U
+        U[:, :, :NG] = U[:, :, NG:NG + 1]
+        U[:, :, -NG:] = U[:, :, -NG - 1:-NG]
+        if self.grid.ny > 1:
+            U[:, :NG, :] = U[:, NG:NG + 1, :]
+            U[:, -NG:, :] = U[:, -NG - 1:-NG, :]
 
     # -- configuration --------------------------------------------------------------------
     def _setup_boundaries(self, bc, piston_velocity, inflow):
@@ -242,9 +264,21 @@ class Solver:
     # -- checkpoints ----------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> None:
         """Atomic checkpoint of the full state (ghosts included) plus time, step and config."""
-        save_checkpoint(path, {"U": self.U}, {"t": self.t, "step": self.step,
-                                              "config": self.config,
-                                              "model": self.model.to_dict()})
+        arrays = {"U": self.U}
+        attrs = {"t": self.t, "step": self.step, "config": self.config,
+                 "model": self.model.to_dict()}
+        state_dict = getattr(self.rate, "state_dict", None)
+        if callable(state_dict):  # a stateful rate model (closure provider): restart needs it
+            rate_arrays, tree = flatten_state(state_dict(), RATE_STATE)
+            arrays.update(rate_arrays)
+            attrs["rate_state_tree"] = tree
+        trees = {}
+        for name, obj in self.extra_state.items():
+            extra_arrays, trees[name] = flatten_state(obj.state_dict(), f"extra_{name}")
+            arrays.update(extra_arrays)
+        if trees:
+            attrs["extra_state_trees"] = trees
+        save_checkpoint(path, arrays, attrs)
 
     def load_state(self, path: str | Path) -> None:
         """Restore U, t and step from a checkpoint written by :meth:`save_checkpoint`."""
@@ -253,5 +287,18 @@ class Solver:
         if U.shape != self.U.shape:
             raise ValueError(f"checkpoint {path} holds U of shape {U.shape}, "
                              f"this solver has {self.U.shape}")
+        load = getattr(self.rate, "load_state_dict", None)
+        if "rate_state_tree" in attrs and not callable(load):
+            raise ValueError(f"checkpoint {path} holds reaction-rate state but rate="
+                             f"{self.rate!r} has no load_state_dict()")
+        if callable(load):
+            if "rate_state_tree" not in attrs:
+                raise ValueError(f"checkpoint {path} holds no reaction-rate state but the rate "
+                                 "model is stateful; the restart would not be identical")
+            load(unflatten_state(arrays, attrs["rate_state_tree"], RATE_STATE))
+        for name, tree in attrs.get("extra_state_trees", {}).items():
+            if name in self.extra_state:
+                self.extra_state[name].load_state_dict(
+                    unflatten_state(arrays, tree, f"extra_{name}"))
         self.U[:] = U
         self.t, self.step = float(attrs["t"]), int(attrs["step"])
