@@ -3,6 +3,7 @@
 from . import eos
 from .api import ShockTubeResult, shock_tube
 from .exact import RiemannSolution, exact_riemann
+from .simulation import Result, Simulation
 from .solver import NonPhysicalStateError, Solver
 
 __all__ = [
@@ -12,5 +13,7 @@ __all__ = [
     "exact_riemann",
     "RiemannSolution",
     "Solver",
+    "Simulation",
+    "Result",
     "NonPhysicalStateError",
 ]
