@@ -1,10 +1,23 @@
-"""Command line: ``python -m macro run CONFIG.toml [--output FILE.h5]``."""
+"""Command line: ``python -m macro run CONFIG.toml [--output FILE.h5]``.
+
+Under MPI: ``mpiexec -n K python -m macro run CONFIG.toml --closure-workers M`` runs K - M
+solver ranks and M closure worker ranks (:mod:`macro.parallel`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+
+def _mpi_launched() -> bool:
+    """True when started by an MPI launcher with more than one rank (no mpi4py import)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        if int(os.environ.get(var, "1") or 1) > 1:
+            return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, default=None, help="Numba threads")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.add_argument("--closure-workers", type=int, default=None, metavar="M",
+                     help="under mpiexec: the last M ranks hold the closure provider and answer "
+                          "the solver ranks' queries (0: each solver rank holds its own)")
     args = parser.parse_args(argv)
+    if args.closure_workers is not None and args.closure_workers < 0:
+        parser.error(f"--closure-workers={args.closure_workers} must be >= 0")
 
     if args.threads is not None:
         import numba
@@ -29,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--threads={args.threads} must be in [1, "
                          f"{numba.config.NUMBA_NUM_THREADS}]")
         numba.set_num_threads(args.threads)
+
+    if args.closure_workers is not None or _mpi_launched():
+        return _run_mpi(args)
 
     from .simulation import Simulation
 
@@ -40,6 +61,34 @@ def main(argv: list[str] | None = None) -> int:
           f"(+ {result.output.with_suffix('.xmf').name})")
     for p in result.plots:
         print(f"plot {p}")
+    return 0
+
+
+def _run_mpi(args) -> int:
+    from mpi4py import MPI
+
+    from .parallel import run_distributed
+    from .solver import NonPhysicalStateError
+
+    rank = MPI.COMM_WORLD.Get_rank()
+    output = args.output or Path(args.config.stem + ".h5")
+    try:
+        result = run_distributed(args.config, closure_workers=args.closure_workers or 0,
+                                 output=output, restart=args.restart,
+                                 checkpoint=args.checkpoint, progress=not args.no_progress,
+                                 plots=False if args.no_plots else None)
+    except (NonPhysicalStateError, RuntimeError, ValueError) as exc:
+        if not getattr(exc, "collective", False):
+            raise  # the MPI exception hook prints it and aborts every rank
+        print(f"[rank {rank}] error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if rank == 0:
+        print(f"t = {result.t:.6g} s after {result.steps} steps on "
+              f"{MPI.COMM_WORLD.Get_size() - (args.closure_workers or 0)} solver rank(s) and "
+              f"{args.closure_workers or 0} closure worker(s); output {result.output} "
+              f"(+ {result.output.with_suffix('.xmf').name})")
+        for p in result.plots:
+            print(f"plot {p}")
     return 0
 
 

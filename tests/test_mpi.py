@@ -1,0 +1,449 @@
+"""MPI runs against the serial run: decomposed hydro, closure worker ranks, restarts, errors.
+
+Every MPI run is a subprocess (``mpiexec ... python -m macro run``) under a timeout, one Numba
+thread per rank; the serial reference runs in-process first, which also compiles the kernels
+into the shared Numba cache that the ranks then load. Equality is bitwise (every dataset of
+the output file: all frames and /final).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from macro.parallel import Decomposition, WorkerProxy, _merge_results, worker_of
+from macro.simulation import Simulation
+
+TESTS = Path(__file__).resolve().parent
+MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
+RUN_TIMEOUT = 150  # s per mpiexec run (MPIEXEC_TIMEOUT); the ranks' own deadline is shorter
+RANK_TIMEOUT = 60
+
+CLOSURE_1D = """
+title = "mock-closure detonation, nondimensional ideal gas"
+[model]
+type = "euler"
+eos = { type = "IdealGas", gamma = 1.2, cv = 5.0 }
+products = { type = "IdealGas", gamma = 1.2, cv = 5.0 }
+Q = 50.0
+[reaction]
+type = "closure"
+provider = "mpi_support:MockProvider"
+provider_args = { k = 0.5 %(extra)s }
+growth = { G1 = 0.0, G2 = 0.0 }
+[grid]
+nx = 120
+x_max = 24.0
+[time]
+t_end = 1.5
+n_frames = 3
+[boundary]
+x_low = "reflective"
+x_high = "transmissive"
+[problem]
+type = "regions"
+background = { rho = 1.0, p = 1.0 }
+[[problem.regions]]
+shape = "box"
+x = [0.0, 2.0]
+state = { rho = 1.0, p = 80.0 }
+[output]
+plots = false
+checkpoint_every = %(ckpt)d
+"""
+
+CLOSURE_2D = """
+title = "mock-closure detonation in 2D, RK3"
+[model]
+type = "euler"
+eos = { type = "IdealGas", gamma = 1.2, cv = 5.0 }
+products = { type = "IdealGas", gamma = 1.2, cv = 5.0 }
+Q = 50.0
+[reaction]
+type = "closure"
+provider = "mpi_support:MockProvider"
+provider_args = { k = 0.5 }
+growth = { G1 = 0.0, G2 = 0.0 }
+[grid]
+nx = 48
+ny = 20
+x_max = 24.0
+y_max = 10.0
+[numerics]
+order = 3
+[time]
+t_end = 1.2
+n_frames = 2
+[boundary]
+x_low = "reflective"
+x_high = "transmissive"
+y_low = "periodic"
+y_high = "periodic"
+[problem]
+type = "regions"
+background = { rho = 1.0, p = 1.0 }
+[[problem.regions]]
+shape = "circle"
+center = [4.0, 5.0]
+radius = 2.5
+state = { rho = 1.0, p = 80.0 }
+[output]
+plots = false
+"""
+
+ARRHENIUS_1D = """
+title = "ideal-gas Arrhenius detonation"
+[model]
+type = "euler"
+eos = { type = "IdealGas", gamma = 1.2, cv = 5.0 }
+products = { type = "IdealGas", gamma = 1.2, cv = 5.0 }
+Q = 50.0
+[reaction]
+type = "Arrhenius"
+k = 60.0
+Ta = 20.0
+[grid]
+nx = 150
+x_max = 30.0
+[time]
+t_end = 2.0
+n_frames = 2
+[boundary]
+x_low = "reflective"
+x_high = "transmissive"
+[problem]
+type = "regions"
+background = { rho = 1.0, p = 1.0 }
+[[problem.regions]]
+shape = "box"
+x = [0.0, 2.0]
+state = { rho = 1.0, p = 80.0 }
+[output]
+plots = false
+"""
+
+EULER_2D = """
+title = "Lax-Liu quadrant problem 3, periodic"
+[model]
+type = "euler"
+eos = { type = "IdealGas", gamma = 1.4 }
+[grid]
+nx = 40
+ny = 36
+[time]
+t_end = 0.12
+n_frames = 2
+[boundary]
+x_low = "periodic"
+x_high = "periodic"
+y_low = "periodic"
+y_high = "periodic"
+[problem]
+type = "regions"
+background = { rho = 1.5, p = 1.5 }
+[[problem.regions]]
+shape = "box"
+x = [0.0, 0.5]
+y = [0.5, 1.0]
+state = { rho = 0.5323, u = 1.206, p = 0.3 }
+[[problem.regions]]
+shape = "box"
+x = [0.0, 0.5]
+y = [0.0, 0.5]
+state = { rho = 0.138, u = 1.206, v = 1.206, p = 0.029 }
+[[problem.regions]]
+shape = "box"
+x = [0.5, 1.0]
+y = [0.0, 0.5]
+state = { rho = 0.5323, v = 1.206, p = 0.3 }
+[output]
+plots = false
+"""
+
+SHOCK_BUBBLE_2D = """
+title = "shock-bubble, five-equation model, 2 x 2 blocks"
+[model]
+type = "five_equation"
+eos1 = { type = "IdealGas", gamma = 1.648 }
+eos2 = { type = "IdealGas", gamma = 1.4 }
+kapila = true
+[grid]
+nx = 48
+ny = 32
+x_max = 1.5
+y_max = 1.0
+[time]
+t_end = 0.15
+n_frames = 1
+[boundary]
+x_low = "inflow"
+x_high = "transmissive"
+y_low = "reflective"
+y_high = "reflective"
+inflow = { x_low = { rho1 = 1.3764, rho2 = 1.3764, alpha1 = 1e-6, u = 0.394, p = 1.5698 } }
+[problem]
+type = "regions"
+background = { rho1 = 1.0, rho2 = 1.0, alpha1 = 1e-6, p = 1.0 }
+[[problem.regions]]
+shape = "circle"
+center = [0.6, 0.5]
+radius = 0.25
+state = { rho1 = 0.1819, rho2 = 1.0, alpha1 = 0.999999, p = 1.0 }
+[[problem.regions]]
+shape = "box"
+x = [0.0, 0.2]
+state = { rho1 = 1.3764, rho2 = 1.3764, alpha1 = 1e-6, u = 0.394, p = 1.5698 }
+[output]
+plots = false
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / f"{name}.toml"
+    p.write_text(text)
+    return p
+
+
+def closure_1d(extra: str = "", ckpt: int = 0) -> str:
+    return CLOSURE_1D % {"extra": extra, "ckpt": ckpt}
+
+
+def mpirun(tmp_path: Path, n: int, config: Path, output: Path, *args: str,
+           rank_timeout: float = RANK_TIMEOUT) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPIEXEC_TIMEOUT=str(RUN_TIMEOUT),
+               MACRO_MPI_TIMEOUT=str(rank_timeout),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")])))
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "macro", "run", str(config),
+           "--output", str(output), "--no-progress", "--no-plots", *args]
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT + 30)
+
+
+def ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+def datasets(path: Path) -> dict[str, np.ndarray]:
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[...]
+            elif "time" in obj.attrs:
+                out[name + "@time"] = np.array([obj.attrs["time"], obj.attrs["step"]])
+        f.visititems(visit)
+    return out
+
+
+def assert_same_output(a: Path, b: Path) -> None:
+    da, db = datasets(a), datasets(b)
+    assert sorted(da) == sorted(db)
+    assert any(k.startswith("final/") for k in da) and len(da) > 10
+    for k in da:
+        assert da[k].shape == db[k].shape, k
+        assert np.array_equal(da[k], db[k]), (
+            f"{k}: max |diff| {np.max(np.abs(da[k].astype(float) - db[k].astype(float)))}")
+    assert (a.with_suffix(".xmf")).is_file() and (b.with_suffix(".xmf")).is_file()
+
+
+def serial(tmp_path: Path, config: Path, name: str) -> Path:
+    out = tmp_path / f"{name}_serial.h5"
+    Simulation.from_config(config).run(out, plots=False)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# decomposition and proxy helpers (no MPI launch)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nx,ny,n,periodic", [(120, 1, 3, (False, False)),
+                                               (48, 32, 4, (True, True)),
+                                               (40, 36, 3, (True, False)),
+                                               (37, 29, 6, (False, True))])
+def test_decomposition_covers_grid_once(nx, ny, n, periodic):
+    dec = Decomposition(nx, ny, n, periodic, width=4)
+    py, px = dec.dims
+    assert py * px == n and (ny > 1 or py == 1)
+    count = np.zeros((ny, nx), int)
+    for b in dec.blocks:
+        count[b.j0:b.j1, b.i0:b.i1] += 1
+        jj, ii = b.local_indices(ny, nx, ny > 1)
+        # local interior = owned block plus the overlap on every internal side
+        assert ii.size == b.i1 - b.i0 + b.xlo + b.xhi
+        assert (ii[b.xlo:b.xlo + b.i1 - b.i0] == np.arange(b.i0, b.i1)).all()
+        nb = dec.neighbours(b.rank)
+        for side, w in (("x_low", b.xlo), ("x_high", b.xhi), ("y_low", b.ylo),
+                        ("y_high", b.yhi)):
+            assert (nb[side] >= 0) == (w > 0)
+    assert (count == 1).all()
+    if ny > 1 and n == 4:
+        assert dec.dims == (2, 2)
+
+
+def test_decomposition_rejects_blocks_thinner_than_the_overlap():
+    with pytest.raises(ValueError, match="too small for 4 ranks along x"):
+        Decomposition(12, 1, 4, (False, False), width=4)
+
+
+def test_worker_mapping_and_result_merge():
+    ids = np.array([7, 0, 5, 9, 2], dtype=np.int64)
+    w = worker_of(ids, 10, 3)
+    assert w.tolist() == [2, 0, 1, 2, 0]  # contiguous id ranges [0,4), [4,7), [7,10)
+    assert (worker_of(np.arange(10), 10, 3) == np.repeat([0, 1, 2], [4, 3, 3])).all()
+    from mpi_support import MockResponse
+
+    def resp(vals):
+        v = np.asarray(vals, float)
+        return MockResponse(v, v + 1, v + 2, v + 3, np.zeros(v.size, np.int64))
+
+    merged = _merge_results([(resp([10.0, 30.0]), np.array([1, 3])),
+                             (resp([0.0, 20.0, 40.0]), np.array([0, 2, 4]))], 5)
+    assert merged.reaction_rate.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
+    assert merged.uncertainty.tolist() == [3.0, 13.0, 23.0, 33.0, 43.0]
+    assert isinstance(merged, MockResponse)
+
+
+def test_proxy_rejects_ids_outside_the_grid():
+    proxy = WorkerProxy(comm=None, workers=[1], ncells=10)
+    with pytest.raises(ValueError, match=r"cell_ids\[1\] = 10 is outside \[0, 10\)"):
+        proxy.query(np.array([3, 10]), np.ones(2), 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# MPI runs against the serial run
+# ---------------------------------------------------------------------------------------------
+
+
+def test_one_rank_distributed_run_in_process_equals_serial(tmp_path):
+    """run_distributed on a single rank (also warms the Numba cache for the launches below)."""
+    from mpi4py import MPI
+
+    from macro.parallel import run_distributed
+
+    cfg = write(tmp_path, "c1d", closure_1d())
+    ref = serial(tmp_path, cfg, "c1d")
+    out = tmp_path / "c1d_self.h5"
+    res = run_distributed(cfg, output=out, comm=MPI.COMM_SELF, plots=False, timeout=30)
+    assert res.steps > 50 and res.fields["lam"].max() > 0.5  # it reacted
+    assert_same_output(ref, out)
+
+
+def test_1d_closure_through_workers_equals_serial(tmp_path):
+    cfg = write(tmp_path, "c1d", closure_1d())
+    ref = serial(tmp_path, cfg, "c1d")
+    with h5py.File(ref) as f:
+        lam = f["final/lam"][...]
+    assert 0.05 < lam.mean() < 0.95 and lam.max() > 0.99  # a front half-way: a real check
+    for n, m in ((3, 1), (4, 1), (2, 0)):  # 2 and 3 solver ranks via one worker; M = 0
+        out = tmp_path / f"c1d_{n}_{m}.h5"
+        ok(mpirun(tmp_path, n, cfg, out, "--closure-workers", str(m)))
+        assert_same_output(ref, out)
+
+
+def test_2d_closure_through_worker_equals_serial(tmp_path):
+    cfg = write(tmp_path, "c2d", CLOSURE_2D)
+    ref = serial(tmp_path, cfg, "c2d")
+    for n in (3, 4):  # 2 and 3 solver ranks, one closure worker
+        out = tmp_path / f"c2d_{n}.h5"
+        ok(mpirun(tmp_path, n, cfg, out, "--closure-workers", "1"))
+        assert_same_output(ref, out)
+
+
+def test_1d_arrhenius_equals_serial(tmp_path):
+    cfg = write(tmp_path, "arr", ARRHENIUS_1D)
+    ref = serial(tmp_path, cfg, "arr")
+    for n in (2, 3):
+        out = tmp_path / f"arr_{n}.h5"
+        ok(mpirun(tmp_path, n, cfg, out))
+        assert_same_output(ref, out)
+
+
+def test_2d_euler_and_five_equation_blocks_equal_serial(tmp_path):
+    cfg = write(tmp_path, "quad", EULER_2D)
+    ref = serial(tmp_path, cfg, "quad")
+    for n in (2, 3):  # periodic axis cut in two (both neighbours the same rank) and in three
+        out = tmp_path / f"quad_{n}.h5"
+        ok(mpirun(tmp_path, n, cfg, out))
+        assert_same_output(ref, out)
+    cfg = write(tmp_path, "bubble", SHOCK_BUBBLE_2D)
+    ref = serial(tmp_path, cfg, "bubble")
+    out = tmp_path / "bubble_4.h5"
+    ok(mpirun(tmp_path, 4, cfg, out))  # 2 x 2 blocks: corner overlap, inflow and walls
+    assert_same_output(ref, out)
+
+
+def test_restart_is_bit_identical_with_closure_state(tmp_path):
+    cfg = write(tmp_path, "c1d", closure_1d(ckpt=40))
+    ref = serial(tmp_path, cfg, "c1d")  # the serial run writes no checkpoint (no --checkpoint)
+    full = tmp_path / "full.h5"
+    ckpt = tmp_path / "ckpt.h5"
+    ok(mpirun(tmp_path, 3, cfg, full, "--closure-workers", "1", "--checkpoint", str(ckpt)))
+    assert_same_output(ref, full)
+    with h5py.File(ckpt) as f:
+        step = int(f.attrs["step"])
+        ids = f["rate_state.provider.ids"][...]
+        assert f.attrs["closure_holders"] == "workers" and f.attrs["closure_count"] == 1
+    assert step == 40 * (datasets(full)["final@time"][1] // 40)  # the last multiple of 40
+    assert ids.size > 5  # the worker's per-cell closure state is in the checkpoint
+    # restart from the checkpoint with 3 solver ranks + 1 worker: same output file content
+    restarted = tmp_path / "restarted.h5"
+    shutil.copy(full, restarted)
+    with h5py.File(restarted, "a") as f:  # drop what the restart must rewrite
+        del f["final"]
+    ok(mpirun(tmp_path, 4, cfg, restarted, "--closure-workers", "1", "--restart", str(ckpt)))
+    assert_same_output(full, restarted)
+    # a one-worker checkpoint has the serial layout: the serial solver restarts from it too
+    sim = Simulation.from_config(cfg)
+    out = tmp_path / "serial_restart.h5"
+    shutil.copy(full, out)
+    res = sim.run(out, restart=ckpt, plots=False)
+    for k, v in datasets(full).items():
+        if k.startswith("final/"):
+            assert np.array_equal(res.fields[k.split("/")[1]], v), k
+
+
+def test_restart_without_the_closure_state_is_refused(tmp_path):
+    """Guard against silently restarting a stateful closure from nothing (different M)."""
+    cfg = write(tmp_path, "c1d", closure_1d(ckpt=40))
+    ckpt = tmp_path / "ckpt.h5"
+    ok(mpirun(tmp_path, 3, cfg, tmp_path / "a.h5", "--closure-workers", "1",
+              "--checkpoint", str(ckpt)))
+    proc = mpirun(tmp_path, 4, cfg, tmp_path / "b.h5", "--closure-workers", "2",
+                  "--restart", str(ckpt))
+    assert proc.returncode != 0
+    assert "holds the rate state of 1 holder(s)" in proc.stderr
+
+
+def test_worker_error_reaches_every_rank(tmp_path):
+    cfg = write(tmp_path, "fail", closure_1d(extra=", fail_on_call = 25"))
+    t0 = time.monotonic()
+    proc = mpirun(tmp_path, 3, cfg, tmp_path / "fail.h5", "--closure-workers", "1")
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0
+    for rank in range(3):  # two solver ranks and the worker each name the worker's error
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"[rank {rank}] error:")]
+        assert lines, proc.stderr
+        assert "mock provider failure on call 25" in lines[0]
+        assert "closure worker rank 2 failed" in lines[0]
+    assert elapsed < RANK_TIMEOUT  # answered at once, not by a timeout
+
+
+def test_hung_worker_times_out_instead_of_hanging(tmp_path):
+    cfg = write(tmp_path, "hang", closure_1d(extra=", hang_on_call = 10"))
+    t0 = time.monotonic()
+    proc = mpirun(tmp_path, 3, cfg, tmp_path / "hang.h5", "--closure-workers", "1",
+                  rank_timeout=4)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0
+    assert "no answer within 4 s while waiting for closure worker rank 2" in proc.stderr
+    assert elapsed < 60  # the deadline (4 s) ended it, then MPI_Abort took down the job
