@@ -391,9 +391,13 @@ class Result:
 
         h = self._need_history()
         n = len(h["t"])
-        k0 = min(int((1.0 - late_fraction) * n), n - 3)
         if n < 3:
             raise ValueError("too few lead-shock samples to measure a front speed")
+        if h["t"][-1] < self.t:
+            raise ValueError(f"the lead shock left the domain at t={h['t'][-1]:.4g} s, before "
+                             f"the end of the run (t={self.t:.4g} s): shorten [time] t_end or "
+                             "lengthen the grid to measure the CJ state")
+        k0 = min(int((1.0 - late_fraction) * n), n - 3)
         D = float(np.polyfit(h["t"][k0:], h["x"][k0:], 1)[0])
         f = self.fields
         if f["p"].ndim == 2:

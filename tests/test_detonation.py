@@ -377,3 +377,19 @@ def test_bad_config_entries(patch, match):
         cfg[section] = value
     with pytest.raises((ValueError, TypeError), match=match):
         Simulation.from_config(cfg)
+
+
+def test_2d_planar_run_distance_matches_1d():
+    """The 2D example's planar problem gives the 1D run distance (rows stay identical)."""
+    cfg2 = load_config(EXAMPLES / "sdt_2d.toml")
+    cfg2["grid"].update(nx=120, ny=4, x_max=0.006, y_max=0.0002)
+    cfg2["time"].update(t_end=0.7e-6, n_frames=0)
+    r2 = Simulation.from_config(cfg2).run()
+    cfg1 = sdt_config(P=cfg2["boundary"]["piston_pressure"]["x_low"], nx=120, length=0.006,
+                      t_end=0.7e-6)
+    r1 = Simulation.from_config(cfg1).run()
+    x2, x1 = r2.run_distance(), r1.run_distance()
+    assert x1.detonated and x2.detonated
+    assert x2.x_star == pytest.approx(x1.x_star, rel=0.01)
+    p = r2.fields["p"]
+    assert np.max(np.abs(p - p[0])) <= 1e-12 * np.abs(p).max()  # planar to round-off
