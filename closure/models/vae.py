@@ -51,6 +51,9 @@ def check_grid(h: int, w: int, *, name: str = "fields") -> None:
                              f"{DOWNSAMPLE} (the tokenizer's patch size)")
 
 
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
 class FieldVAE(nn.Module):
     """VAE of a single normalized field (B, 1, H, W) <-> latent (B, L, H/8, W/8).
 
@@ -87,7 +90,9 @@ class FieldVAE(nn.Module):
             if i > 0:
                 h = F.max_pool2d(h, 2)
             h = block(h)
-        return self.to_mean(h), self.to_logvar(h)
+        # bounded as in latent-diffusion VAEs: exp(logvar) in the KL term overflows float32
+        # (measured: an inf loss in epoch 12 of the default VAE run) once logvar passes ~88
+        return self.to_mean(h), self.to_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Field (B, 1, 8h, 8w) of a latent sample or mean ``z`` (B, L, h, w)."""

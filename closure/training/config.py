@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 16,
         "lr": 1.0e-3,
         "betas": [0.9, 0.999],
+        "grad_clip": 100.0,  # max global gradient norm; 0 = off
         "crop": [],                     # [h, w] random crops (multiples of 8); [] = full frames
         "frames_per_epoch": 0,          # random subset of frames per epoch; 0 = all
         "perceptual_net": "",           # "package.module:factory"; needs loss.perceptual > 0
@@ -71,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 8,
         "lr": 1.0e-3,
         "betas": [0.5, 0.99],
+        "grad_clip": 100.0,  # max global gradient norm; 0 = off
         "crop": [],                     # [h, w] crop whole windows (cells, multiples of 8)
         "decode_crop": [],              # [h, w] decode only this crop for the multi-step loss
         "sample_decode": True,          # multi-step loss on decoded *sampled* latents
@@ -85,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 2,
         "lr": 5.0e-4,
         "betas": [0.5, 0.99],
+        "grad_clip": 100.0,  # max global gradient norm; 0 = off
         "crop": [],                     # [h, w] crop whole windows (cells, multiples of 8)
         "decode_crop": [],              # [h, w] decode only this crop for the multi-step loss
         "sample_decode": True,
@@ -105,6 +108,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 2,
         "lr": 1.0e-3,
         "betas": [0.9, 0.999],
+        "grad_clip": 100.0,  # max global gradient norm; 0 = off
         "crop": [],
     },
     "eval": {

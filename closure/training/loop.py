@@ -56,14 +56,15 @@ def fit(*, model: nn.Module, phases: Sequence[Phase],
         loss_fn: Callable[[Phase, Any], dict[str, torch.Tensor]],
         ckpt_path: str | Path, seed: int, fingerprint: Any, resume: bool = True,
         checkpoint_every: int = 1, progress: bool = True, desc: str = "train",
-        log_path: str | Path | None = None) -> list[dict[str, Any]]:
+        log_path: str | Path | None = None, grad_clip: float = 0.0) -> list[dict[str, Any]]:
     """Train ``model`` through ``phases``; return per-epoch history (mean of each loss term).
 
     ``prepare(phase)`` sets train/eval modes and ``requires_grad`` for the phase;
     ``make_optimizer(phase)`` is called when the phase name changes (a new trainable set);
     ``batches(phase, rng)`` yields the epoch's batches; ``loss_fn`` returns a dict with
     ``"total"``. ``fingerprint`` (JSON-able: the stage's resolved config) must match the
-    checkpoint's on resume, else :class:`CheckpointMismatchError`.
+    checkpoint's on resume, else :class:`CheckpointMismatchError`. ``grad_clip > 0`` caps the
+    global gradient norm (a rare large batch gradient otherwise throws Adam far off).
     """
     ckpt_path = Path(ckpt_path)
     plan = flatten_phases(phases)
@@ -102,6 +103,8 @@ def fit(*, model: nn.Module, phases: Sequence[Phase],
                                          f"(phase {phase.name}, horizon {phase.horizon})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())

@@ -221,7 +221,8 @@ def run_vae(cfg: dict[str, Any], resume: bool = True) -> Path:
                   ckpt_path=ckpt, seed=cfg["run"]["seed"],
                   fingerprint={"vae": sect, "data": rec, "seed": cfg["run"]["seed"]},
                   resume=resume, checkpoint_every=cfg["run"]["checkpoint_every"],
-                  progress=cfg["run"]["progress"], desc="vae", log_path=log)
+                  progress=cfg["run"]["progress"], desc="vae", log_path=log,
+                  grad_clip=sect["grad_clip"])
     metrics = {"train_wall_s": time.perf_counter() - t_start, "final_train_loss": history[-1]}
     for name, ds in (("micro_train", train), ("micro_val", val)):
         if ds.n:
@@ -306,7 +307,8 @@ def _latent_training(cfg: dict[str, Any], model: LatentClosureModel, sect: dict[
                batches=batches, loss_fn=loss_fn, ckpt_path=ckpt, seed=cfg["run"]["seed"],
                fingerprint=fingerprint, resume=resume,
                checkpoint_every=cfg["run"]["checkpoint_every"],
-               progress=cfg["run"]["progress"], desc=stage, log_path=log)
+               progress=cfg["run"]["progress"], desc=stage, log_path=log,
+               grad_clip=sect["grad_clip"])
 
 
 def run_micro_dynamics(cfg: dict[str, Any], resume: bool = True) -> Path:
@@ -409,7 +411,8 @@ def run_parc(cfg: dict[str, Any], resume: bool = True) -> Path:
                   ckpt_path=ckpt, seed=cfg["run"]["seed"],
                   fingerprint={"parc": sect, "data": rec, "seed": cfg["run"]["seed"]},
                   resume=resume, checkpoint_every=cfg["run"]["checkpoint_every"],
-                  progress=cfg["run"]["progress"], desc="parc", log_path=log)
+                  progress=cfg["run"]["progress"], desc="parc", log_path=log,
+                  grad_clip=sect["grad_clip"])
     metrics: dict[str, Any] = {"train_wall_s": time.perf_counter() - t_start,
                                "final_train_loss": history[-1]}
     ekw = _eval_kw(cfg, dev)
