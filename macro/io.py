@@ -727,13 +727,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
 # nested state dicts (e.g. a closure provider's per-cell state) inside checkpoints
 # --------------------------------------------------------------------------------------------
 
-_LEAF, _STR_LEAF = "@", "@str"
+_LEAF, _STR_LEAF, _USTR_LEAF = "@", "@str", "@ustr"  # ustr: numpy unicode array
 
 
 def flatten_state(state: Mapping[str, Any], prefix: str) -> tuple[dict[str, np.ndarray], dict]:
     """Split a nested dict of arrays/scalars/strings into checkpoint arrays named
     ``prefix.key.subkey`` plus a JSON-able tree that :func:`unflatten_state` follows back
-    (the tree keeps empty dicts and marks strings). Keys may not contain ``.`` or ``/``."""
+    (the tree keeps empty dicts and marks strings; numpy unicode arrays are stored UTF-8
+    encoded and come back as unicode arrays). Keys may not contain ``.`` or ``/``."""
     arrays: dict[str, np.ndarray] = {}
 
     def walk(d, name):
@@ -750,6 +751,9 @@ def flatten_state(state: Mapping[str, Any], prefix: str) -> tuple[dict[str, np.n
             elif isinstance(v, str):
                 arrays[full] = np.bytes_(v.encode("utf-8"))
                 tree[k] = _STR_LEAF
+            elif isinstance(v, np.ndarray | np.str_) and np.asarray(v).dtype.kind == "U":
+                arrays[full] = np.char.encode(np.asarray(v), "utf-8")  # HDF5 has no UCS-4
+                tree[k] = _USTR_LEAF
             else:
                 arr = np.asarray(v)
                 if arr.dtype.kind not in "biufc":
@@ -776,7 +780,9 @@ def unflatten_state(arrays: Mapping[str, np.ndarray], tree: Mapping, prefix: str
             if full not in arrays:
                 raise KeyError(f"checkpoint lacks state entry {full!r}")
             a = arrays[full]
-            if v == _STR_LEAF:
+            if v == _USTR_LEAF:
+                out[k] = np.char.decode(np.asarray(a), "utf-8")
+            elif v == _STR_LEAF:
                 raw = a[()] if isinstance(a, np.ndarray) else a
                 out[k] = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
             else:
