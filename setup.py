@@ -1,9 +1,113 @@
-"""Build script: package metadata lives in pyproject.toml.
+"""Build script: package metadata lives in pyproject.toml; this file adds the compiled kernels.
 
-The compiled closure kernels in csrc/ are added here (C++ always, CUDA only when nvcc is found)
-once they exist; the hydro core is pure Python + Numba and needs no build step.
+* ``closure._kernels_cpp`` (csrc/closure_kernels.cpp): pybind11 + OpenMP, raw buffers, no
+  libtorch. Always built.
+* ``closure._kernels_cuda`` (csrc/closure_kernels.cu + csrc/bind_cuda.cpp): built only when
+  ``nvcc`` is found (``$CUDA_HOME/bin`` or ``PATH``) and ``CLOSURE_NO_CUDA`` is unset; the .cu
+  file is compiled to PTX for compute_75 (quick; the driver JIT-compiles it for the GPU at hand)
+  and linked with the static CUDA runtime. Without nvcc, or if that build fails, a warning is
+  printed and the install goes on: closure.kernels then uses the C++ or PyTorch path.
+
+The hydro core is pure Python + Numba and needs no build step.
 """
 
-from setuptools import setup
+from __future__ import annotations
 
-setup()
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from pybind11.setup_helpers import Pybind11Extension
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+CSRC = "csrc"
+CUDA_ARCH = os.environ.get("CLOSURE_CUDA_ARCH", "compute_75")
+
+
+def find_nvcc() -> str | None:
+    if os.environ.get("CLOSURE_NO_CUDA"):
+        return None
+    for root in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")):
+        if root and (Path(root) / "bin" / "nvcc").exists():
+            return str(Path(root) / "bin" / "nvcc")
+    return shutil.which("nvcc")
+
+
+def cuda_lib_dir(nvcc: str) -> str | None:
+    """Directory with libcudart_static.a (nvcc may be a wrapper script outside the toolkit)."""
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             str(Path(os.path.realpath(nvcc)).parent.parent)]
+    try:  # ask nvcc where its toolkit lives (works through wrapper scripts)
+        out = subprocess.run([nvcc, "--dryrun", "--version"], capture_output=True, text=True,
+                             timeout=30).stderr
+        for line in out.splitlines():
+            if "TOP=" in line:
+                roots.append(line.split("TOP=", 1)[1].strip().strip('"'))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    roots += ["/usr/local/cuda"]
+    for root in filter(None, roots):
+        for d in ("lib64", "lib", "targets/x86_64-linux/lib"):
+            if (Path(root) / d / "libcudart_static.a").exists():
+                return str(Path(root) / d)
+    return None
+
+
+class BuildExt(build_ext):
+    """Compiles the .cu object with nvcc before linking the CUDA extension; never lets the
+    optional CUDA extension fail the install."""
+
+    def build_extension(self, ext):
+        if ext.name != "closure._kernels_cuda":
+            return super().build_extension(ext)
+        try:
+            nvcc = ext.nvcc  # type: ignore[attr-defined]
+            obj = Path(self.build_temp) / "closure_kernels_cu.o"
+            obj.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [nvcc, "-c", str(HERE / CSRC / "closure_kernels.cu"), "-o", str(obj),
+                   "-O2", "-Xcompiler", "-fPIC", "-std=c++17", f"-I{HERE / CSRC}",
+                   "-gencode", f"arch={CUDA_ARCH},code={CUDA_ARCH}"]
+            subprocess.run(cmd, check=True)
+            ext.extra_objects = [str(obj)]
+            super().build_extension(ext)
+            self._cuda_built = True
+        except Exception as exc:  # optional extension: warn and go on
+            warnings.warn(f"closure._kernels_cuda not built ({exc}); the CUDA path is off",
+                          stacklevel=1)
+            print(f"WARNING: closure._kernels_cuda not built: {exc}", file=sys.stderr)
+
+    def copy_extensions_to_source(self):
+        # in-place (editable) builds: skip the optional extension if it was not built
+        if not getattr(self, "_cuda_built", False):
+            self.extensions = [e for e in self.extensions if e.name != "closure._kernels_cuda"]
+        super().copy_extensions_to_source()
+
+
+ext_modules = [
+    Pybind11Extension(
+        "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp"], include_dirs=[CSRC],
+        cxx_std=17, extra_compile_args=["-O3", "-fopenmp"], extra_link_args=["-fopenmp"]),
+]
+
+_nvcc = find_nvcc()
+_cudalib = cuda_lib_dir(_nvcc) if _nvcc else None
+if _nvcc and _cudalib:
+    cuda_ext = Pybind11Extension(
+        "closure._kernels_cuda", [f"{CSRC}/bind_cuda.cpp"], include_dirs=[CSRC], cxx_std=17,
+        extra_compile_args=["-O2"], library_dirs=[_cudalib],
+        libraries=["cudart_static", "dl", "rt", "pthread"])
+    cuda_ext.nvcc = _nvcc
+    ext_modules.append(cuda_ext)
+else:
+    warnings.warn("nvcc (or its libcudart_static.a) not found: closure._kernels_cuda (CUDA "
+                  "kernels) is not built; closure.kernels uses the C++/OpenMP or PyTorch path",
+                  stacklevel=1)
+    print("WARNING: nvcc not found; skipping the CUDA extension closure._kernels_cuda",
+          file=sys.stderr)
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt})
