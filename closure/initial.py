@@ -1,0 +1,159 @@
+"""Initial meso patch of a newly shocked macro cell: a synthetic "frame 1" of the meso data.
+
+The meso data (``closure.data``, DESIGN.md s.1) start from an ambient frame 0; the shock enters
+through x_low (an inflow boundary ramped along the Hugoniot over ``ramp_time``), so frame 1
+(t1 = one meso frame dt after the start) is the first frame that carries the shock pressure. A
+newly shocked closure cell starts its meso patch from an analytic copy of that frame:
+
+* microstructure: a random meso pore set (:func:`closure.data.geometry.meso_pores`, the data
+  set's geometry config, seeded), every pore moved by ``-u_p * t1`` (the unshocked sample
+  streams in at ``-u_p`` in the shocked-HMX frame of the data);
+* planar shock at ``x_front = (Us - u_p) (t1 - ramp_time / 2)`` from x_low (the cosine ramp
+  delays the front by about half the ramp), smoothed over ``front_width`` cells (tanh);
+  behind it the Hugoniot state of :func:`closure.data.collapse.hugoniot_state` at ``Ps``
+  (pressure ``Ps``, HMX Hugoniot temperature), ahead ambient (1 bar, 300 K);
+* channels normalized as in the data: T (HMX temperature; pores take the value of the HMX around
+  them, as ``t_fill = "nearest"`` does), P, mu = HMX volume fraction (clipped to the data's
+  ``[alpha_floor, 1 - alpha_floor]``).
+
+Not modelled: the cooler first cells behind x_low left by the ramp (~50 K over 3 cells) and
+pores already touched by the front. ``benchmarks/closure_frame1.py`` measures the per-channel
+RMSE of this construction against frame 1 of ``data/meso.h5``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from closure.data import geometry
+from closure.data.collapse import hugoniot_state
+from closure.data.params import defaults_for
+from closure.normalization import NORM_RANGES
+
+__all__ = [
+    "DEFAULT_GRID",
+    "default_envelope",
+    "hugoniot_temperature",
+    "microstructure_bank",
+    "particle_velocity",
+    "shifted_gas_fraction",
+    "synthetic_frame1",
+]
+
+#: Meso patch (H, W) of the meso data set: 8 um x 12 um at 62.5 nm.
+DEFAULT_GRID: tuple[int, int] = (128, 192)
+
+
+def _meso_cfg() -> dict:
+    return defaults_for("meso")
+
+
+def particle_velocity(ps: float | np.ndarray, hmx: dict | None = None,
+                      p0: float | None = None) -> np.ndarray:
+    """u_p (m/s) on the linear Us-up Hugoniot with shock pressure ``ps`` (Pa): inverse of
+    ``p = p0 + rho0 (c0 + s u_p) u_p``."""
+    cfg = _meso_cfg()
+    h = hmx or cfg["physics"]["hmx"]
+    p0 = cfg["physics"]["ambient"]["p"] if p0 is None else p0
+    dp = np.maximum(np.asarray(ps, float) - p0, 0.0)
+    c0, s, rho0 = h["c0"], h["s"], h["rho0"]
+    return (-c0 + np.sqrt(c0 * c0 + 4.0 * s * dp / rho0)) / (2.0 * s)
+
+
+@lru_cache(maxsize=1)
+def _hugoniot_T_table() -> tuple[np.ndarray, np.ndarray]:
+    """Hugoniot temperature of the data's HMX EOS tabulated in pressure (0-60 GPa)."""
+    from macro.eos import MieGruneisen
+
+    h = _meso_cfg()["physics"]["hmx"]
+    eos = MieGruneisen(rho0=h["rho0"], c0=h["c0"], s=h["s"], gamma0=h["gamma0"], cv=h["cv"],
+                       T0=h["T0"])
+    up = np.linspace(0.0, 3000.0, 301)
+    us = h["c0"] + h["s"] * up
+    eta = up / us  # 1 - rho0/rho
+    p = h["rho0"] * us * up
+    return p, eos.hugoniot_temperature(eta)
+
+
+def hugoniot_temperature(ps: float | np.ndarray) -> np.ndarray:
+    """HMX Hugoniot temperature (K) at shock pressure ``ps`` (Pa), data EOS (params.HMX)."""
+    p, T = _hugoniot_T_table()
+    return np.interp(np.asarray(ps, float), p, T)
+
+
+def default_envelope() -> tuple[float, float]:
+    """Shock-pressure range (Pa) of the meso data's loading config (u_p 0.7-1.5 km/s)."""
+    cfg = _meso_cfg()
+    lo, hi = cfg["loading"]["u_p"]
+    h, p0 = cfg["physics"]["hmx"], cfg["physics"]["ambient"]["p"]
+    return float(hugoniot_state(h, lo, p0)["p"]), float(hugoniot_state(h, hi, p0)["p"])
+
+
+def microstructure_bank(n: int, seed: int = 0, grid: tuple[int, int] = DEFAULT_GRID,
+                        dx: float | None = None) -> list[list[dict]]:
+    """``n`` random meso pore sets (data geometry config) for a ``grid`` patch; member ``i``
+    depends only on (``seed``, ``i``, grid)."""
+    cfg = _meso_cfg()
+    H, W = grid
+    dx = cfg["grid"]["dx"] if dx is None else dx
+    geo = dict(cfg["geometry"])
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(i), H, W]))
+        try:
+            pores, _ = geometry.meso_pores(rng, geo, W, H, dx)
+        except ValueError:
+            pores = []
+        out.append(pores)
+    return out
+
+
+def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAULT_GRID, *,
+                     dx: float | None = None, t1: float | None = None,
+                     ramp_time: float | None = None, front_width: float = 1.0,
+                     gas_fraction: np.ndarray | None = None) -> np.ndarray:
+    """Normalized (3, H, W) float32 frame: planar shock at ``ps`` (Pa) entered from x_low.
+
+    ``pores`` are in the frame-0 positions (as stored per sample in the data set);
+    ``gas_fraction`` (H, W) may be passed instead to skip rasterization (already shifted).
+    """
+    cfg = _meso_cfg()
+    H, W = grid
+    dx = cfg["grid"]["dx"] if dx is None else dx
+    t1 = cfg["time"]["frame_dt"] if t1 is None else t1
+    ramp = cfg["loading"]["ramp_time"] if ramp_time is None else ramp_time
+    ph = cfg["physics"]
+    up = float(particle_velocity(ps))
+    us = ph["hmx"]["c0"] + ph["hmx"]["s"] * up
+    if gas_fraction is None:
+        shifted = [dict(p, x=p["x"] - up * t1) for p in pores]
+        gas_fraction = geometry.gas_fraction(shifted, W, H, dx) if shifted else np.zeros((H, W))
+    x = (np.arange(W) + 0.5) * dx
+    x_front = (us - up) * max(t1 - 0.5 * ramp, 0.0)
+    w = 0.5 * (1.0 - np.tanh((x - x_front) / (front_width * dx)))  # 1 behind the front
+    p_amb, T_amb = ph["ambient"]["p"], ph["ambient"]["T"]
+    T = T_amb + (float(hugoniot_temperature(ps)) - T_amb) * w
+    P = p_amb + (float(ps) - p_amb) * w
+    floor = ph["alpha_floor"]
+    mu = np.clip(1.0 - gas_fraction, floor, 1.0 - floor)
+    out = np.empty((3, H, W), np.float32)
+    for c, (name, row) in enumerate((("T", T), ("P", P))):
+        lo, hi = NORM_RANGES[name]
+        out[c] = ((row - lo) / (hi - lo))[None, :]
+    out[2] = mu
+    return out
+
+
+def shifted_gas_fraction(pores: list[dict], ps: float, grid: tuple[int, int] = DEFAULT_GRID,
+                         dx: float | None = None, t1: float | None = None) -> np.ndarray:
+    """Gas fraction (H, W) of ``pores`` moved by ``-u_p(ps) * t1`` (see module docstring)."""
+    cfg = _meso_cfg()
+    H, W = grid
+    dx = cfg["grid"]["dx"] if dx is None else dx
+    t1 = cfg["time"]["frame_dt"] if t1 is None else t1
+    up = float(particle_velocity(ps))
+    shifted = [dict(p, x=p["x"] - up * t1) for p in pores]
+    return geometry.gas_fraction(shifted, W, H, dx) if shifted else np.zeros((H, W))
+

@@ -1,0 +1,309 @@
+"""Python side of the compiled closure kernels (csrc/): dispatch CUDA -> C++ -> pure PyTorch.
+
+Three kernels, each with a pure-PyTorch reference here and compiled versions in
+``csrc/closure_kernels.cpp`` (module ``closure._kernels_cpp``, OpenMP) and
+``csrc/closure_kernels.cu`` (module ``closure._kernels_cuda``, built only when nvcc is found):
+
+* :func:`sample_latent` -- reparameterized latent sample ``z = mean + exp(logvar / 2) * eps``
+  with a counter-based normal ``eps`` = f(seed, cell id, step, element) (splitmix64 hash +
+  Box-Muller in float64, formula in ``csrc/closure_kernels.h``): a cell's sample does not depend
+  on the other cells of the batch, and a seed reproduces it on every backend.
+* :func:`hotspot_head` -- the T decoder's final stage fused with de-normalization, the hotspot
+  threshold and the per-cell reduction: 3x3 conv (C -> 1, zero padding) + bias in float32,
+  ``T = v (hi - lo) + lo``, count and sum of ``T`` over ``T > threshold`` (float64 sums).
+* :func:`table_lookup` -- table mode: bilinear interpolation in (Ps, t) and the MES-IG rate.
+
+Backend choice: the ``backend`` argument, else the environment variable ``CLOSURE_KERNELS``
+(``auto`` | ``cuda`` | ``cpp`` | ``torch``), else ``auto`` = CUDA if the module imports and sees
+a GPU, then C++, then PyTorch. An explicitly requested backend that is not available raises
+``ValueError``; under ``auto`` a CUDA runtime failure warns once and falls back to C++.
+The backends agree to a relative error <= 1e-5 in float32 (tests/test_closure_kernels.py); the
+hotspot count can differ only by cells whose T lies within float32 round-off of the threshold.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "available_backends",
+    "decode_hotspots",
+    "hotspot_head",
+    "hotspot_head_torch",
+    "resolve_backend",
+    "sample_latent",
+    "sample_latent_torch",
+    "table_lookup",
+    "table_lookup_torch",
+]
+
+BACKENDS = ("cuda", "cpp", "torch")
+ENV_VAR = "CLOSURE_KERNELS"
+
+_mods: dict[str, Any] = {}
+_cuda_broken = False
+
+
+def _module(name: str) -> Any | None:
+    if name not in _mods:
+        try:
+            _mods[name] = importlib.import_module(f"closure._kernels_{name}")
+        except ImportError:
+            _mods[name] = None
+    return _mods[name]
+
+
+def _cuda_ok() -> bool:
+    mod = _module("cuda")
+    if mod is None or _cuda_broken:
+        return False
+    try:
+        return mod.device_count() > 0
+    except Exception:  # noqa: BLE001 - any driver problem means: no CUDA
+        return False
+
+
+def available_backends() -> list[str]:
+    """Backends usable here, fastest first (``torch`` is always available)."""
+    out = []
+    if _cuda_ok():
+        out.append("cuda")
+    if _module("cpp") is not None:
+        out.append("cpp")
+    out.append("torch")
+    return out
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """The backend to use: ``backend``, else ``$CLOSURE_KERNELS``, else the fastest available."""
+    choice = backend if backend is not None else os.environ.get(ENV_VAR, "auto")
+    if not isinstance(choice, str):
+        raise TypeError(f"backend must be a str or None, got {type(choice).__name__}")
+    choice = choice.strip().lower() or "auto"
+    where = "backend" if backend is not None else f"${ENV_VAR}"
+    if choice == "auto":
+        return available_backends()[0]
+    if choice not in BACKENDS:
+        raise ValueError(f"{where} = {choice!r} is not one of {['auto', *BACKENDS]}")
+    if choice not in available_backends():
+        raise ValueError(f"{where} = {choice!r} is not available here (available: "
+                         f"{available_backends()})")
+    return choice
+
+
+def _run(kernel: str, backend: str | None, torch_fn, args: tuple) -> Any:
+    """Call ``kernel`` on the resolved backend; under auto, a CUDA failure falls back to C++."""
+    global _cuda_broken
+    b = resolve_backend(backend)
+    if b == "torch":
+        return torch_fn(*args)
+    try:
+        return getattr(_module(b), kernel)(*args)
+    except RuntimeError as exc:
+        explicit = backend is not None or os.environ.get(ENV_VAR, "auto") not in ("", "auto")
+        if b != "cuda" or explicit:
+            raise
+        _cuda_broken = True
+        warnings.warn(f"CUDA kernel {kernel} failed ({exc}); using the C++ kernels from now on",
+                      RuntimeWarning, stacklevel=3)
+        return _run(kernel, "cpp" if _module("cpp") is not None else "torch", torch_fn, args)
+
+
+# ---------------------------------------------------------------------------------------------
+# counter-based normal variates (same bits as csrc/closure_kernels.h)
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
+
+
+def _s64(x: int) -> int:
+    """uint64 constant as the int64 with the same bits."""
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def _srl(z: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns."""
+    return (z >> k) & ((1 << (64 - k)) - 1)
+
+
+def _mix(z: torch.Tensor) -> torch.Tensor:
+    z = (z ^ _srl(z, 30)) * _s64(_M1)
+    z = (z ^ _srl(z, 27)) * _s64(_M2)
+    return z ^ _srl(z, 31)
+
+
+def normal_torch(seed: int, cell_ids: torch.Tensor, steps: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, n) float64 standard normals of cells ``cell_ids`` at ``steps`` (reference)."""
+    s = torch.full_like(cell_ids, _s64(int(seed) ^ _GOLDEN))
+    key = _mix(_mix(_mix(s) ^ cell_ids) ^ steps)[:, None]
+    e = torch.arange(n, dtype=torch.int64, device=cell_ids.device)[None, :]
+    h1 = _mix(key + (2 * e + 1) * _s64(_GOLDEN))
+    h2 = _mix(key + (2 * e + 2) * _s64(_GOLDEN))
+    two53 = 2.0 ** -53
+    u1 = (_srl(h1, 11) + 1).double() * two53
+    u2 = _srl(h2, 11).double() * two53
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * np.pi * u2)
+
+
+def sample_latent_torch(mean: np.ndarray, logvar: np.ndarray, seed: int, cell_ids: np.ndarray,
+                        steps: np.ndarray) -> np.ndarray:
+    """Pure-PyTorch reference of :func:`sample_latent` ((B, E) float32 arrays)."""
+    m = torch.as_tensor(np.ascontiguousarray(mean, np.float32))
+    v = torch.as_tensor(np.ascontiguousarray(logvar, np.float32))
+    ids = torch.as_tensor(np.ascontiguousarray(cell_ids, np.int64))
+    st = torch.as_tensor(np.ascontiguousarray(steps, np.int64))
+    eps = normal_torch(seed, ids, st, m.shape[1]).float()
+    return (m + torch.exp(0.5 * v) * eps).numpy()
+
+
+def sample_latent(mean: np.ndarray, logvar: np.ndarray, seed: int, cell_ids: np.ndarray,
+                  steps: np.ndarray, *, backend: str | None = None) -> np.ndarray:
+    """Latent sample (B, E) float32 for cells ``cell_ids`` at ``steps``; ``seed`` in [0, 2^64)."""
+    seed = int(seed)
+    if not 0 <= seed < 1 << 64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    mean = np.ascontiguousarray(mean, np.float32).reshape(len(mean), -1)
+    logvar = np.ascontiguousarray(logvar, np.float32).reshape(len(logvar), -1)
+    ids = np.ascontiguousarray(cell_ids, np.int64)
+    st = np.ascontiguousarray(steps, np.int64)
+    return _run("sample_latent", backend, sample_latent_torch, (mean, logvar, seed, ids, st))
+
+
+# ---------------------------------------------------------------------------------------------
+# fused decoder head + threshold + per-cell reduction
+
+def hotspot_head_torch(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.Tensor,
+                       bias: float, lo: float, hi: float, thr: float,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Pure-PyTorch reference of :func:`hotspot_head`: (count int64 (B,), sum of T float64)."""
+    x = torch.as_tensor(h, dtype=torch.float32)
+    C = x.shape[1]
+    w = torch.as_tensor(weight, dtype=torch.float32).reshape(1, C, 3, 3)
+    v = F.conv2d(x, w, torch.tensor([float(bias)], dtype=torch.float32), padding=1)[:, 0]
+    T = v * np.float32(hi - lo) + np.float32(lo)
+    hot = T > np.float32(thr)
+    count = hot.flatten(1).sum(1).to(torch.int64)
+    s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1)
+    return count.numpy(), s.numpy()
+
+
+def hotspot_head(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.Tensor, bias: float,
+                 lo: float, hi: float, thr: float, *, backend: str | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Hotspot cell count (B,) and sum of hotspot T (B,) of the decoded T field.
+
+    ``h`` (B, C, H, W) float32 is the input of the T decoder's output conv (``dec_out``),
+    ``weight`` its (1, C, 3, 3) kernel, ``bias`` its bias; ``lo``/``hi`` the T normalization
+    range (K) and ``thr`` the hotspot threshold (K).
+    """
+    b = resolve_backend(backend)
+    if b == "torch":
+        return hotspot_head_torch(h, weight, bias, lo, hi, thr)
+    x = h.detach().cpu().numpy() if isinstance(h, torch.Tensor) else h
+    w = weight.detach().cpu().numpy() if isinstance(weight, torch.Tensor) else weight
+    x = np.ascontiguousarray(x, np.float32)
+    w = np.ascontiguousarray(w, np.float32).reshape(-1)
+    return _run("hotspot_head", backend, hotspot_head_torch,
+                (x, w, float(bias), float(lo), float(hi), float(thr)))
+
+
+def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float, thr: float, *,
+                    backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hotspot area fraction and mean hotspot T (K) (float64 (B,)) of T-field tokens ``z``.
+
+    ``vae`` is the T field's :class:`closure.models.vae.FieldVAE`. Its decoder runs in PyTorch up
+    to the output conv; the output conv, de-normalization, threshold and reduction run in
+    :func:`hotspot_head` on the chosen backend. ``T_hs`` is ``thr`` where no cell is hot (the
+    convention of :mod:`closure.metrics`).
+    """
+    out_conv = vae.dec_out
+    fused = out_conv.padding_mode == "zeros" and out_conv.kernel_size == (3, 3)
+    with torch.inference_mode():
+        hh = F.leaky_relu(vae.dec_in(z), 0.2)
+        for i, block in enumerate(vae.dec):
+            if i < 3:
+                hh = F.interpolate(hh, scale_factor=2, mode="bilinear", align_corners=False)
+            hh = block(hh)
+        H, W = hh.shape[-2:]
+        if fused:
+            count, s = hotspot_head(hh, out_conv.weight, float(out_conv.bias[0]), lo, hi, thr,
+                                    backend=backend)
+        else:  # padding modes the fused kernel does not implement
+            T = out_conv(hh)[:, 0] * np.float32(hi - lo) + np.float32(lo)
+            hot = T > np.float32(thr)
+            count = hot.flatten(1).sum(1).to(torch.int64).numpy()
+            s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1).numpy()
+    count = np.asarray(count, np.int64)
+    area = count / float(H * W)
+    t_hs = np.where(count > 0, np.asarray(s) / np.maximum(count, 1), float(thr))
+    return area, t_hs
+
+
+# ---------------------------------------------------------------------------------------------
+# table mode
+
+def table_lookup_torch(nodes, dt_t, tab_a, tab_t, tab_u, ps, t0, t1, shocked, thr):
+    """Pure-PyTorch reference of :func:`table_lookup` (float64 throughout)."""
+    nd = torch.as_tensor(np.asarray(nodes, np.float64))
+    A = torch.as_tensor(np.asarray(tab_a, np.float64))
+    Tt = torch.as_tensor(np.asarray(tab_t, np.float64))
+    U = torch.as_tensor(np.asarray(tab_u, np.float64))
+    p = torch.as_tensor(np.asarray(ps, np.float64))
+    a0 = torch.as_tensor(np.asarray(t0, np.float64))
+    a1 = torch.as_tensor(np.asarray(t1, np.float64))
+    sh = torch.as_tensor(np.asarray(shocked, np.uint8)).bool()
+    nP, nT = A.shape
+    i = (torch.searchsorted(nd, p, right=True) - 1).clamp(0, nP - 2)
+    fp = ((p - nd[i]) / (nd[i + 1] - nd[i])).clamp(0.0, 1.0)
+
+    def t_idx(t):
+        s = t / float(dt_t)
+        s = torch.where(s > 0, s, torch.zeros_like(s)).clamp(max=float(nT - 1))
+        k = torch.floor(s).to(torch.int64).clamp(max=nT - 2)
+        return k, s - k
+
+    def bil(tab, k, f):
+        r0a, r0b = tab[i, k], tab[i, k + 1]
+        r1a, r1b = tab[i + 1, k], tab[i + 1, k + 1]
+        a = r0a + f * (r0b - r0a)
+        b = r1a + f * (r1b - r1a)
+        return a + fp * (b - a)
+
+    k0, f0 = t_idx(a0)
+    k1, f1 = t_idx(a1)
+    A0, A1 = bil(A, k0, f0), bil(A, k1, f1)
+    d = A1 - A0
+    rate = torch.where(d > 0, d / (a1 - a0), torch.zeros_like(d))
+    z = torch.zeros_like(p)
+    out = (torch.where(sh, A1, z), torch.where(sh, bil(Tt, k1, f1), torch.full_like(p, thr)),
+           torch.where(sh, bil(U, k1, f1), z), torch.where(sh, rate, z))
+    return tuple(o.numpy() for o in out)
+
+
+def table_lookup(nodes: np.ndarray, dt_t: float, tab_a: np.ndarray, tab_t: np.ndarray,
+                 tab_u: np.ndarray, ps: np.ndarray, t0: np.ndarray, t1: np.ndarray,
+                 shocked: np.ndarray, thr: float, *, backend: str | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Table-mode response of N cells: (A(t1), T_hs(t1), U(t1), rate) float64 (N,) each.
+
+    Tables (nP, nT) on Ps ``nodes`` (increasing) x t = k ``dt_t``; bilinear in (Ps, t), Ps
+    clamped to the nodes, t beyond the last node holds the last value. ``rate = max(0, A(t1) -
+    A(t0)) / (t1 - t0)``. Cells with ``shocked == 0`` get (0, thr, 0, 0).
+    """
+    args = (np.ascontiguousarray(nodes, np.float64), float(dt_t),
+            np.ascontiguousarray(tab_a, np.float64), np.ascontiguousarray(tab_t, np.float64),
+            np.ascontiguousarray(tab_u, np.float64), np.ascontiguousarray(ps, np.float64),
+            np.ascontiguousarray(t0, np.float64), np.ascontiguousarray(t1, np.float64),
+            np.ascontiguousarray(shocked, np.uint8), float(thr))
+    return _run("table_lookup", backend, table_lookup_torch, args)

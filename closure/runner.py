@@ -1,0 +1,176 @@
+"""Meso-patch runner of the closure: initial tokens, meso steps, hotspot statistics of cells.
+
+Shared by the online mode of :class:`closure.api.Closure` and the table builder
+(:mod:`closure.table`), so both see exactly the same model response:
+
+* a cell's meso patch starts from :func:`closure.initial.synthetic_frame1` at its shock pressure
+  with microstructure ``bank[member]`` (``member = hash(cell id) mod n_micro``, a fixed bank of
+  ``n_micro`` pore sets drawn with ``micro_seed``), encoded by the tokenizer (latent means and
+  log-variances, 12 channels per token);
+* one meso step = the latent model's ``substeps`` micro steps (coupled nets on), batched over
+  cells; step k of the patch is at ``k * dt_meso`` after the shock (step 0 = synthetic frame 1);
+* statistics of a step: hotspot area fraction and mean hotspot T of the decoded T field
+  (:func:`closure.kernels.decode_hotspots`: decoder in PyTorch, fused final stage on the chosen
+  kernel backend); deterministic = decode the latent mean, otherwise a reparameterized sample
+  with the counter-based RNG of (seed, cell id, counter).
+
+The trained horizon is ``horizon`` meso steps (frames 1..n_t-1 of the meso data: n_t - 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from closure import kernels
+from closure.initial import (
+    DEFAULT_GRID,
+    default_envelope,
+    microstructure_bank,
+    shifted_gas_fraction,
+    synthetic_frame1,
+)
+from closure.models.dynamics import LatentClosureModel
+from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
+
+__all__ = ["MesoRunner", "member_of"]
+
+#: meso frame spacing of the data set the default model was fine-tuned on (s)
+DEFAULT_DT_MESO = 2.5e-10
+#: meso frames 1..20 of the 21-frame data set
+DEFAULT_HORIZON = 19
+
+
+def member_of(cell_ids: np.ndarray, n_micro: int, micro_seed: int) -> np.ndarray:
+    """Microstructure member of each cell: splitmix64(cell id ^ seed) mod ``n_micro``."""
+    z = np.asarray(cell_ids, np.int64).view(np.uint64) ^ np.uint64(micro_seed)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(n_micro)).astype(np.int64)
+
+
+class MesoRunner:
+    """Runs a meso latent model (kind ``"latent"``) on batches of cell patches."""
+
+    def __init__(self, model: LatentClosureModel, card: Mapping[str, Any] | None = None, *,
+                 grid: tuple[int, int] | None = None, n_micro: int = 4, micro_seed: int = 0,
+                 threshold: float = HOTSPOT_THRESHOLD_K, horizon: int | None = None,
+                 dt_meso: float | None = None, chunk: int = 16,
+                 backend: str | None = None) -> None:
+        card = dict(card or {})
+        meso = card.get("data", {}).get("meso", {}) or {}
+        self.model = model.eval()
+        self.card = card
+        self.grid = tuple(int(g) for g in (grid or meso.get("grid") or DEFAULT_GRID))
+        self.dt_meso = float(dt_meso or meso.get("dt") or DEFAULT_DT_MESO)
+        n_t = meso.get("n_t")
+        self.horizon = int(horizon if horizon is not None
+                           else (int(n_t) - 2 if n_t and int(n_t) > 2 else DEFAULT_HORIZON))
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1 meso step, got {self.horizon}")
+        self.n_micro = int(n_micro)
+        self.micro_seed = int(micro_seed)
+        self.threshold = float(threshold)
+        self.chunk = int(chunk)
+        self.backend = backend
+        self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
+        self.vae_T = model.tokenizer.vaes["T"]
+        self.T_lo, self.T_hi = NORM_RANGES["T"]
+        self.envelope = self._envelope()
+
+    def _envelope(self) -> tuple[float, float]:
+        """Shock-pressure range of the meso training data (card data path if readable)."""
+        meso = self.card.get("data", {}).get("meso", {}) or {}
+        path, idx = meso.get("path"), meso.get("indices")
+        if path:
+            try:
+                import h5py
+
+                with h5py.File(path, "r") as h5:
+                    ps = np.asarray(h5["meta"]["shock_pressure"], float)
+                if idx:
+                    ps = ps[np.asarray(idx, int)]
+                if ps.size and np.all(np.isfinite(ps)):
+                    return float(ps.min()), float(ps.max())
+            except (OSError, KeyError, ValueError, IndexError):
+                pass
+        return default_envelope()
+
+    # -- patches -------------------------------------------------------------------------------
+    def initial_frames(self, ps: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 synthetic frame-1 patches at ``ps`` (Pa) with bank ``members``."""
+        out = np.empty((len(ps), 3, *self.grid), np.float32)
+        for n, (p, m) in enumerate(zip(ps, members, strict=True)):
+            gas = shifted_gas_fraction(self.bank[int(m)], float(p), self.grid)
+            out[n] = synthetic_frame1(float(p), [], self.grid, gas_fraction=gas)
+        return out
+
+    @torch.inference_mode()
+    def encode(self, ps: np.ndarray, members: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and log-variance (N, n_latent, h, w) of the initial patches."""
+        means, logvars = [], []
+        for s in range(0, len(ps), self.chunk):
+            x = torch.from_numpy(self.initial_frames(ps[s:s + self.chunk],
+                                                     members[s:s + self.chunk]))
+            m, v = self.model.encode(x)
+            means.append(m)
+            logvars.append(v)
+        if not means:
+            n, h, w = self.model.dynamics.n_latent, self.grid[0] // 8, self.grid[1] // 8
+            return torch.zeros(0, n, h, w), torch.zeros(0, n, h, w)
+        return torch.cat(means), torch.cat(logvars)
+
+    @torch.inference_mode()
+    def step(self, mean: torch.Tensor, logvar: torch.Tensor,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advance tokens by one meso step (``substeps`` micro steps, coupled)."""
+        ms, vs = [], []
+        for s in range(0, len(mean), self.chunk):
+            m, v = mean[s:s + self.chunk], logvar[s:s + self.chunk]
+            for _ in range(self.model.substeps):
+                m, v = self.model.dynamics.step(m, v, self.model.coupled)
+            ms.append(m)
+            vs.append(v)
+        if not ms:
+            return mean, logvar
+        return torch.cat(ms), torch.cat(vs)
+
+    @torch.inference_mode()
+    def stats(self, mean: torch.Tensor, logvar: torch.Tensor, *, sample: bool = False,
+              seed: int = 0, cell_ids: np.ndarray | None = None,
+              counters: np.ndarray | None = None, backend: str | None = None,
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Hotspot area fraction and mean hotspot T (K) of the tokens' decoded T field."""
+        L = self.model.tokenizer.latent_channels
+        iT = self.model.fields.index("T")
+        zm = mean[:, iT * L:(iT + 1) * L]
+        be = self.backend if backend is None else backend
+        if sample:
+            zv = logvar[:, iT * L:(iT + 1) * L]
+            z = kernels.sample_latent(zm.reshape(len(zm), -1).numpy(),
+                                      zv.reshape(len(zv), -1).numpy(), seed,
+                                      np.asarray(cell_ids, np.int64),
+                                      np.asarray(counters, np.int64), backend=be)
+            zm = torch.from_numpy(z).reshape(zm.shape)
+        areas, temps = [], []
+        for s in range(0, len(zm), self.chunk):
+            a, t = kernels.decode_hotspots(self.vae_T, zm[s:s + self.chunk], self.T_lo,
+                                           self.T_hi, self.threshold, backend=be)
+            areas.append(a)
+            temps.append(t)
+        if not areas:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(areas), np.concatenate(temps)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a table built with this runner depends on (checked when a table is loaded)."""
+        return {"weights_sha256": self.card.get("weights", {}).get("sha256", ""),
+                "grid": list(self.grid), "n_micro": self.n_micro, "micro_seed": self.micro_seed,
+                "threshold": self.threshold, "horizon": self.horizon, "dt_meso": self.dt_meso,
+                "substeps": int(self.model.substeps)}

@@ -1,0 +1,332 @@
+"""Table mode of the closure: the latent model's mean response over (Ps, t since shock).
+
+This is the MES-IG surrogate (DESIGN.md s.4, s.7) made with the latent meso model instead of
+Kriging: for shock pressure ``Ps`` and time ``t`` since the shock it stores
+
+* ``area``: ensemble mean hotspot area fraction of the cell's meso patch,
+* ``temperature``: ensemble mean of the mean hotspot temperature (K; the threshold where a member
+  has no hotspot, the convention of :mod:`closure.metrics`),
+* ``uncertainty``: ``sqrt(var_members(A) + mean_members(mean_samples((A_s - A)^2)))``: the
+  spread over ``n_micro`` microstructures plus ``n_samples`` reparameterized latent samples each,
+
+where the ensemble is the runner's microstructure bank (:mod:`closure.runner`) and ``A`` of a
+member is the deterministic (latent-mean) decode: the same computation as online mode with
+``deterministic=True``, averaged over the bank.
+
+Axes. ``t`` has one node per meso step, ``t_k = k dt_meso``, k = 0..horizon. Online mode is
+evaluated at meso steps and linear in between, so the table is exact in ``t`` by construction and
+only ``Ps`` is refined. ``Ps`` starts with ``n_initial`` uniform nodes over the training envelope;
+every interval is tested at its midpoint (a held-out point, never inserted unless it fails):
+
+    err = max_t max( |A_int - A| / max(A, area_floor), |T_int - T| / T )
+
+with ``A``, ``T`` the ensemble-mean online response at the midpoint and ``A_int``, ``T_int`` the
+linear interpolation between the interval's nodes. ``area_floor`` (default 0.01, i.e. 1% area
+fraction) turns the criterion into an absolute one, ``tol * area_floor`` = 1e-4 by default
+(2.5 meso cells of a 128x192 patch), where the area is near zero. Intervals with
+``err > tol`` (default 0.01) are split (the midpoint becomes a node) until all pass or
+``max_nodes`` is reached; the achieved maximum held-out error is stored in the file.
+
+File: ``closure_table.h5`` beside the weights, written atomically (temp file, fsync, rename).
+Build: ``python -m closure.table build MODEL_DIR`` (see docs/closure.md for cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from closure.runner import MesoRunner
+
+__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_ps", "main"]
+
+TABLE_FILE = "closure_table.h5"
+FORMAT = "porous-closure-table"
+FORMAT_VERSION = 1
+
+
+class TableError(ValueError):
+    """A table file is missing, malformed or does not belong to the model."""
+
+
+@dataclass
+class Table:
+    """Response table on Ps ``nodes`` (Pa, increasing) x ``t = k dt`` (s), k = 0..nT-1."""
+
+    nodes: np.ndarray
+    dt: float
+    area: np.ndarray
+    temperature: np.ndarray
+    uncertainty: np.ndarray
+    envelope: tuple[float, float]
+    threshold: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def horizon_time(self) -> float:
+        return self.dt * (self.area.shape[1] - 1)
+
+    def lookup(self, ps: np.ndarray, t0: np.ndarray, t1: np.ndarray, shocked: np.ndarray,
+               backend: str | None = None) -> tuple[np.ndarray, ...]:
+        from closure import kernels
+
+        return kernels.table_lookup(self.nodes, self.dt, self.area, self.temperature,
+                                    self.uncertainty, ps, t0, t1, shocked, self.threshold,
+                                    backend=backend)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically to ``path`` (temp file in the same directory, fsync, rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            with h5py.File(tmp, "w") as h5:
+                h5.attrs["format"] = FORMAT
+                h5.attrs["format_version"] = FORMAT_VERSION
+                h5.create_dataset("ps", data=self.nodes)
+                h5.create_dataset("t", data=self.dt * np.arange(self.area.shape[1]))
+                h5.create_dataset("area", data=self.area)
+                h5.create_dataset("temperature", data=self.temperature)
+                h5.create_dataset("uncertainty", data=self.uncertainty)
+                h5.attrs["dt"] = self.dt
+                h5.attrs["envelope"] = np.asarray(self.envelope, float)
+                h5.attrs["threshold_K"] = self.threshold
+                h5.attrs["meta"] = json.dumps(self.meta)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, fingerprint: Mapping[str, Any] | None = None) -> Table:
+        """Read a table; with ``fingerprint`` check it was built for that model and settings."""
+        path = Path(path)
+        if not path.exists():
+            raise TableError(f"{path}: no table file")
+        with h5py.File(path, "r") as h5:
+            if h5.attrs.get("format") != FORMAT:
+                raise TableError(f"{path}: format {h5.attrs.get('format')!r} is not {FORMAT!r}")
+            if int(h5.attrs.get("format_version", -1)) != FORMAT_VERSION:
+                raise TableError(f"{path}: format_version {h5.attrs.get('format_version')} is "
+                                 f"not supported (reads {FORMAT_VERSION})")
+            tab = cls(nodes=h5["ps"][:], dt=float(h5.attrs["dt"]), area=h5["area"][:],
+                      temperature=h5["temperature"][:], uncertainty=h5["uncertainty"][:],
+                      envelope=tuple(float(v) for v in h5.attrs["envelope"]),
+                      threshold=float(h5.attrs["threshold_K"]),
+                      meta=json.loads(h5.attrs["meta"]))
+        nP = tab.nodes.shape[0]
+        if nP < 2 or np.any(np.diff(tab.nodes) <= 0) or tab.area.ndim != 2 or \
+                tab.area.shape[0] != nP or tab.area.shape[1] < 2 or \
+                tab.temperature.shape != tab.area.shape or tab.uncertainty.shape != tab.area.shape:
+            raise TableError(f"{path}: malformed table (ps {tab.nodes.shape}, area "
+                             f"{tab.area.shape})")
+        for name in ("area", "temperature", "uncertainty"):
+            if not np.all(np.isfinite(getattr(tab, name))):
+                raise TableError(f"{path}: {name} has non-finite values")
+        if fingerprint is not None:
+            got = tab.meta.get("fingerprint", {})
+            for k, v in fingerprint.items():
+                if got.get(k) != v:
+                    raise TableError(f"{path}: built for {k} = {got.get(k)!r}, but the model has "
+                                     f"{v!r}; rebuild it: python -m closure.table build "
+                                     f"{path.parent}")
+        return tab
+
+
+def evaluate_ps(runner: MesoRunner, ps: float, *, n_samples: int = 0, seed: int = 0,
+                ) -> dict[str, np.ndarray]:
+    """Online response of the whole microstructure bank at shock pressure ``ps``.
+
+    Returns per member and step: ``A`` and ``T`` (M, nT) of the deterministic decode, and with
+    ``n_samples`` > 0 ``A_s`` (M, S, nT) of sampled decodes (counter = step * S + s, cell id =
+    member index).
+    """
+    M, nT, S = runner.n_micro, runner.horizon + 1, n_samples
+    members = np.arange(M)
+    mean, logvar = runner.encode(np.full(M, float(ps)), members)
+    A = np.empty((M, nT))
+    T = np.empty((M, nT))
+    A_s = np.empty((M, S, nT))
+    for k in range(nT):
+        if k > 0:
+            mean, logvar = runner.step(mean, logvar)
+        A[:, k], T[:, k] = runner.stats(mean, logvar)
+        for s in range(S):
+            A_s[:, s, k], _ = runner.stats(mean, logvar, sample=True, seed=seed,
+                                           cell_ids=members, counters=np.full(M, k * S + s))
+    out = {"A": A, "T": T}
+    if S:
+        out["A_s"] = A_s
+    return out
+
+
+def _node_response(r: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    A, T = r["A"], r["T"]
+    var = A.var(axis=0)
+    if "A_s" in r:
+        var = var + ((r["A_s"] - A[:, None, :]) ** 2).mean(axis=(0, 1))
+    return A.mean(0), T.mean(0), np.sqrt(var)
+
+
+def heldout_error(a_int: np.ndarray, t_int: np.ndarray, a: np.ndarray, t: np.ndarray,
+                  area_floor: float) -> float:
+    """The refinement error measure (module docstring)."""
+    ea = np.abs(a_int - a) / np.maximum(np.abs(a), area_floor)
+    et = np.abs(t_int - t) / np.abs(t)
+    return float(max(ea.max(), et.max()))
+
+
+def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
+                area_floor: float = 0.01, max_nodes: int = 17, n_samples: int = 1,
+                seed: int = 0, n_check: int = 2, progress: bool = True) -> Table:
+    """Adaptive table over the runner's envelope (module docstring); returns the :class:`Table`."""
+    if n_initial < 2 or max_nodes < n_initial:
+        raise ValueError(f"need n_initial >= 2 and max_nodes >= n_initial, got {n_initial}, "
+                         f"{max_nodes}")
+    t_wall = time.perf_counter()
+    lo, hi = runner.envelope
+    full: dict[float, tuple] = {}
+    det: dict[float, tuple] = {}
+    n_eval = [0]
+
+    def node(p: float) -> tuple:
+        if p not in full:
+            full[p] = _node_response(evaluate_ps(runner, p, n_samples=n_samples, seed=seed))
+            n_eval[0] += 1
+            if progress:
+                print(f"  node Ps = {p / 1e9:7.3f} GPa  max A = {full[p][0].max():.4f}",
+                      file=sys.stderr)
+        return full[p]
+
+    def online(p: float) -> tuple:
+        if p in full:
+            return full[p][:2]
+        if p not in det:
+            r = evaluate_ps(runner, p)
+            det[p] = (r["A"].mean(0), r["T"].mean(0))
+            n_eval[0] += 1
+        return det[p]
+
+    nodes = list(np.linspace(lo, hi, n_initial))
+    for p in nodes:
+        node(p)
+    done: set[tuple[float, float]] = set()
+    errors: dict[tuple[float, float], float] = {}
+    log = []
+    while True:
+        todo = [(a, b) for a, b in zip(nodes[:-1], nodes[1:], strict=True)
+                if (a, b) not in done]
+        if not todo:
+            break
+        split = []
+        for a, b in todo:
+            c = 0.5 * (a + b)
+            A_c, T_c = online(c)
+            (A_a, T_a, _), (A_b, T_b, _) = node(a), node(b)
+            err = heldout_error(0.5 * (A_a + A_b), 0.5 * (T_a + T_b), A_c, T_c, area_floor)
+            log.append({"ps": c, "error": err, "interval": [a, b]})
+            if progress:
+                print(f"  held-out Ps = {c / 1e9:7.3f} GPa  error = {err:.4f}", file=sys.stderr)
+            if err > tol and len(nodes) + len(split) < max_nodes:
+                split.append(c)
+            else:
+                done.add((a, b))
+                errors[(a, b)] = err
+        if not split:
+            break
+        for c in split:
+            node(c)
+        nodes = sorted(nodes + split)
+    max_err = max(errors.values()) if errors else 0.0
+    resp = [node(p) for p in nodes]
+    tab = Table(nodes=np.asarray(nodes, float), dt=runner.dt_meso,
+                area=np.stack([r[0] for r in resp]), temperature=np.stack([r[1] for r in resp]),
+                uncertainty=np.stack([r[2] for r in resp]), envelope=(lo, hi),
+                threshold=runner.threshold)
+    # extra held-out check at random pressures (not midpoints)
+    rng = np.random.default_rng(seed + 1)
+    checks = []
+    for p in rng.uniform(lo, hi, n_check):
+        A_c, T_c = online(float(p))
+        i = int(np.clip(np.searchsorted(tab.nodes, p) - 1, 0, len(nodes) - 2))
+        f = (p - tab.nodes[i]) / (tab.nodes[i + 1] - tab.nodes[i])
+        a_int = tab.area[i] + f * (tab.area[i + 1] - tab.area[i])
+        t_int = tab.temperature[i] + f * (tab.temperature[i + 1] - tab.temperature[i])
+        checks.append({"ps": float(p), "error": heldout_error(a_int, t_int, A_c, T_c,
+                                                              area_floor)})
+    tab.meta = {
+        "fingerprint": runner.fingerprint(), "tol": tol, "area_floor": area_floor,
+        "n_samples": n_samples, "seed": seed, "n_initial": n_initial, "max_nodes": max_nodes,
+        "converged": bool(max_err <= tol), "max_heldout_error": max_err,
+        "random_checks": checks,
+        "max_random_check_error": max((c["error"] for c in checks), default=0.0),
+        "refinement_log": log, "n_evaluations": n_eval[0],
+        "build_seconds": time.perf_counter() - t_wall, "torch_threads": torch.get_num_threads(),
+    }
+    return tab
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m closure.table build MODEL_DIR [--out FILE] ...``"""
+    ap = argparse.ArgumentParser(prog="python -m closure.table",
+                                 description="Build the closure's (Ps, t) response table.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build MODEL_DIR/closure_table.h5")
+    b.add_argument("model_dir")
+    b.add_argument("--out", default=None, help=f"output file (default MODEL_DIR/{TABLE_FILE})")
+    b.add_argument("--tol", type=float, default=0.01)
+    b.add_argument("--area-floor", type=float, default=0.01)
+    b.add_argument("--n-initial", type=int, default=5)
+    b.add_argument("--max-nodes", type=int, default=17)
+    b.add_argument("--n-micro", type=int, default=4)
+    b.add_argument("--n-samples", type=int, default=1)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    s = sub.add_parser("show", help="print a table file's summary")
+    s.add_argument("path")
+    a = ap.parse_args(argv)
+    if a.cmd == "show":
+        tab = Table.load(a.path)
+        m = tab.meta
+        print(f"{a.path}: {len(tab.nodes)} Ps nodes {tab.nodes.min() / 1e9:.2f}-"
+              f"{tab.nodes.max() / 1e9:.2f} GPa, {tab.area.shape[1]} t nodes (dt {tab.dt:.3g} s)"
+              f"; max held-out error {m.get('max_heldout_error'):.4f} (tol {m.get('tol')}), "
+              f"converged {m.get('converged')}, built in {m.get('build_seconds', 0):.0f} s")
+        return 0
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    from closure.api import Closure
+
+    c = Closure.load(a.model_dir, table=False, n_micro=a.n_micro)
+    out = Path(a.out) if a.out else Path(a.model_dir) / TABLE_FILE
+    print(f"building {out}: envelope {c.runner.envelope[0] / 1e9:.2f}-"
+          f"{c.runner.envelope[1] / 1e9:.2f} GPa, horizon {c.runner.horizon} steps, "
+          f"{c.runner.n_micro} microstructures, grid {c.runner.grid}", file=sys.stderr)
+    tab = build_table(c.runner, n_initial=a.n_initial, tol=a.tol, area_floor=a.area_floor,
+                      max_nodes=a.max_nodes, n_samples=a.n_samples, seed=a.seed)
+    tab.save(out)
+    m = tab.meta
+    print(f"wrote {out}: {len(tab.nodes)} Ps nodes, max held-out error "
+          f"{m['max_heldout_error']:.4f} (tol {a.tol}, converged {m['converged']}), random "
+          f"checks {m['max_random_check_error']:.4f}, {m['build_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,236 @@
+// C++/OpenMP kernels of the closure (pybind11 module closure._kernels_cpp), raw buffers only.
+//
+//  sample_latent  reparameterized latent sample z = mean + exp(logvar / 2) * eps with the
+//                 counter-based normal of closure_kernels.h (per cell id and meso step)
+//  hotspot_head   the tokenizer's final decoder stage for the T field, fused: 3x3 conv
+//                 (C -> 1, zero padding) + bias, de-normalization T = v (hi - lo) + lo, hotspot
+//                 threshold T > thr, and the per-cell reduction to (hotspot cell count, sum of T
+//                 over hotspot cells); no full-resolution temporary is written
+//  table_lookup   the closure's table mode: bilinear interpolation of (area fraction, hotspot T,
+//                 uncertainty) in (Ps, t since shock) and the MES-IG rate
+//                 max(0, A(t1) - A(t0)) / (t1 - t0)
+// The pure-PyTorch reference of each is in closure/kernels.py; tests compare them on random input.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "closure_kernels.h"
+
+namespace py = pybind11;
+using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using f64a = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using i64a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using u8a = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+static void need(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+static f32a sample_latent(f32a mean, f32a logvar, uint64_t seed, i64a cell_ids, i64a steps) {
+  need(mean.ndim() == 2, "sample_latent: mean must be (B, E)");
+  need(logvar.ndim() == 2 && logvar.shape(0) == mean.shape(0) && logvar.shape(1) == mean.shape(1),
+       "sample_latent: logvar must have the shape of mean");
+  const int64_t B = mean.shape(0), E = mean.shape(1);
+  need(cell_ids.ndim() == 1 && cell_ids.shape(0) == B, "sample_latent: cell_ids must be (B,)");
+  need(steps.ndim() == 1 && steps.shape(0) == B, "sample_latent: steps must be (B,)");
+  f32a out({B, E});
+  const float* m = mean.data();
+  const float* v = logvar.data();
+  const int64_t* id = cell_ids.data();
+  const int64_t* st = steps.data();
+  float* z = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t e = 0; e < E; ++e) {
+        const uint64_t key = ck::cell_key(seed, (uint64_t)id[b], (uint64_t)st[b]);
+        const float eps = (float)ck::normal_from_key(key, (uint64_t)e);
+        const int64_t i = b * E + e;
+        z[i] = m[i] + std::exp(0.5f * v[i]) * eps;
+      }
+    }
+  }
+  return out;
+}
+
+static py::tuple hotspot_head(f32a h, f32a weight, float bias, double lo, double hi, double thr) {
+  need(h.ndim() == 4, "hotspot_head: h must be (B, C, H, W)");
+  const int64_t B = h.shape(0), C = h.shape(1), H = h.shape(2), W = h.shape(3);
+  need(weight.size() == C * 9, "hotspot_head: weight must have C*3*3 elements");
+  i64a count({B});
+  f64a sumT({B});
+  const float* x = h.data();
+  const float* w = weight.data();
+  const float scale = (float)(hi - lo), off = (float)lo;
+  const float fthr = (float)thr;
+  std::vector<int64_t> rc((size_t)(B * H), 0);
+  std::vector<double> rs((size_t)(B * H), 0.0);
+  {
+    py::gil_scoped_release nogil;
+#pragma omp parallel
+    {
+      std::vector<float> acc((size_t)W);
+#pragma omp for schedule(static) collapse(2)
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t y = 0; y < H; ++y) {
+          for (int64_t i = 0; i < W; ++i) acc[i] = 0.0f;
+          for (int64_t c = 0; c < C; ++c) {
+            const float* plane = x + (b * C + c) * H * W;
+            for (int ky = 0; ky < 3; ++ky) {
+              const int64_t yy = y + ky - 1;
+              if (yy < 0 || yy >= H) continue;
+              const float* row = plane + yy * W;
+              const float w0 = w[c * 9 + ky * 3], w1 = w[c * 9 + ky * 3 + 1],
+                          w2 = w[c * 9 + ky * 3 + 2];
+              if (W == 1) {
+                acc[0] += w1 * row[0];
+                continue;
+              }
+              acc[0] += w1 * row[0] + w2 * row[1];
+#pragma omp simd
+              for (int64_t i = 1; i < W - 1; ++i)
+                acc[i] += w0 * row[i - 1] + w1 * row[i] + w2 * row[i + 1];
+              acc[W - 1] += w0 * row[W - 2] + w1 * row[W - 1];
+            }
+          }
+          int64_t n = 0;
+          double s = 0.0;
+          for (int64_t i = 0; i < W; ++i) {
+            const float T = (acc[i] + bias) * scale + off;
+            if (T > fthr) {
+              ++n;
+              s += (double)T;
+            }
+          }
+          rc[(size_t)(b * H + y)] = n;
+          rs[(size_t)(b * H + y)] = s;
+        }
+      }
+    }
+  }
+  int64_t* pc = count.mutable_data();
+  double* ps = sumT.mutable_data();
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = 0;
+    double s = 0.0;
+    for (int64_t y = 0; y < H; ++y) {
+      n += rc[(size_t)(b * H + y)];
+      s += rs[(size_t)(b * H + y)];
+    }
+    pc[b] = n;
+    ps[b] = s;
+  }
+  return py::make_tuple(count, sumT);
+}
+
+// Bilinear interpolation of one table at (ps, t); ps inside [nodes[0], nodes[nP-1]] after clamp,
+// t clamped to [0, (nT - 1) dt_t] (beyond the horizon the last value is held).
+static inline void lerp_index(const double* nodes, int64_t nP, double ps, int64_t& i, double& f) {
+  if (ps <= nodes[0]) { i = 0; f = 0.0; return; }
+  if (ps >= nodes[nP - 1]) { i = nP - 2; f = 1.0; return; }
+  int64_t lo = 0, hi = nP - 1;  // nodes[lo] <= ps < nodes[hi]
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    if (nodes[mid] <= ps) lo = mid; else hi = mid;
+  }
+  i = lo;
+  f = (ps - nodes[lo]) / (nodes[lo + 1] - nodes[lo]);
+}
+
+static inline double bilin(const double* tab, int64_t nT, int64_t i, double fp, int64_t k,
+                           double ft) {
+  const double* r0 = tab + i * nT;
+  const double* r1 = r0 + nT;
+  const double a = r0[k] + ft * (r0[k + 1] - r0[k]);
+  const double b = r1[k] + ft * (r1[k + 1] - r1[k]);
+  return a + fp * (b - a);
+}
+
+static inline void t_index(double t, double dt_t, int64_t nT, int64_t& k, double& f) {
+  double s = t / dt_t;
+  if (!(s > 0.0)) { k = 0; f = 0.0; return; }
+  if (s >= (double)(nT - 1)) { k = nT - 2; f = 1.0; return; }
+  k = (int64_t)s;
+  if (k > nT - 2) k = nT - 2;
+  f = s - (double)k;
+}
+
+static py::tuple table_lookup(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64a tabU, f64a ps,
+                              f64a t0, f64a t1, u8a shocked, double thr) {
+  need(nodes.ndim() == 1 && nodes.shape(0) >= 2, "table_lookup: need >= 2 Ps nodes");
+  const int64_t nP = nodes.shape(0);
+  need(tabA.ndim() == 2 && tabA.shape(0) == nP && tabA.shape(1) >= 2,
+       "table_lookup: tables must be (nP, nT >= 2)");
+  const int64_t nT = tabA.shape(1);
+  need(tabT.size() == nP * nT && tabU.size() == nP * nT, "table_lookup: table shapes differ");
+  const int64_t N = ps.size();
+  need(t0.size() == N && t1.size() == N && shocked.size() == N,
+       "table_lookup: ps, t0, t1, shocked must have the same length");
+  need(dt_t > 0.0, "table_lookup: dt_t must be > 0");
+  f64a oA({N}), oT({N}), oU({N}), oR({N});
+  const double *nd = nodes.data(), *A = tabA.data(), *T = tabT.data(), *U = tabU.data();
+  const double *p = ps.data(), *a0 = t0.data(), *a1 = t1.data();
+  const uint8_t* sh = shocked.data();
+  double *rA = oA.mutable_data(), *rT = oT.mutable_data(), *rU = oU.mutable_data(),
+         *rR = oR.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(static) if (N > 4096)
+    for (int64_t n = 0; n < N; ++n) {
+      if (!sh[n]) {
+        rA[n] = 0.0; rT[n] = thr; rU[n] = 0.0; rR[n] = 0.0;
+        continue;
+      }
+      int64_t i, k0, k1;
+      double fp, f0, f1;
+      lerp_index(nd, nP, p[n], i, fp);
+      t_index(a0[n], dt_t, nT, k0, f0);
+      t_index(a1[n], dt_t, nT, k1, f1);
+      const double A0 = bilin(A, nT, i, fp, k0, f0);
+      const double A1 = bilin(A, nT, i, fp, k1, f1);
+      rA[n] = A1;
+      rT[n] = bilin(T, nT, i, fp, k1, f1);
+      rU[n] = bilin(U, nT, i, fp, k1, f1);
+      const double d = A1 - A0;
+      rR[n] = d > 0.0 ? d / (a1[n] - a0[n]) : 0.0;
+    }
+  }
+  return py::make_tuple(oA, oT, oU, oR);
+}
+
+static int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+PYBIND11_MODULE(_kernels_cpp, m) {
+  m.doc() = "C++/OpenMP closure kernels (see csrc/closure_kernels.cpp)";
+  m.def("sample_latent", &sample_latent, py::arg("mean"), py::arg("logvar"), py::arg("seed"),
+        py::arg("cell_ids"), py::arg("steps"));
+  m.def("hotspot_head", &hotspot_head, py::arg("h"), py::arg("weight"), py::arg("bias"),
+        py::arg("lo"), py::arg("hi"), py::arg("thr"));
+  m.def("table_lookup", &table_lookup, py::arg("nodes"), py::arg("dt_t"), py::arg("tab_a"),
+        py::arg("tab_t"), py::arg("tab_u"), py::arg("ps"), py::arg("t0"), py::arg("t1"),
+        py::arg("shocked"), py::arg("thr"));
+  m.def("max_threads", &max_threads);
+  m.attr("openmp") = py::bool_(
+#ifdef _OPENMP
+      true
+#else
+      false
+#endif
+  );
+}

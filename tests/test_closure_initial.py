@@ -1,0 +1,69 @@
+"""Synthetic frame 1 of a newly shocked closure cell (closure.initial) against known values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from closure.data.collapse import hugoniot_state
+from closure.data.geometry import gas_fraction
+from closure.data.params import HMX
+from closure.initial import (
+    default_envelope,
+    hugoniot_temperature,
+    microstructure_bank,
+    particle_velocity,
+    synthetic_frame1,
+)
+from closure.normalization import NORM_RANGES, denormalize
+
+
+def test_particle_velocity_inverts_hugoniot():
+    for up in (300.0, 700.0, 1234.5, 1500.0):
+        ps = hugoniot_state(HMX, up, 1e5)["p"]
+        assert particle_velocity(ps) == pytest.approx(up, rel=1e-12)
+
+
+def test_hugoniot_temperature_matches_data_docs():
+    # docs/data.md table (this project's EOS): 503 K at 8.2 GPa, 745 K at 15.0 GPa
+    for up, T in ((1000.0, 503.0), (1500.0, 745.0)):
+        ps = hugoniot_state(HMX, up, 1e5)["p"]
+        assert hugoniot_temperature(ps) == pytest.approx(T, abs=2.0)
+
+
+def test_envelope_is_loading_range():
+    lo, hi = default_envelope()
+    assert lo == pytest.approx(hugoniot_state(HMX, 700.0, 1e5)["p"])
+    assert hi == pytest.approx(hugoniot_state(HMX, 1500.0, 1e5)["p"])
+
+
+def test_frame1_shock_state_and_front():
+    ps = 10e9
+    f = synthetic_frame1(ps, [], (16, 96))
+    assert f.shape == (3, 16, 96) and f.dtype == np.float32
+    T = denormalize(f[0].astype(float), "T")
+    P = denormalize(f[1].astype(float), "P")
+    assert P[:, 0] == pytest.approx(ps, rel=1e-5)
+    assert T[:, 0] == pytest.approx(float(hugoniot_temperature(ps)), abs=0.05)
+    assert P[:, -1] == pytest.approx(1e5, abs=NORM_RANGES["P"][1] * 1e-6)
+    assert T[:, -1] == pytest.approx(300.0, abs=0.01)
+    # front at (Us - u_p)(t1 - ramp/2): Us - u_p = c0 + (s - 1) u_p
+    up = particle_velocity(ps)
+    x_front = (HMX["c0"] + (HMX["s"] - 1) * up) * (2.5e-10 - 0.5e-10)
+    half = np.flatnonzero(P[0] < 0.5 * ps)[0]
+    assert abs(half - x_front / 62.5e-9) <= 1.0
+    assert np.all(f[2] > 0.99)  # no pores
+
+
+def test_frame1_pores_shift_and_bank_is_reproducible():
+    bank = microstructure_bank(3, seed=4, grid=(128, 192))
+    assert bank == microstructure_bank(3, seed=4, grid=(128, 192))
+    assert bank[0] != bank[1] and all(len(b) > 0 for b in bank)
+    f = synthetic_frame1(8e9, bank[0], (128, 192))
+    gas = 1.0 - f[2]
+    assert 0.01 < gas.mean() < 0.12  # meso porosity range 2.5-9.5 %
+    # pores moved toward x_low by u_p * t1
+    gas0 = gas_fraction(bank[0], 192, 128, 62.5e-9)
+    cx = (gas.sum(0) * np.arange(192)).sum() / gas.sum()
+    cx0 = (gas0.sum(0) * np.arange(192)).sum() / gas0.sum()
+    assert cx0 - cx == pytest.approx(particle_velocity(8e9) * 2.5e-10 / 62.5e-9, abs=0.1)

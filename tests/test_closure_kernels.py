@@ -1,0 +1,189 @@
+"""Compiled closure kernels (csrc/) against their pure-PyTorch references, on fresh random input.
+
+Agreement: relative error <= 1e-5 (float32 paths) / 1e-12 (float64 table path). The hotspot
+count may differ only by cells whose reference T lies within float32 round-off of the threshold
+(the conv sums run in a different order); that set is computed and the difference bounded by it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from closure import kernels as K
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPILED = [b for b in K.available_backends() if b != "torch"]
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng()  # fresh inputs every run (the seed is printed on failure)
+
+
+def test_cpp_module_is_built():
+    assert "cpp" in K.available_backends(), "closure._kernels_cpp did not build/import"
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_sample_latent_matches_torch(backend):
+    rng = _rng()
+    B, E = int(rng.integers(1, 9)), int(rng.integers(1, 700))
+    mean = rng.normal(size=(B, E)).astype(np.float32)
+    logvar = rng.uniform(-8, 2, size=(B, E)).astype(np.float32)
+    ids = rng.integers(-2**62, 2**62, B)
+    steps = rng.integers(0, 1000, B)
+    seed = int(rng.integers(0, 2**63)) * 2 + 1
+    a = K.sample_latent(mean, logvar, seed, ids, steps, backend=backend)
+    b = K.sample_latent(mean, logvar, seed, ids, steps, backend="torch")
+    assert a.dtype == np.float32 and a.shape == (B, E)
+    assert np.all(np.isfinite(a))
+    assert np.max(np.abs(a - b)) <= 1e-5 * max(1.0, np.max(np.abs(b)))
+
+
+def test_counter_rng_is_batch_independent_and_normal():
+    rng = _rng()
+    ids = rng.integers(0, 10**9, 6)
+    steps = rng.integers(0, 50, 6)
+    mean = np.zeros((6, 4000), np.float32)
+    logvar = np.zeros((6, 4000), np.float32)
+    full = K.sample_latent(mean, logvar, 7, ids, steps)
+    for i in range(6):  # one cell alone gives the same sample as in the batch
+        one = K.sample_latent(mean[i:i + 1], logvar[i:i + 1], 7, ids[i:i + 1], steps[i:i + 1])
+        np.testing.assert_array_equal(one[0], full[i])
+    other = K.sample_latent(mean, logvar, 8, ids, steps)
+    assert not np.allclose(other, full)
+    x = full.ravel().astype(np.float64)
+    assert abs(x.mean()) < 0.03 and abs(x.std() - 1.0) < 0.03
+    # sample = mean + exp(logvar / 2) * eps
+    m2 = np.full_like(mean, 2.0)
+    v2 = np.full_like(mean, np.log(9.0))
+    np.testing.assert_allclose(K.sample_latent(m2, v2, 7, ids, steps), 2.0 + 3.0 * full,
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_hotspot_head_matches_torch(backend):
+    rng = _rng()
+    B, C = int(rng.integers(1, 5)), int(rng.integers(1, 9))
+    H, W = int(rng.integers(1, 40)), int(rng.integers(1, 50))
+    h = rng.normal(size=(B, C, H, W)).astype(np.float32)
+    w = (rng.normal(size=(1, C, 3, 3)) * 0.1).astype(np.float32)
+    bias, lo, hi, thr = float(rng.uniform(0, 0.2)), 300.0, 5000.0, 875.0
+    c1, s1 = K.hotspot_head(h, w, bias, lo, hi, thr, backend=backend)
+    c2, s2 = K.hotspot_head(h, w, bias, lo, hi, thr, backend="torch")
+    # reference T and the cells within round-off of the threshold
+    x = torch.from_numpy(h)
+    T = (torch.nn.functional.conv2d(x, torch.from_numpy(w), torch.tensor([bias]), padding=1)
+         * (hi - lo) + lo)[:, 0].numpy()
+    near = (np.abs(T - thr) <= 1e-5 * thr).reshape(B, -1).sum(1)
+    assert np.all(np.abs(c1 - c2) <= near)
+    assert np.all(c2 == (T > thr).reshape(B, -1).sum(1))
+    ok = c1 == c2
+    np.testing.assert_allclose(s1[ok], s2[ok], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_table_lookup_matches_torch(backend):
+    rng = _rng()
+    nP, nT, N = int(rng.integers(2, 9)), int(rng.integers(2, 25)), int(rng.integers(1, 5000))
+    nodes = np.sort(rng.uniform(1e9, 20e9, nP))
+    nodes[1:] = np.maximum(nodes[1:], nodes[:-1] + 1e6)
+    tabs = [rng.random((nP, nT)) for _ in range(3)]
+    dt_t = 2.5e-10
+    ps = rng.uniform(0.0, 25e9, N)
+    t0 = rng.uniform(0.0, dt_t * (nT + 2), N)
+    t1 = t0 + rng.uniform(1e-13, 1e-9, N)
+    sh = rng.integers(0, 2, N).astype(np.uint8)
+    a = K.table_lookup(nodes, dt_t, *tabs, ps, t0, t1, sh, 875.0, backend=backend)
+    b = K.table_lookup(nodes, dt_t, *tabs, ps, t0, t1, sh, 875.0, backend="torch")
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-9)
+
+
+def test_table_lookup_known_values():
+    nodes = np.array([1.0, 3.0])
+    A = np.array([[0.0, 1.0, 1.0], [0.0, 3.0, 5.0]])
+    T = A + 900.0
+    U = A * 0.1
+    ps = np.array([2.0, 1.0, 3.0, 2.0, 2.0])
+    t0 = np.array([0.0, 0.5, 0.0, 2.0, 5.0])
+    t1 = np.array([1.0, 1.5, 2.0, 3.0, 6.0])
+    sh = np.array([1, 1, 1, 1, 0], np.uint8)
+    for be in K.available_backends():
+        a, t, u, r = K.table_lookup(nodes, 1.0, A, T, U, ps, t0, t1, sh, 875.0, backend=be)
+        np.testing.assert_allclose(a, [2.0, 1.0, 5.0, 3.0, 0.0])
+        np.testing.assert_allclose(r, [2.0, 0.5, 2.5, 0.0, 0.0])  # hold beyond the horizon
+        np.testing.assert_allclose(t, [902.0, 901.0, 905.0, 903.0, 875.0])
+        np.testing.assert_allclose(u, [0.2, 0.1, 0.5, 0.3, 0.0])
+
+
+def test_decode_hotspots_paths_agree():
+    from closure.models.vae import FieldVAE
+
+    torch.manual_seed(int(_rng().integers(0, 2**31)))
+    vae = FieldVAE(4).eval()
+    with torch.no_grad():  # random init shrinks the signal: scale it so T straddles 875 K
+        for mod in vae.modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.weight.mul_(2.5)
+        vae.dec_out.bias.fill_(0.125)
+    z = torch.randn(3, 4, 4, 6)
+    ref = kernels_ref(vae, z)
+    for be in K.available_backends():
+        a, t = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend=be)
+        np.testing.assert_allclose(a, ref[0], atol=2.0 / (32 * 48))
+        np.testing.assert_allclose(t, ref[1], rtol=1e-4)
+    assert 0 < ref[0].mean() < 1
+
+
+def kernels_ref(vae, z):
+    """Plain decode + de-normalize + threshold, as closure.metrics does it."""
+    from closure.metrics import hotspot_temperature
+
+    with torch.no_grad():
+        T = (vae.decode(z)[:, 0] * 4700.0 + 300.0).numpy()
+    return (T > 875.0).mean(axis=(1, 2)), hotspot_temperature(T, 875.0)
+
+
+def test_backend_selection(monkeypatch):
+    monkeypatch.setenv(K.ENV_VAR, "torch")
+    assert K.resolve_backend() == "torch"
+    assert K.resolve_backend("cpp") == "cpp"
+    monkeypatch.setenv(K.ENV_VAR, "bogus")
+    with pytest.raises(ValueError, match="CLOSURE_KERNELS"):
+        K.resolve_backend()
+    monkeypatch.delenv(K.ENV_VAR)
+    with pytest.raises(ValueError, match="backend"):
+        K.resolve_backend("fortran")
+    if "cuda" not in K.available_backends():
+        with pytest.raises(ValueError, match="not available"):
+            K.resolve_backend("cuda")
+    assert K.resolve_backend() == K.available_backends()[0]
+
+
+def test_cuda_module_falls_back_without_gpu():
+    try:
+        import closure._kernels_cuda as cu
+    except ImportError:
+        pytest.skip("closure._kernels_cuda not built (no nvcc at install time)")
+    if cu.device_count() > 0:
+        pytest.skip("a GPU is present: covered by the backend comparison tests")
+    with pytest.raises(RuntimeError, match="CUDA error"):
+        cu.sample_latent(np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32), 1,
+                         np.zeros(1, np.int64), np.zeros(1, np.int64))
+    assert "cuda" not in K.available_backends()
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+def test_cu_file_compiles(tmp_path):
+    cmd = ["nvcc", "-c", str(ROOT / "csrc" / "closure_kernels.cu"), "-o",
+           str(tmp_path / "k.o"), "-O2", "-Xcompiler", "-fPIC", "-std=c++17",
+           f"-I{ROOT / 'csrc'}", "-gencode", "arch=compute_75,code=compute_75"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "k.o").stat().st_size > 0
