@@ -29,6 +29,15 @@ with explicit sub-steps at the cell's post-step pressure (each sub-step moves la
 Pressures below zero (HMX in tension behind rarefactions) are passed to the provider as 0 Pa:
 the closure's envelope is compressive shocks and a cell in tension is "not shocked".
 
+Shock gate (``shock_gate=True``, default): a captured shock takes a few hydro steps (each
+longer than a meso step) to rise through a cell, and a provider that reads the shock pressure
+at its trigger would take the foot of the shock for Ps, and start the hotspots' clock (and the
+heat release) inside the smeared shock, where burning runs ahead of the front. So each cell is
+shown 0 Pa until its shock has arrived: from the first call with ``p > gate_pressure`` (0.5 GPa)
+until the first call where p no longer rises by more than ``rise_tol`` (1%) since the previous
+call; from then on the provider sees the cell's pressure. The gate's per-cell state is part of
+:meth:`QueryRate.state_dict`.
+
 The provider's per-cell state is keyed by the ids the solver passes (``Solver.cell_ids``: C
 order of the interior cells, global ids in decomposed runs). :meth:`QueryRate.state_dict`
 returns the provider's ``state_dict()`` (when it has one) plus this adapter's own counters, so
@@ -85,7 +94,8 @@ class QueryRate:
 
     def __init__(self, provider, *, mode: str = "table", deterministic: bool = True,
                  seed: int = 0, growth=None, ignition_scale: float = 1.0,
-                 ignition_max: float = 1.0):
+                 ignition_max: float = 1.0, shock_gate: bool = True,
+                 gate_pressure: float = 0.5e9, rise_tol: float = 0.01):
         if not callable(getattr(provider, "query", None)):
             raise TypeError(f"provider={provider!r} has no callable query() method")
         if not isinstance(mode, str):
@@ -101,8 +111,19 @@ class QueryRate:
         self.growth = _growth_params(growth)
         self.ignition_scale = float(ignition_scale)
         self.ignition_max = float(ignition_max)
+        if not (np.isfinite(gate_pressure) and gate_pressure > 0):
+            raise ValueError(f"gate_pressure={gate_pressure!r} must be finite and > 0 (Pa)")
+        if not (np.isfinite(rise_tol) and rise_tol >= 0):
+            raise ValueError(f"rise_tol={rise_tol!r} must be finite and >= 0")
+        self.shock_gate = bool(shock_gate)
+        self.gate_pressure = float(gate_pressure)
+        self.rise_tol = float(rise_tol)
         self.calls = 0
         self.last_response = None
+        # shock gate per cell (sorted ids): pressure at the previous call, handed over yet
+        self._g_ids = np.zeros(0, np.int64)
+        self._g_prev = np.zeros(0)
+        self._g_open = np.zeros(0, bool)
 
     # -- RateModel -----------------------------------------------------------------------
     def rate(self, *, cell_ids: np.ndarray, pressure: np.ndarray, density: np.ndarray,
@@ -110,9 +131,10 @@ class QueryRate:
         p = np.asarray(pressure, dtype=np.float64)
         lam = np.asarray(lam, dtype=np.float64)
         n = p.size
+        ids = np.asarray(cell_ids, dtype=np.int64)
         seed = None if self.deterministic else self.seed + self.calls
-        resp = self.provider.query(np.asarray(cell_ids, dtype=np.int64),
-                                   np.maximum(p, 0.0), float(dt), mode=self.mode,
+        p_q = self._gate(ids, np.maximum(p, 0.0)) if self.shock_gate else np.maximum(p, 0.0)
+        resp = self.provider.query(ids, p_q, float(dt), mode=self.mode,
                                    deterministic=self.deterministic, seed=seed)
         self.calls += 1
         r_c = self._check_response(resp, n)
@@ -120,6 +142,40 @@ class QueryRate:
         r_ig = np.where(lam < self.ignition_max, self.ignition_scale * r_c, 0.0)
         new = self._integrate(lam, p, r_ig, float(dt))
         return (new - lam) / dt
+
+    def _gate(self, ids: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Pressure shown to the provider: 0 until the cell's shock has fully arrived.
+
+        A captured shock rises over a few hydro steps; a provider that takes the shock
+        pressure at its trigger would see the foot of the shock. A cell enters the gate when
+        its pressure first exceeds ``gate_pressure`` and is handed over (its true pressure
+        passed from then on) at the first call where the pressure no longer rises by more than
+        ``rise_tol`` (relative) since the previous call."""
+        g_ids = self._g_ids
+        pos = np.searchsorted(g_ids, ids)
+        known = np.zeros(ids.size, bool)
+        if g_ids.size:
+            pc = np.minimum(pos, g_ids.size - 1)
+            known = g_ids[pc] == ids
+        k = pos[known]
+        opened = self._g_open.copy()
+        prev = self._g_prev.copy()
+        pk = p[known]
+        now_open = opened[k] | (pk <= prev[k] * (1.0 + self.rise_tol))
+        opened[k] = now_open
+        prev[k] = pk
+        out = np.zeros_like(p)
+        out[np.nonzero(known)[0][now_open]] = pk[now_open]
+        new = ~known & (p > self.gate_pressure)
+        if new.any():
+            all_ids = np.concatenate([g_ids, ids[new]])
+            order = np.argsort(all_ids, kind="stable")
+            self._g_ids = all_ids[order]
+            self._g_prev = np.concatenate([prev, p[new]])[order]
+            self._g_open = np.concatenate([opened, np.zeros(int(new.sum()), bool)])[order]
+        else:
+            self._g_prev, self._g_open = prev, opened
+        return out
 
     def _check_response(self, resp, n: int) -> np.ndarray:
         name = type(self.provider).__name__
@@ -177,7 +233,9 @@ class QueryRate:
     # -- checkpoint state ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Adapter counters plus the provider's ``state_dict()`` (when it has one)."""
-        out: dict[str, Any] = {"calls": np.int64(self.calls)}
+        out: dict[str, Any] = {"calls": np.int64(self.calls),
+                               "gate": {"ids": self._g_ids.copy(), "prev": self._g_prev.copy(),
+                                        "open": self._g_open.copy()}}
         sd = getattr(self.provider, "state_dict", None)
         if callable(sd):
             out["provider"] = sd()
@@ -196,9 +254,17 @@ class QueryRate:
             raise ValueError("checkpoint holds no provider state but the provider is stateful "
                              "(has load_state_dict); the restart would not be identical")
         self.calls = int(np.asarray(state["calls"]))
+        gate = state.get("gate", {"ids": np.zeros(0, np.int64), "prev": np.zeros(0),
+                                  "open": np.zeros(0, bool)})
+        ids = np.asarray(gate["ids"], np.int64)
+        prev, opened = np.asarray(gate["prev"], float), np.asarray(gate["open"], bool)
+        if not (prev.shape == opened.shape == ids.shape and ids.ndim == 1):
+            raise ValueError("QueryRate gate state arrays must be 1D of equal length")
+        self._g_ids, self._g_prev, self._g_open = ids.copy(), prev.copy(), opened.copy()
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "closure", "provider_class": type(self.provider).__name__,
                 "mode": self.mode, "deterministic": self.deterministic, "seed": self.seed,
                 "growth": dict(self.growth), "ignition_scale": self.ignition_scale,
-                "ignition_max": self.ignition_max}
+                "ignition_max": self.ignition_max, "shock_gate": self.shock_gate,
+                "gate_pressure": self.gate_pressure, "rise_tol": self.rise_tol}

@@ -9,7 +9,9 @@ Definitions (SI inside; mm, us and GPa only in plots and printed tables):
 * **Lead shock speed** ``D_s(t)``: slope of a least-squares line through the trajectory points
   of the last ``speed_window_cells * dx / D_CJ`` seconds (at least 3 points).
 * **Run distance** ``x*`` (the default criterion, ``criterion="speed"``): the lead-shock
-  distance from the driven face at the first time ``D_s >= 0.9 D_CJ``. The alternative
+  distance from the driven face at the first time ``D_s >= 0.9 D_CJ`` while the lead pressure
+  is at least ``0.5 p_CJ`` (a front that outruns 0.9 D_CJ at lower pressure is reaction running
+  ahead inside the smeared shock, not a detonation). The alternative
   ``criterion="pressure"`` uses the first time the lead pressure (maximum within
   ``lead_window_cells`` behind the front) reaches ``0.9 p_CJ``. Both are reported; the speed
   criterion is the one the Pop plots use (a captured, under-resolved von Neumann spike can
@@ -167,8 +169,10 @@ class RunDistance:
 
 def run_distance(t, x, p_lead, *, D_cj: float, p_cj: float, dx: float, x_face: float = 0.0,
                  criterion: str = "speed", fraction: float = 0.9,
-                 speed_window_cells: float = 10.0) -> RunDistance:
-    """Run distance from a lead-shock history (see the module docstring for the criteria)."""
+                 speed_window_cells: float = 10.0,
+                 min_pressure_fraction: float = 0.5) -> RunDistance:
+    """Run distance from a lead-shock history (see the module docstring for the criteria);
+    ``min_pressure_fraction`` of p_CJ is the lead pressure the speed criterion also needs."""
     if criterion not in ("speed", "pressure"):
         raise ValueError(f"criterion={criterion!r} is not one of ['speed', 'pressure']")
     if not (0.0 < fraction <= 1.5):
@@ -179,6 +183,7 @@ def run_distance(t, x, p_lead, *, D_cj: float, p_cj: float, dx: float, x_face: f
     t, x, p_lead = (np.asarray(a, float) for a in (t, x, p_lead))
     if criterion == "speed":
         sig = shock_speed(t, x, speed_window_cells * dx / D_cj)
+        sig = np.where(p_lead >= min_pressure_fraction * p_cj, sig, np.nan)
         thr = fraction * D_cj
     else:
         sig, thr = p_lead, fraction * p_cj

@@ -28,7 +28,8 @@ Closure coupling: ``[reaction] type = "closure", provider = "package.module:fact
 importable callable (``module:attr`` with dotted attributes, e.g. ``"closure:Closure.load"``)
 that is called with ``provider_args = {...}`` and must return an object with a ``query`` method;
 ``mode`` ("table"), ``deterministic`` (true), ``seed`` (0), ``growth`` (Lee-Tarver growth
-parameters or "HMX"), ``ignition_scale`` (1.0) and ``ignition_max`` (1.0) configure
+parameters or "HMX"), ``ignition_scale`` (1.0), ``ignition_max`` (1.0), ``shock_gate`` (true),
+``gate_pressure`` (0.5e9 Pa) and ``rise_tol`` (0.01) configure
 :class:`macro.coupling.QueryRate`. A provider object passed as ``rate=`` from Python replaces
 the factory (the other keys still apply). ``macro`` never imports the closure itself.
 
@@ -114,7 +115,7 @@ def _apply_presets(cfg: dict) -> None:
 
 
 CLOSURE_KEYS = {"type", "provider", "provider_args", "mode", "deterministic", "seed", "growth",
-                "ignition_scale", "ignition_max"}
+                "ignition_scale", "ignition_max", "shock_gate", "gate_pressure", "rise_tol"}
 
 
 def resolve_factory(spec: str):
@@ -175,8 +176,8 @@ def build_rate(cfg: dict, rate=None):
         if not callable(getattr(provider, "query", None)):
             raise ValueError(f"[reaction] provider={opts['provider']!r} returned "
                              f"{type(provider).__name__} without a query() method")
-    kw = {k: opts[k] for k in ("mode", "deterministic", "seed", "growth", "ignition_scale",
-                                "ignition_max") if k in opts}
+    kw = {k: opts[k] for k in CLOSURE_KEYS - {"type", "provider", "provider_args"}
+          if k in opts}
     return QueryRate(provider, **kw)
 
 
@@ -484,6 +485,7 @@ class Simulation:
         frame_times = [t_end * (k + 1) / n_frames for k in range(n_frames)] if n_frames else []
         if output is not None:
             output = Path(output)
+            output.parent.mkdir(parents=True, exist_ok=True)
             s.last_good_path = output.with_name(output.stem + "_last_good.h5")
         if restart is not None:
             s.load_state(restart)

@@ -393,3 +393,40 @@ def test_2d_planar_run_distance_matches_1d():
     assert x2.x_star == pytest.approx(x1.x_star, rel=0.01)
     p = r2.fields["p"]
     assert np.max(np.abs(p - p[0])) <= 1e-12 * np.abs(p).max()  # planar to round-off
+
+
+def test_speed_criterion_ignores_low_pressure_precursor():
+    """A front faster than D_CJ at a quarter of p_CJ (burning in the shock foot) is no
+    detonation; the same trajectory at CJ-level lead pressure is."""
+    t = np.arange(0, 1e-6, 2e-9)
+    x = 11000.0 * t
+    low = run_distance(t, x, np.full(t.size, 10e9), D_cj=9000.0, p_cj=40e9, dx=25e-6)
+    assert not low.detonated
+    high = run_distance(t, x, np.full(t.size, 45e9), D_cj=9000.0, p_cj=40e9, dx=25e-6)
+    assert high.detonated and high.t_star < 0.1e-6
+
+
+def test_shock_gate_hands_cells_over_when_the_rise_ends():
+    seen = []
+
+    class Recorder:
+        def query(self, cell_ids, pressure, dt, **kw):
+            seen.append(np.array(pressure))
+            n = len(cell_ids)
+            z = np.zeros(n)
+            return _Response(reaction_rate=z, hotspot_area_fraction=z, hotspot_temperature=z,
+                             uncertainty=z, status=np.ones(n, int))
+
+    q = QueryRate(Recorder())
+    ids = np.array([5, 9])
+    for p in ([0.1e9, 1e9], [2e9, 5e9], [6e9, 8e9], [8e9, 8.01e9], [8.02e9, 8.5e9]):
+        q.rate(cell_ids=ids, pressure=np.array(p), density=np.full(2, 2e3),
+               temperature=np.full(2, 300.0), lam=np.zeros(2), dt=1e-9)
+    # cell 5: enters at 2e9, rises to 6e9 and 8e9, handed over at 8.02e9 (0.25% rise)
+    assert [s[0] for s in seen] == [0.0, 0.0, 0.0, 0.0, 8.02e9]
+    # cell 9: enters at 1e9, 5e9, 8e9, 8.01e9 (0.1% rise): handed over there
+    assert [s[1] for s in seen] == [0.0, 0.0, 0.0, 8.01e9, 8.5e9]
+    st = q.state_dict()
+    q2 = QueryRate(Recorder(), shock_gate=True)
+    q2.load_state_dict(st)
+    assert np.array_equal(q2._g_open, [True, True])
