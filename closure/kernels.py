@@ -55,6 +55,11 @@ _cuda_broken = False
 
 def _module(name: str) -> Any | None:
     if name not in _mods:
+        # The C++ module links the system OpenMP runtime, torch its own bundled one: with the
+        # default (active) wait policy the idle workers of one spin for a while after each
+        # parallel region and steal the cores from the other. Passive waiting (read when the
+        # runtime loads, i.e. on this import) avoids that; an explicit setting is respected.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             _mods[name] = importlib.import_module(f"closure._kernels_{name}")
         except ImportError:
@@ -187,15 +192,16 @@ def hotspot_head_torch(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.
                        bias: float, lo: float, hi: float, thr: float,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Pure-PyTorch reference of :func:`hotspot_head`: (count int64 (B,), sum of T float64)."""
-    x = torch.as_tensor(h, dtype=torch.float32)
-    C = x.shape[1]
-    w = torch.as_tensor(weight, dtype=torch.float32).reshape(1, C, 3, 3)
-    v = F.conv2d(x, w, torch.tensor([float(bias)], dtype=torch.float32), padding=1)[:, 0]
-    T = v * np.float32(hi - lo) + np.float32(lo)
-    hot = T > np.float32(thr)
-    count = hot.flatten(1).sum(1).to(torch.int64)
-    s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1)
-    return count.numpy(), s.numpy()
+    with torch.inference_mode():
+        x = torch.as_tensor(h, dtype=torch.float32)
+        C = x.shape[1]
+        w = torch.as_tensor(weight, dtype=torch.float32).reshape(1, C, 3, 3)
+        v = F.conv2d(x, w, torch.tensor([float(bias)], dtype=torch.float32), padding=1)[:, 0]
+        T = v * np.float32(hi - lo) + np.float32(lo)
+        hot = T > np.float32(thr)
+        count = hot.flatten(1).sum(1).to(torch.int64)
+        s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1)
+        return count.numpy(), s.numpy()
 
 
 def hotspot_head(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.Tensor, bias: float,
@@ -237,7 +243,8 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
             hh = block(hh)
         H, W = hh.shape[-2:]
         if fused:
-            count, s = hotspot_head(hh, out_conv.weight, float(out_conv.bias[0]), lo, hi, thr,
+            count, s = hotspot_head(hh, out_conv.weight.detach(),
+                                    float(out_conv.bias.detach()[0]), lo, hi, thr,
                                     backend=backend)
         else:  # padding modes the fused kernel does not implement
             T = out_conv(hh)[:, 0] * np.float32(hi - lo) + np.float32(lo)

@@ -185,7 +185,9 @@ static py::tuple table_lookup(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64
          *rR = oR.mutable_data();
   {
     py::gil_scoped_release nogil;
-#pragma omp parallel for schedule(static) if (N > 4096)
+  // ~20 ns per cell on one core: threads pay off only for very large batches; waking a second
+  // thread on a busy machine costs milliseconds (measured), more than 65536 cells take serially.
+#pragma omp parallel for schedule(static) if (N > (1 << 18))
     for (int64_t n = 0; n < N; ++n) {
       if (!sh[n]) {
         rA[n] = 0.0; rT[n] = thr; rU[n] = 0.0; rR[n] = 0.0;

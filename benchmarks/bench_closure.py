@@ -1,0 +1,207 @@
+"""Closure throughput: cell-queries per second of ``Closure.query``, table and online modes,
+compiled kernels (C++/OpenMP, CUDA when present) against the pure-PyTorch path, side by side.
+
+    python benchmarks/bench_closure.py [--json benchmarks/results/closure.json] [--threads 2]
+
+Model: the shipped default (closure/weights/default, with its table) when it exists, else a
+random-weight model of the default architecture (base 16, 128x192 meso patch, k = 2) with a
+table of the default table's shape (17 Ps nodes x 20 meso steps, smooth synthetic values):
+throughput does not depend on the weights' or the table's values.
+
+* table mode: batch sizes 1, 4, ..., 65536; the cells are shocked by a first call, then the same
+  ids are queried repeatedly (a hydrocode's steady state); median over repeats.
+* online mode: every query advances each cell by one meso step (dt = dt_meso: one step of the
+  latent model and one decode per cell, the worst case); batch sizes 1, 4, 16 (CPU cost grows
+  linearly; larger batches are GPU work).
+* kernels: the fused decoder head alone and the whole decode of T tokens, per backend.
+
+Targets (issue 5): table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end
+to end at batch >= 1024. Timings are medians; the load average is recorded (shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from closure import kernels
+from closure.api import DEFAULT_MODEL_DIR, Closure
+from closure.runner import MesoRunner
+from closure.table import TABLE_FILE, Table
+
+
+def _median_time(fn, repeats: int, min_time: float = 0.0) -> float:
+    fn()  # warm-up
+    ts = []
+    t_start = time.perf_counter()
+    while len(ts) < repeats or (time.perf_counter() - t_start < min_time and len(ts) < 200):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def _random_default_model(tmp: Path) -> Path:
+    from closure.modelcard import save_model
+    from closure.models import LatentClosureModel, LatentDynamics, Tokenizer
+
+    torch.manual_seed(0)
+    model = LatentClosureModel(Tokenizer(base_channels=16), LatentDynamics(base_channels=16), 2)
+    arch = {"tokenizer": {"base_channels": 16, "latent_channels": 4},
+            "dynamics": {"base_channels": 16}, "substeps": 2, "coupled": True}
+    save_model(tmp, model, kind="latent", architecture=arch,
+               data={"meso": {"dt": 2.5e-10, "n_t": 21, "grid": [128, 192]}})
+    return tmp
+
+
+def _synthetic_table(runner: MesoRunner, n_ps: int = 17) -> Table:
+    lo, hi = runner.envelope
+    nodes = np.linspace(lo, hi, n_ps)
+    t = np.arange(runner.horizon + 1) / runner.horizon
+    x = (nodes - lo) / (hi - lo)
+    area = 0.2 * x[:, None] * (1 - np.exp(-3 * t))[None, :]
+    return Table(nodes=nodes, dt=runner.dt_meso, area=area, temperature=900 + 500 * area,
+                 uncertainty=0.1 * area, envelope=(lo, hi), threshold=runner.threshold,
+                 meta={"fingerprint": runner.fingerprint(), "synthetic": True})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", default="benchmarks/results/closure.json")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-batch", type=int, default=65536)
+    ap.add_argument("--online-batches", default="1,4,16")
+    a = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
+    torch.set_num_threads(a.threads)
+    backends = [b for b in kernels.available_backends()]
+    shipped = (DEFAULT_MODEL_DIR / "model_card.json").exists() and \
+        (DEFAULT_MODEL_DIR / TABLE_FILE).exists()
+    tmp = None
+    if shipped:
+        model_dir = DEFAULT_MODEL_DIR
+        model_desc = f"shipped default {DEFAULT_MODEL_DIR}"
+    else:
+        tmp = tempfile.TemporaryDirectory()
+        model_dir = _random_default_model(Path(tmp.name))
+        model_desc = "random-weight model of the default architecture (base 16, 128x192)"
+
+    def make(backend: str) -> Closure:
+        c = Closure.load(model_dir, backend=backend, table=shipped)
+        if c.table is None:
+            c.table = _synthetic_table(c.runner)
+            c.envelope = c.table.envelope
+        return c
+
+    res: dict = {"model": model_desc, "backends": backends, "threads": a.threads,
+                 "load_avg_start": os.getloadavg(), "machine": platform.processor() or
+                 platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                 "table": {}, "online": {}, "kernels": {}}
+    lo, hi = make("torch").envelope
+    rng = np.random.default_rng(0)
+
+    print(f"model: {model_desc}; backends {backends}; {a.threads} threads; load "
+          f"{os.getloadavg()[0]:.2f}")
+    # ---------------------------------------------------------------- table mode
+    sizes = [n for n in (4 ** k for k in range(9)) if n <= a.max_batch]
+    print("\ntable mode: cell-queries/s")
+    print(f"{'batch':>8s}" + "".join(f"{b:>14s}" for b in backends) + f"{'ratio':>8s}")
+    for n in sizes:
+        ids = np.arange(n, dtype=np.int64) * 3 + 7
+        p = rng.uniform(lo, hi, n)
+        row = {}
+        for b in backends:
+            c = make(b)
+            c.query(ids, p, 1e-11)
+
+            def call(c=c, ids=ids, p=p):
+                c.query(ids, p, 1e-12)
+
+            t = _median_time(call, 7, min_time=0.3)
+            row[b] = n / t
+        res["table"][n] = row
+        best = max(v for k, v in row.items() if k != "torch")
+        print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in backends) +
+              f"{best / row['torch']:8.2f}")
+
+    # ---------------------------------------------------------------- online mode
+    print("\nonline mode (dt = dt_meso: one latent step + one decode per cell and query)")
+    print(f"{'batch':>8s}" + "".join(f"{b:>14s}" for b in backends) + f"{'ratio':>8s}")
+    for n in [int(s) for s in a.online_batches.split(",") if s]:
+        ids = np.arange(n, dtype=np.int64)
+        p = rng.uniform(lo, hi, n)
+        row = {}
+        for b in backends:
+            c = make(b)
+            c.query(ids, p, 1e-11, mode="online")  # creates tokens (encode + 1 step)
+            dtm = c.runner.dt_meso
+
+            def call(c=c, ids=ids, p=p, dtm=dtm):
+                c.query(ids, p, dtm, mode="online")
+
+            t = _median_time(call, 3)
+            row[b] = n / t
+        res["online"][n] = row
+        best = max(v for k, v in row.items() if k != "torch")
+        print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in backends) +
+              f"{best / row['torch']:8.3f}")
+
+    # ---------------------------------------------------------------- kernels alone
+    c = make("torch")
+    vae = c.runner.vae_T.requires_grad_(False)
+    H, W = c.runner.grid
+    B = 16
+    z = torch.randn(B, 4, H // 8, W // 8)
+    hh = torch.randn(B, vae.dec_out.in_channels, H, W)
+    print(f"\nkernels, batch {B} patches of {H}x{W}: ms per call")
+    print(f"{'kernel':>16s}" + "".join(f"{b:>12s}" for b in backends) + f"{'ratio':>8s}")
+    for name, fn in (
+        ("hotspot_head", lambda b: kernels.hotspot_head(hh, vae.dec_out.weight,
+                                                        float(vae.dec_out.bias[0]), 300.0,
+                                                        5000.0, 875.0, backend=b)),
+        ("decode_hotspots", lambda b: kernels.decode_hotspots(vae, z, 300.0, 5000.0, 875.0,
+                                                              backend=b)),
+        ("sample_latent", lambda b: kernels.sample_latent(
+            np.zeros((B, 12 * (H // 8) * (W // 8)), np.float32),
+            np.zeros((B, 12 * (H // 8) * (W // 8)), np.float32), 1, np.arange(B),
+            np.zeros(B, np.int64), backend=b)),
+    ):
+        row = {b: _median_time(lambda b=b, fn=fn: fn(b), 5) * 1e3 for b in backends}
+        res["kernels"][name] = {"ms": row, "batch": B, "grid": [H, W]}
+        best = min(v for k, v in row.items() if k != "torch")
+        print(f"{name:>16s}" + "".join(f"{row[b]:12.2f}" for b in backends) +
+              f"{row['torch'] / best:8.2f}")
+    res["load_avg_end"] = os.getloadavg()
+    t_rows = [res["table"][n] for n in res["table"] if n >= 1024]
+    res["summary"] = {
+        "table_min_queries_per_s_batch_ge_1024_compiled": min(
+            max(v for k, v in r.items() if k != "torch") for r in t_rows) if t_rows else None,
+        "table_compiled_over_torch_min_batch_ge_1024": min(
+            max(v for k, v in r.items() if k != "torch") / r["torch"] for r in t_rows)
+        if t_rows else None,
+        "online_compiled_over_torch": {n: max(v for k, v in r.items() if k != "torch") /
+                                       r["torch"] for n, r in res["online"].items()},
+    }
+    print("\nsummary:", json.dumps(res["summary"]))
+    if a.json:
+        out = Path(a.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2) + "\n")
+        print(f"wrote {out}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
