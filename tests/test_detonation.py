@@ -430,3 +430,35 @@ def test_shock_gate_hands_cells_over_when_the_rise_ends():
     q2 = QueryRate(Recorder(), shock_gate=True)
     q2.load_state_dict(st)
     assert np.array_equal(q2._g_open, [True, True])
+
+
+def test_query_rate_growth_terms_match_builtin_lee_tarver():
+    """QueryRate's growth = the built-in Lee-Tarver rate without its ignition term."""
+    from macro.materials import hmx_lee_tarver
+    from macro.reaction import builtin_rate
+
+    lt = hmx_lee_tarver()
+    kind, rp = lt.pack()
+    q = QueryRate(MockHotspots(), growth=lt)
+    lam = np.array([0.0, 0.01, 0.3, 0.79, 0.81, 0.99])
+    p = np.full(lam.size, 25e9)
+    mine = q._growth_rate(lam, p / 1e11)
+    rho = 0.99 * lt.rho0  # no compression: the built-in ignition term is off
+    ref = [builtin_rate(kind, rp, 25e9, rho, 300.0, f) for f in lam]
+    assert mine == pytest.approx(ref, rel=1e-12)
+    assert mine[0] == 0.0 and np.all(mine[1:] > 0)
+
+
+def test_mock_closure_2d_runs_with_per_cell_ids():
+    cfg = load_config(EXAMPLES / "sdt_2d.toml")
+    cfg["grid"].update(nx=80, ny=4, x_max=0.004, y_max=0.0002)
+    cfg["time"].update(t_end=0.5e-6, n_frames=0)
+    cfg["boundary"]["piston_pressure"] = {"x_low": 10e9}
+    cfg["reaction"] = dict(CLOSURE_REACTION)
+    mock = MockHotspots()
+    res = Simulation.from_config(cfg, rate=mock).run()
+    lam = res.fields["lam"]
+    assert lam.shape == (4, 80) and lam.max() > 0.9
+    assert np.max(np.abs(lam - lam[0])) <= 1e-12  # the mock is the same in every cell
+    assert mock.ids.size > 0 and mock.ids.max() < 4 * 80
+    assert res.run_distance().detonated
