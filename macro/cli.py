@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(+ {result.output.with_suffix('.xmf').name})")
     for p in result.plots:
         print(f"plot {p}")
+    if result.summary():
+        print(result.summary())
     return 0
 
 

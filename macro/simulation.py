@@ -405,6 +405,22 @@ class Result:
             f = {k: v[v.shape[0] // 2] for k, v in f.items()}
         return measure_cj(self.model, self.x, f, float(h["x"][-1]), D)
 
+    def summary(self) -> str:
+        """One line on the detonation (JWL CJ reference and run distance) of a tracked run,
+        "" otherwise (used by the CLI)."""
+        if self.history is None:
+            return ""
+        try:
+            cj = self.cj_reference()
+        except ValueError:
+            return ""
+        rd = self.run_distance()
+        where = (f"run distance x* = {rd.x_star * 1e3:.3f} mm at t* = {rd.t_star * 1e6:.3f} us"
+                 f" (lead shock >= {self.config.get('detonation', {}).get('fraction', 0.9)}"
+                 " D_CJ)" if rd.detonated else "no detonation (lead shock never reached the "
+                 "run-distance criterion)")
+        return f"JWL CJ {cj.p / 1e9:.2f} GPa, {cj.D:.0f} m/s; {where}"
+
     def pop_point(self):
         """This run as a Pop-plot point (input pressure from [boundary] piston_pressure)."""
         from .detonation import PopPoint
