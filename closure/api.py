@@ -41,8 +41,8 @@ reparameterized latent sample instead of the latent mean, with the counter-based
 independent of the batch composition. Table mode always returns the ensemble mean.
 
 Bad input raises ``TypeError`` (wrong dtype/type) or ``ValueError`` (shape, NaN/Inf, negative
-pressure, dt <= 0, duplicate ids, unknown mode) naming the argument, the first bad index and its
-value; everything is validated before any work and state is committed only at the end, so a
+pressure, dt <= 0 or > 1 s, duplicate ids, unknown mode) naming the argument, the first bad index
+and its value; everything is validated before any work and state is committed only at the end, so a
 failing call changes no stored state. Pressure must be >= 0: a hydrocode in tension passes
 ``max(p, 0)`` (tension never triggers the closure).
 """
@@ -79,6 +79,9 @@ STATUS_OK, STATUS_NOT_SHOCKED, STATUS_OUTSIDE_ENVELOPE = 0, 1, 2
 STATE_FORMAT = "porous-closure-state"
 STATE_VERSION = 1
 _INT64_MAX = np.iinfo(np.int64).max
+#: Largest accepted step (s): macro steps are ns to us; far larger values are input errors and
+#: would overflow the meso-step counter.
+MAX_DT = 1.0
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,7 @@ class Closure:
         """Hotspot response of N cells over a step ``dt`` (module docstring for the model).
 
         ``cell_ids`` int64 (N,) unique; ``pressure`` float64 (N,) current cell pressure (Pa,
-        finite, >= 0); ``dt`` (s, finite, > 0) scalar or (N,); ``mode`` "table" | "online";
+        finite, >= 0); ``dt`` (s, in (0, 1]) scalar or (N,); ``mode`` "table" | "online";
         ``deterministic``: decode latent means (True) or samples (False, online mode);
         ``seed``: seed of sampled decodes (None: the Closure's ``seed``).
         """
@@ -265,6 +268,11 @@ class Closure:
             raise ValueError(f"dt must be a scalar or have shape ({ids.shape[0]},), got {d.shape}")
         _check_finite(p, "pressure", 0.0, False, "Pa")
         _check_finite(d, "dt", 0.0, True, "s")
+        if (d > MAX_DT).any():
+            i = _first_bad(np.atleast_1d(d > MAX_DT))
+            where = f"dt[{i}]" if d.ndim else "dt"
+            raise ValueError(f"{where} = {float(d.flat[i])!r} is out of range; dt must be in "
+                             f"(0, {MAX_DT:g}] s")
         if not isinstance(mode, str):
             raise TypeError(f"mode must be a str, got {type(mode).__name__}")
         if mode not in MODES:
@@ -328,7 +336,7 @@ class Closure:
                                            backend=self.backend)
         else:
             A, T, U, R, rng_new, tok_update = self._online(
-                ids, tracked, ps_new, t_old, t_new, st_old, fr_old, st_new, fr_new, rng_old,
+                ids, tracked, ps_new, t_old, t_new, dt, st_old, fr_old, st_new, fr_new, rng_old,
                 deterministic, seed)
         # commit (nothing above touched the stored state)
         if fast:
@@ -360,7 +368,7 @@ class Closure:
         self._rng = np.concatenate([self._rng, rng])[order]
 
     # -- online mode ----------------------------------------------------------------------------
-    def _online(self, ids, tracked, ps_new, t_old, t_new, st_old, fr_old, st_new, fr_new,
+    def _online(self, ids, tracked, ps_new, t_old, t_new, dt, st_old, fr_old, st_new, fr_new,
                 rng_old, deterministic, seed):
         N = ids.size
         run = self.runner
@@ -441,7 +449,7 @@ class Closure:
         advance(tau1)
         A1, T1 = interp(tau1)
         A[q], T[q] = A1, T1
-        R[q] = np.maximum(A1 - A0, 0.0) / (t_new[q] - t_old[q])
+        R[q] = np.maximum(A1 - A0, 0.0) / dt[q]
         rng_new[q] = counters
         if self.table is not None:
             _, _, U, _ = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8),

@@ -161,6 +161,7 @@ BAD = [
     (dict(pressure=["a", "b", "c"]), TypeError, r"pressure must be a real float"),
     (dict(dt=-1e-9), ValueError, r"dt = -1e-09.*> 0"),
     (dict(dt=0.0), ValueError, r"dt = 0.0"),
+    (dict(dt=[1e-9, 1e-9, 10.0]), ValueError, r"dt\[2\] = 10.0.*\(0, 1\] s"),
     (dict(dt=[1e-9, np.nan, 1e-9]), ValueError, r"dt\[1\] = nan"),
     (dict(dt=[1e-9, 1e-9]), ValueError, r"dt must be a scalar or have shape \(3,\)"),
     (dict(cell_ids=[1.0, 2.0, 3.0]), TypeError, r"cell_ids must be an integer array"),
@@ -336,3 +337,6 @@ def test_fuzz_only_documented_errors(clo, data):
         a = getattr(r, f)
         assert a.shape == (n,) and np.all(np.isfinite(a))
     assert np.all(np.isin(r.status, [0, 1, 2]))
+    for k, v in clo.state_dict().items():
+        if v.dtype.kind in "fi":
+            assert np.all(np.isfinite(v)), k
