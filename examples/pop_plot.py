@@ -1,7 +1,8 @@
 """Pop-plot sweep: run distance to detonation versus input (piston) pressure.
 
     python examples/pop_plot.py [--config examples/sdt_pop.toml] [--pressures 4 5 6 8 10 12 15]
-                                [--closure closure:Closure.load] [--out docs/pop_plot]
+                                [--closure closure:Closure.load [--closure-path DIR]]
+                                [--out docs/pop_plot]
 
 Each pressure is one run of the 1D piston-driven problem; the run distance is the lead-shock
 distance from the piston face when the lead shock first reaches 0.9 D_CJ (macro.detonation).
@@ -32,6 +33,8 @@ def main(argv=None) -> int:
                     default=[4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0], help="GPa")
     ap.add_argument("--closure", default=None,
                     help="provider factory 'module:attr' for a closure-coupled sweep")
+    ap.add_argument("--closure-path", default=None,
+                    help="model directory passed to the factory as path= (default: shipped)")
     ap.add_argument("--mode", default="table")
     ap.add_argument("--out", type=Path, default=Path("pop_plot"))
     args = ap.parse_args(argv)
@@ -48,7 +51,8 @@ def main(argv=None) -> int:
         cfg["reaction"] = {"type": "closure", "mode": args.mode, "growth": "HMX"}
         pts = []
         for P in pressures:  # a fresh provider per run: its per-cell state belongs to one run
-            pts += pop_plot(cfg, [P], rate=provider_factory())
+            kw = {"path": args.closure_path} if args.closure_path else {}
+            pts += pop_plot(cfg, [P], rate=provider_factory(**kw))
         sweeps["closure"] = pts
         extra.append((f"closure ({args.mode}) + LT growth", pts))
     wall = time.perf_counter() - t0
