@@ -292,6 +292,12 @@ class Solver:
             raise ValueError(f"checkpoint {path} holds reaction-rate state but rate="
                              f"{self.rate!r} has no load_state_dict()")
         if callable(load):
+            # a decomposed run's checkpoint splits the per-cell rate state over its ranks
+            split = (int(attrs.get("solver_ranks", 1)), int(attrs.get("closure_workers", 0)))
+            if "rate_state_tree" in attrs and (split[0] > 1 or split[1] > 1):
+                raise ValueError(f"checkpoint {path} holds the rate state of {split[0]} solver "
+                                 f"rank(s) and {split[1]} closure worker(s); restart it under "
+                                 "MPI with the same layout (macro.parallel)")
             if "rate_state_tree" not in attrs:
                 raise ValueError(f"checkpoint {path} holds no reaction-rate state but the rate "
                                  "model is stateful; the restart would not be identical")
