@@ -82,7 +82,8 @@ def _run_mpi(args) -> int:
     except (NonPhysicalStateError, RuntimeError, ValueError) as exc:
         if not getattr(exc, "collective", False):
             raise  # the MPI exception hook prints it and aborts every rank
-        print(f"[rank {rank}] error: {exc}", file=sys.stderr, flush=True)
+        sys.stderr.write(f"[rank {rank}] error: {exc}\n")  # one write: lines stay whole
+        sys.stderr.flush()
         return 1
     if rank == 0:
         print(f"t = {result.t:.6g} s after {result.steps} steps on "

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 from . import euler, multi, steppers
@@ -109,12 +110,11 @@ def install_excepthook() -> None:
     if getattr(sys.excepthook, "_macro_parallel", False):
         return
     rank = MPI.COMM_WORLD.Get_rank()
-    previous = sys.excepthook
 
     def hook(exctype, value, tb):
-        sys.stderr.write(f"[rank {rank}] uncaught {exctype.__name__}:\n")
-        previous(exctype, value, tb)
-        sys.stderr.flush()
+        text = "".join(traceback.format_exception(exctype, value, tb))
+        sys.stderr.write(f"[rank {rank}] uncaught {exctype.__name__}: {value}\n{text}")
+        sys.stderr.flush()  # one write per rank: the ranks' lines do not interleave
         if not getattr(value, "collective", False) and MPI.COMM_WORLD.Get_size() > 1:
             MPI.COMM_WORLD.Abort(1)
 
@@ -125,8 +125,8 @@ def install_excepthook() -> None:
 def _poll(test: Callable[[], Any], timeout: float, what: str) -> Any:
     """Call ``test()`` until it returns something truthy; CommTimeout after ``timeout`` s.
 
-    Spins briefly (latency), then backs off to sleeps of up to 1 ms so that ranks waiting on a
-    slow peer leave the cores to the ranks that compute.
+    Yields the core between tests at first (latency), then backs off to sleeps of up to
+    0.5 ms so that ranks waiting on a slow peer leave the cores to the ranks that compute.
     """
     deadline = time.monotonic() + timeout
     n = 0
@@ -135,10 +135,12 @@ def _poll(test: Callable[[], Any], timeout: float, what: str) -> Any:
         if r:
             return r
         n += 1
-        if n > 100:
-            time.sleep(min(1e-3, 1e-6 * (n - 100)))
-            if time.monotonic() > deadline:
-                raise CommTimeout(f"no answer within {timeout:g} s while {what}")
+        if n < 2000:
+            os.sched_yield()
+            continue
+        time.sleep(min(5e-4, 1e-6 * (n - 2000)))
+        if time.monotonic() > deadline:
+            raise CommTimeout(f"no answer within {timeout:g} s while {what}")
 
 
 def _wait_all(reqs: list, timeout: float, what: str) -> None:
@@ -279,7 +281,8 @@ class Decomposition:
                 continue
             px = nranks // py
             halo = px * ny + py * nx  # cut length: exchanged cells scale with it
-            if best is None or halo < best[0]:
+            # ties go to more y cuts: rows stay long (the kernels sweep rows) and contiguous
+            if best is None or halo <= best[0]:
                 best = (halo, py, px)
         return best[1], best[2]
 
@@ -418,11 +421,12 @@ def _format_exc(exc: BaseException) -> str:
 
 def serve(comm, provider, nsolvers: int, timeout: float) -> str | None:
     """Worker loop: answer queries until every solver rank said stop. Returns the stop message
-    (None on a clean stop)."""
+    (None on a clean stop). Gives up after 3 x ``timeout`` without a request (the solver ranks'
+    own waits expire first)."""
     stopped = 0
     message = None
     while stopped < nsolvers:
-        obj, src = _recv_obj(comm, _any_source(), _any_tag(), timeout,
+        obj, src = _recv_obj(comm, _any_source(), _any_tag(), 3.0 * timeout,
                              "waiting for requests from the solver ranks")
         kind = obj[0]
         if kind == "query":
@@ -545,6 +549,21 @@ def _serial_hook(name: str):
 # ---------------------------------------------------------------------------------------------
 
 
+@nb.njit(cache=True, error_model="numpy")
+def _euler_rate(U, W, S_all, eos, Q, reactive, dx, dy, rowstat, codes, uwall, inflow):
+    """The Euler kernel's first-stage CFL rate (ghost fill + guard pass, W not written)."""
+    fill_ghosts(U, codes, uwall, inflow, 1, euler.MX, euler.MY, euler.EN)
+    return euler._primitives(U, W, S_all, eos, Q, reactive, dx, dy, rowstat, np.bool_(False),
+                             False)[3]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _multi_rate(U, W, S_all, eos, Q, dx, dy, rowstat, codes, uwall, inflow):
+    """The same for the five-equation kernel."""
+    fill_ghosts(U, codes, uwall, inflow, 2, multi.MX, multi.MY, multi.EN)
+    return multi._primitives(U, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(False), False)[3]
+
+
 class _CollectiveNonPhysical(NonPhysicalStateError):
     collective = True
 
@@ -570,7 +589,9 @@ class DistributedSolver:
     def __init__(self, cfg: dict, comm, *, rate=None, proxy: WorkerProxy | None = None,
                  timeout: float = DEFAULT_TIMEOUT, dims: tuple[int, int] | None = None,
                  world=None):
-        self.cfg, self.timeout, self.proxy = cfg, timeout, proxy
+        # waits between solver ranks get twice the deadline of a wait on a worker's reply, so
+        # that the innermost wait expires first and its message names the rank that hung
+        self.cfg, self.timeout, self.proxy = cfg, 2.0 * timeout, proxy
         self.comm_world = world if world is not None else comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         model = build_model(cfg["model"])
@@ -634,6 +655,7 @@ class DistributedSolver:
         mod = euler if euler_like else multi
         self._mx, self._my, self._en = mod.MX, mod.MY, mod.EN
         self._U_prev = np.empty_like(self.solver.U)
+        self._scratch = mod.scratch(1)
         self._error: tuple[str, Any] | None = None  # recorded here, raised at the next agreement
         self._stopped = False
         self.last_good_path: Path | None = None
@@ -710,15 +732,12 @@ class DistributedSolver:
     def local_rate(self) -> float:
         """CFL wave rate over the local cells, ghosts filled first as the kernel does."""
         s, m = self.solver, self.model
-        fill_ghosts(s.U, s._codes, s._uwall, s._inflow, self._nrho, self._mx, self._my,
-                    self._en)
         if m.code == steppers.EULER:
-            _, _, _, rate = euler.primitives(s.U, s._W, m.eos_array, m.Q, m.reactive,
-                                             self.grid.dx, self.grid.dy, s._rowstat)
-        else:
-            _, _, _, rate = multi.primitives(s.U, s._W, m.eos_array, m.Q, self.grid.dx,
-                                             self.grid.dy, s._rowstat)
-        return float(rate)
+            return float(_euler_rate(s.U, s._W, self._scratch, m.eos_array, m.Q, m.reactive,
+                                     self.grid.dx, self.grid.dy, s._rowstat, s._codes,
+                                     s._uwall, s._inflow))
+        return float(_multi_rate(s.U, s._W, self._scratch, m.eos_array, m.Q, self.grid.dx,
+                                 self.grid.dy, s._rowstat, s._codes, s._uwall, s._inflow))
 
     def agree(self, rate: float = 0.0) -> float:
         """Allreduce MAX of (rate, error flag); if any rank recorded an error, every solver
@@ -853,48 +872,60 @@ class DistributedSolver:
             self.tracker(_View(self.grid, self.t, pg))
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def _rate_states(self):
-        """(kind, [holder states]) on rank 0; collective. Slot 0 carries the adapter counters
-        as well, so a one-holder checkpoint has exactly the serial layout."""
+    def _rate_states(self) -> tuple[list, list]:
+        """(adapter state of every solver rank, provider state of every worker) on rank 0,
+        ([], []) elsewhere; collective. With M = 0 the providers' states are inside the
+        adapters' (as in the serial run)."""
         sd = getattr(self.rate, "state_dict", None)
         if not callable(sd):
-            return "none", []
-        if self.proxy is not None:
-            base = sd()  # the adapter's counters (the proxy itself holds no state)
-            if self.rank != 0:
-                return "workers", []
+            return [], []
+        ranks = self.comm.gather(sd(), root=0)
+        workers = []
+        if self.proxy is not None and self.rank == 0:
             workers = self.proxy.state_dicts()
-            states = [dict(base, provider=w) if w is not None else dict(base) for w in workers]
-            return "workers", states
-        states = self.comm.gather(sd(), root=0)
-        return "solver_ranks", states if self.rank == 0 else []
+        return (ranks, workers) if self.rank == 0 else ([], [])
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Global checkpoint (serial layout plus the closure holders' states) written
         atomically by rank 0; collective."""
         self.agree()
         U = self._global_U()
-        kind, states = self._rate_states()
+        ranks, workers = self._rate_states()
         if self.rank == 0:
-            self._write_checkpoint(path, U, self.step, self.t, kind, states)
+            self._write_checkpoint(path, U, self.step, self.t, ranks, workers)
         self.agree()
 
-    def _write_checkpoint(self, path, U, step, t, kind, states):
+    def _write_checkpoint(self, path, U, step, t, ranks: list, workers: list):
+        """Layout: ``rate_state.*`` = solver rank 0's adapter state with worker 0's provider
+        state under ``provider`` (exactly the serial layout for one solver rank and at most
+        one worker), ``rate_state_rank{k}.*`` for the other solver ranks and
+        ``closure_state_{w}.*`` for the other workers."""
         arrays: dict[str, np.ndarray] = {"U": U}
         attrs: dict[str, Any] = {"t": t, "step": step, "config": self.cfg,
-                                 "model": self.model.to_dict(), "closure_holders": kind,
-                                 "closure_count": len(states)}
-        if states:
-            a, tree = flatten_state(states[0], RATE_STATE)
+                                 "model": self.model.to_dict(),
+                                 "solver_ranks": self.size,
+                                 "closure_workers": 0 if self.proxy is None
+                                 else len(self.proxy.workers)}
+        if ranks:
+            first = dict(ranks[0])
+            if workers and workers[0] is not None:
+                first["provider"] = workers[0]
+            a, tree = flatten_state(first, RATE_STATE)
             arrays.update(a)
             attrs["rate_state_tree"] = tree
-            trees = []
-            for k, st in enumerate(states[1:], start=1):
-                a, tree = flatten_state(st, f"closure_state_{k}")
+            rank_trees, worker_trees = [], []
+            for k, st in enumerate(ranks[1:], start=1):
+                a, tree = flatten_state(st, f"rate_state_rank{k}")
                 arrays.update(a)
-                trees.append(tree)
-            if trees:
-                attrs["closure_state_trees"] = trees
+                rank_trees.append(tree)
+            for w, st in enumerate(workers[1:], start=1):
+                a, tree = flatten_state(st if st is not None else {}, f"closure_state_{w}")
+                arrays.update(a)
+                worker_trees.append(tree if st is not None else None)
+            if rank_trees:
+                attrs["rate_state_rank_trees"] = rank_trees
+            if worker_trees:
+                attrs["closure_state_trees"] = worker_trees
         if self.tracker is not None:
             a, tree = flatten_state(self.tracker.state_dict(), "extra_shock_tracker")
             arrays.update(a)
@@ -912,8 +943,8 @@ class DistributedSolver:
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Read a checkpoint (this layout or a serial one) on rank 0 and scatter the state and
-        the closure state to their holders; collective."""
-        meta, U, states, extra = None, None, [], None
+        the rate/closure states to their holders; collective."""
+        meta, U, ranks, workers, extra = None, None, [], [], None
         if self.rank == 0:
             try:
                 arrays, attrs = load_checkpoint(path)
@@ -922,40 +953,50 @@ class DistributedSolver:
                     raise ValueError(f"checkpoint {path} holds U of shape {U.shape}, this run "
                                      f"has {self.global_solver.U.shape}")
                 if "rate_state_tree" in attrs:
-                    states.append(unflatten_state(arrays, attrs["rate_state_tree"],
-                                                  RATE_STATE))
-                for k, tree in enumerate(attrs.get("closure_state_trees", []), start=1):
-                    states.append(unflatten_state(arrays, tree, f"closure_state_{k}"))
+                    first = unflatten_state(arrays, attrs["rate_state_tree"], RATE_STATE)
+                    ranks.append(first)
+                    for k, tree in enumerate(attrs.get("rate_state_rank_trees", []), start=1):
+                        ranks.append(unflatten_state(arrays, tree, f"rate_state_rank{k}"))
+                saved_m = int(attrs.get("closure_workers", 0))
+                if saved_m and ranks:
+                    workers.append(ranks[0].pop("provider", None))
+                    for w, tree in enumerate(attrs.get("closure_state_trees", []), start=1):
+                        workers.append(None if tree is None else
+                                       unflatten_state(arrays, tree, f"closure_state_{w}"))
                 trees = attrs.get("extra_state_trees", {})
                 if "shock_tracker" in trees:
                     extra = unflatten_state(arrays, trees["shock_tracker"],
                                             "extra_shock_tracker")
+                # a serial checkpoint: one solver rank; its provider state (if any) serves a
+                # single worker as well as a provider on the solver rank
+                serial = "solver_ranks" not in attrs
                 meta = (float(attrs["t"]), int(attrs["step"]),
-                        attrs.get("closure_holders", "serial"), len(states), None)
+                        int(attrs.get("solver_ranks", 1)), saved_m, serial, len(ranks), None)
             except Exception as exc:
-                meta = (0.0, 0, "none", 0, _format_exc(exc))
-        t, step, kind, count, err = self.comm.bcast(meta, root=0)
+                meta = (0.0, 0, 0, 0, False, 0, _format_exc(exc))
+        t, step, saved_s, saved_m, serial, count, err = self.comm.bcast(meta, root=0)
         if err is not None:
             raise ParallelRunError(f"rank 0 could not read checkpoint {path}: {err}")
         stateful = callable(getattr(self.rate, "load_state_dict", None))
-        nhold = len(self.proxy.workers) if self.proxy is not None else self.size
-        here = "closure worker(s)" if self.proxy is not None else "solver rank(s)"
+        nworkers = 0 if self.proxy is None else len(self.proxy.workers)
         # the same checks on every rank, so that every rank raises together
-        if stateful and count != nhold:
-            raise ParallelRunError(
-                f"checkpoint {path} holds the rate state of {count} holder(s) ({kind}); this "
-                f"run keeps it on {nhold} {here}: restart with the same closure worker count "
-                "(or, with --closure-workers 0, the same number of ranks)")
-        if not stateful and count:
+        if stateful:
+            if count == 0:
+                raise ParallelRunError(f"checkpoint {path} holds no reaction-rate state but "
+                                       "this run's rate is stateful")
+            same = (saved_s == self.size and saved_m == nworkers) or (
+                serial and self.size == 1 and nworkers <= 1)
+            if not same:
+                raise ParallelRunError(
+                    f"checkpoint {path} holds the rate state of {saved_s} solver rank(s) and "
+                    f"{saved_m} closure worker(s); this run has {self.size} and {nworkers}: "
+                    "the per-cell closure state restarts on the same layout")
+        elif count:
             raise ParallelRunError(f"checkpoint {path} holds reaction-rate state but this run's "
                                    "rate has no load_state_dict()")
-        if (kind == "workers") != (self.proxy is not None) and count and kind != "serial":
-            raise ParallelRunError(f"checkpoint {path} keeps the closure state on {kind}; "
-                                   f"this run keeps it on {here}")
         self.t = self.solver.t = t
         self.step = self.solver.step = step
-        s = self.solver
-        interior = s.interior
+        interior = self.solver.interior
         if self.rank == 0:
             Ug = U[:, NG:-NG, NG:-NG] if self.is2d else U[:, :, NG:-NG]
             reqs, bufs = [], []
@@ -975,15 +1016,12 @@ class DistributedSolver:
             _wait_all([self.comm.Irecv(buf, source=0, tag=TAG_SCATTER)], self.timeout,
                       "receiving the checkpoint from rank 0")
             interior[:] = buf
-        if stateful and self.proxy is not None:
-            # adapter counters to every solver rank, provider states to the workers
-            base = None
-            if self.rank == 0:
-                base = {k: v for k, v in states[0].items() if k != "provider"}
-                self.proxy.load_state_dicts([st.get("provider") for st in states])
-            self.rate.load_state_dict(self.comm.bcast(base, root=0))
-        elif stateful:
-            self.rate.load_state_dict(self.comm.scatter(states if self.rank == 0 else None,
+        if stateful:
+            if self.proxy is not None and self.rank == 0:
+                if serial and not workers:  # a serial checkpoint: its provider -> worker 0
+                    workers = [ranks[0].pop("provider", None)]
+                self.proxy.load_state_dicts(workers)
+            self.rate.load_state_dict(self.comm.scatter(ranks if self.rank == 0 else None,
                                                         root=0))
         self.agree()
 
@@ -1046,7 +1084,9 @@ def run_distributed(config: str | Path | dict, *, closure_workers: int = 0,
     (a built-in rate) replaces the config's reaction. Returns the
     :class:`~macro.simulation.Result` on rank 0 (fields included), a Result without fields on
     the other solver ranks and None on workers. ``timeout`` (s, default MACRO_MPI_TIMEOUT or
-    600) bounds every wait on another rank.
+    600) bounds a solver rank's wait for a worker's reply; waits between solver ranks get twice
+    that and an idle worker three times, so the innermost wait expires first and names the
+    rank that hung (then MPI_Abort ends the job).
     """
     from mpi4py import MPI
 
