@@ -164,6 +164,18 @@ def test_cj_state_is_sonic_tangent_point():
         cj_state(Q=-1.0)
 
 
+def test_cj_state_ideal_gas_known_answer():
+    """DESIGN.md s.5: gamma 1.2, Q 50, p0 = rho0 = 1 gives D_CJ = 6.8095 (closed form)."""
+    from macro.eos import IdealGas
+
+    g = IdealGas(1.2, cv=5.0)
+    cj = cj_state(g, g, Q=50.0, rho0=1.0, p0=1.0)
+    K = (1.2**2 - 1.0) * 50.0 / 2.0
+    assert cj.D == pytest.approx(np.sqrt(1.2 + K) + np.sqrt(K), rel=1e-10)
+    # ideal-gas CJ pressure: p = (rho0 D^2 + p0) / (gamma + 1)
+    assert cj.p == pytest.approx((cj.D**2 + 1.0) / 2.2, rel=1e-9)
+
+
 def test_piston_velocity_and_pop_line():
     up = piston_velocity_for(8e9)
     p, us = shock_state(up)
