@@ -1164,6 +1164,7 @@ def _run_solver(ds: DistributedSolver, cfg, output, restart, checkpoint, progres
     writer = None
     if output is not None and ds.rank == 0:
         try:
+            output.parent.mkdir(parents=True, exist_ok=True)
             writer = OutputWriter(output, ds.grid, cfg,
                                   mode="a" if restart is not None and output.exists() else "w")
         except Exception as exc:
