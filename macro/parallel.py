@@ -803,6 +803,18 @@ class DistributedSolver:
         self.step += 1
         return dt
 
+    def check_state(self) -> None:
+        """Guard the local cells (as :meth:`Solver.check_state`); an error is raised on every
+        rank by the agreement that follows."""
+        self.exchange()  # the overlap went stale during the last step
+        if self._error is None:
+            try:
+                self.solver.check_state()
+            except NonPhysicalStateError as exc:
+                self._error = ("guard", (str(exc), exc.variable, self._global_cell(exc.cell),
+                                         self.step, self.t))
+        self.agree()
+
     def _global_cell(self, cell: tuple) -> tuple:
         blk, g = self.block, self.grid
         i = (cell[0] - blk.xlo + blk.i0) % g.nx
@@ -1068,7 +1080,7 @@ def _advance(ds: DistributedSolver, t_end: float, frame_times, writer, progress,
                 break
     finally:
         bar.close()
-    ds.agree()
+    ds.check_state()  # the serial advance guards the final state too
 
 
 def run_distributed(config: str | Path | dict, *, closure_workers: int = 0,
