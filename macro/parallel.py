@@ -343,14 +343,14 @@ class WorkerProxy:
         bounds = np.searchsorted(w_of[order], np.arange(len(self.workers) + 1))
         opts = dict(kwargs, mode=mode, deterministic=deterministic, seed=seed)
         self.calls += 1
-        parts = []
+        parts, sends = [], []
         for w, dest in enumerate(self.workers):
             sel = order[bounds[w]:bounds[w + 1]]
             if sel.size == 0 and not (n == 0 and w == 0):
                 continue
             dt_w = dt_arr[sel] if per_cell_dt else dt
-            self.comm.send(("query", self.calls, ids[sel], p[sel], dt_w, opts), dest=dest,
-                           tag=TAG_REQ)
+            sends.append(self.comm.isend(("query", self.calls, ids[sel], p[sel], dt_w, opts),
+                                         dest=dest, tag=TAG_REQ))
             parts.append((dest, sel))
         results = {}
         for dest, _ in parts:
@@ -363,6 +363,8 @@ class WorkerProxy:
                 raise RuntimeError(f"worker rank {dest} answered call {call}, expected "
                                    f"{self.calls}")
             results[dest] = payload
+        for req in sends:  # answered, so received: completes at once
+            _poll(lambda req=req: req.test()[0], self.timeout, "sending a query")
         return _merge_results([(results[d], sel) for d, sel in parts], n)
 
     def state_dicts(self) -> list:
