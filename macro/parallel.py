@@ -90,6 +90,12 @@ class ParallelRunError(RuntimeError):
     collective = True
 
 
+class _CollectiveValueError(ValueError):
+    """A bad argument every rank sees alike (so every rank raises it, no abort needed)."""
+
+    collective = True
+
+
 class CommTimeout(RuntimeError):
     """A peer did not answer within the deadline (it hung or died)."""
 
@@ -1110,8 +1116,9 @@ def run_distributed(config: str | Path | dict, *, closure_workers: int = 0,
     K, wrank = world.Get_size(), world.Get_rank()
     M = closure_workers
     if isinstance(M, bool) or not isinstance(M, int | np.integer) or not (0 <= M < K):
-        raise ValueError(f"closure_workers={closure_workers!r} must be an integer in "
-                         f"[0, {K - 1}] with {K} MPI ranks (at least one solver rank)")
+        raise _CollectiveValueError(
+            f"closure_workers={closure_workers!r} must be an integer in [0, {K - 1}] with {K} "
+            "MPI ranks (at least one solver rank)")
     S = K - M
     is_worker = wrank >= S
     sub = world.Split(1 if is_worker else 0, wrank)
