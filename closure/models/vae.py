@@ -73,6 +73,14 @@ class FieldVAE(nn.Module):
                                   conv_stack(4 * b, 8 * b, 2, 3, pm)])
         self.to_mean = nn.Conv2d(8 * b, latent_channels, 3, padding=1, padding_mode=pm)
         self.to_logvar = nn.Conv2d(8 * b, latent_channels, 3, padding=1, padding_mode=pm)
+        # He initialization for the leaky-ReLU stacks: with PyTorch's default conv init the
+        # signal shrinks ~3x per layer through the ~20 layers, the decoder output is its bias,
+        # and on the pore-collapse data the VAE stayed at the mean (reconstruction RMSE = field
+        # std after 300 steps; 0.40 std after 150 steps with this init)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
         nn.init.zeros_(self.to_logvar.weight)
         nn.init.constant_(self.to_logvar.bias, logvar_init)
         self.dec_in = nn.Conv2d(latent_channels, 8 * b, 3, padding=1, padding_mode=pm)
