@@ -24,6 +24,7 @@ from macro.parallel import Decomposition, WorkerProxy, _merge_results, worker_of
 from macro.simulation import Simulation
 
 TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
 RUN_TIMEOUT = 150  # s per mpiexec run (MPIEXEC_TIMEOUT); the ranks' own deadline is shorter
 RANK_TIMEOUT = 60
@@ -244,7 +245,8 @@ def mpirun(tmp_path: Path, n: int, config: Path, output: Path, *args: str,
     env = dict(os.environ)
     env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MPIEXEC_TIMEOUT=str(RUN_TIMEOUT),
                MACRO_MPI_TIMEOUT=str(rank_timeout),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), str(TESTS.parent),
+                                                        env.get("PYTHONPATH")])))
     cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "macro", "run", str(config),
            "--output", str(output), "--no-progress", "--no-plots", *args]
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -371,6 +373,26 @@ def test_1d_closure_through_workers_equals_serial(tmp_path):
         out = tmp_path / f"c1d_{n}_{m}.h5"
         ok(mpirun(tmp_path, n, cfg, out, "--closure-workers", str(m)))
         assert_same_output(ref, out)
+
+
+def test_real_closure_through_workers_equals_serial(tmp_path):
+    """The closure itself (a tiny random-weight meso model, online mode) on two worker ranks,
+    coupled into the HMX shock-to-detonation demo: bitwise the serial run."""
+    from closure_testutil import make_model_dir
+
+    model = make_model_dir(tmp_path / "tiny_closure")
+    text = (ROOT / "examples" / "detonation_1d.toml").read_text()
+    args = f'provider_args = {{ path = "{model}" }}'
+    text = text.replace('mode = "table"', f'mode = "online"\n{args}')
+    text = text.replace("nx = 400", "nx = 60").replace("x_max = 0.012", "x_max = 0.0018")
+    text = text.replace("t_end = 1.3e-6", "t_end = 1.5e-7").replace("n_frames = 8", "n_frames = 1")
+    cfg = write(tmp_path, "real", text)
+    ref = serial(tmp_path, cfg, "real")
+    with h5py.File(ref) as f:
+        assert f["final/lam"][...].max() > 0.01  # ignition can only come from the closure
+    out = tmp_path / "real_4_2.h5"
+    ok(mpirun(tmp_path, 4, cfg, out, "--closure-workers", "2"))
+    assert_same_output(ref, out)
 
 
 def test_2d_closure_through_worker_equals_serial(tmp_path):
