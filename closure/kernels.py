@@ -55,11 +55,6 @@ _cuda_broken = False
 
 def _module(name: str) -> Any | None:
     if name not in _mods:
-        # The C++ module links the system OpenMP runtime, torch its own bundled one: with the
-        # default (active) wait policy the idle workers of one spin for a while after each
-        # parallel region and steal the cores from the other. Passive waiting (read when the
-        # runtime loads, i.e. on this import) avoids that; an explicit setting is respected.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             _mods[name] = importlib.import_module(f"closure._kernels_{name}")
         except ImportError:

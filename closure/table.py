@@ -194,8 +194,13 @@ def heldout_error(a_int: np.ndarray, t_int: np.ndarray, a: np.ndarray, t: np.nda
 
 def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
                 area_floor: float = 0.01, max_nodes: int = 17, n_samples: int = 1,
-                seed: int = 0, n_check: int = 2, progress: bool = True) -> Table:
-    """Adaptive table over the runner's envelope (module docstring); returns the :class:`Table`."""
+                seed: int = 0, n_check: int = 2, progress: bool = True,
+                time_budget: float = 0.0) -> Table:
+    """Adaptive table over the runner's envelope (module docstring); returns the :class:`Table`.
+
+    ``time_budget`` (s, 0 = none): no interval is split once the build has run this long (the
+    table is then stored with ``converged = False`` if an interval failed).
+    """
     if n_initial < 2 or max_nodes < n_initial:
         raise ValueError(f"need n_initial >= 2 and max_nodes >= n_initial, got {n_initial}, "
                          f"{max_nodes}")
@@ -210,8 +215,8 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
             full[p] = _node_response(evaluate_ps(runner, p, n_samples=n_samples, seed=seed))
             n_eval[0] += 1
             if progress:
-                print(f"  node Ps = {p / 1e9:7.3f} GPa  max A = {full[p][0].max():.4f}",
-                      file=sys.stderr)
+                print(f"  [{time.perf_counter() - t_wall:6.0f} s] node Ps = {p / 1e9:7.3f} GPa"
+                      f"  max A = {full[p][0].max():.4f}", file=sys.stderr)
         return full[p]
 
     def online(p: float) -> tuple:
@@ -242,8 +247,10 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
             err = heldout_error(0.5 * (A_a + A_b), 0.5 * (T_a + T_b), A_c, T_c, area_floor)
             log.append({"ps": c, "error": err, "interval": [a, b]})
             if progress:
-                print(f"  held-out Ps = {c / 1e9:7.3f} GPa  error = {err:.4f}", file=sys.stderr)
-            if err > tol and len(nodes) + len(split) < max_nodes:
+                print(f"  [{time.perf_counter() - t_wall:6.0f} s] held-out Ps = {c / 1e9:7.3f} GPa"
+                      f"  error = {err:.4f}", file=sys.stderr)
+            over = time_budget > 0 and time.perf_counter() - t_wall > time_budget
+            if err > tol and len(nodes) + len(split) < max_nodes and not over:
                 split.append(c)
             else:
                 done.add((a, b))
@@ -274,6 +281,7 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
         "fingerprint": runner.fingerprint(), "tol": tol, "area_floor": area_floor,
         "n_samples": n_samples, "seed": seed, "n_initial": n_initial, "max_nodes": max_nodes,
         "converged": bool(max_err <= tol), "max_heldout_error": max_err,
+        "time_budget": time_budget,
         "random_checks": checks,
         "max_random_check_error": max((c["error"] for c in checks), default=0.0),
         "refinement_log": log, "n_evaluations": n_eval[0],
@@ -298,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--n-samples", type=int, default=1)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    b.add_argument("--time-budget", type=float, default=0.0,
+                   help="seconds after which no interval is split any more (0: no limit)")
     s = sub.add_parser("show", help="print a table file's summary")
     s.add_argument("path")
     a = ap.parse_args(argv)
@@ -319,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{c.runner.envelope[1] / 1e9:.2f} GPa, horizon {c.runner.horizon} steps, "
           f"{c.runner.n_micro} microstructures, grid {c.runner.grid}", file=sys.stderr)
     tab = build_table(c.runner, n_initial=a.n_initial, tol=a.tol, area_floor=a.area_floor,
-                      max_nodes=a.max_nodes, n_samples=a.n_samples, seed=a.seed)
+                      max_nodes=a.max_nodes, n_samples=a.n_samples, seed=a.seed,
+                      time_budget=a.time_budget)
     tab.save(out)
     m = tab.meta
     print(f"wrote {out}: {len(tab.nodes)} Ps nodes, max held-out error "
