@@ -368,6 +368,7 @@ def main(argv=None) -> int:
     ap.add_argument("--online-steps", type=int, default=40)
     ap.add_argument("--mock", action="store_true", help="use the mock provider, not the closure")
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--skip-closure", action="store_true", help="only the scaling runs")
     ap.add_argument("--scaling", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--worker-share", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -386,51 +387,52 @@ def main(argv=None) -> int:
                      "machine": platform.node(), "cpus": os.cpu_count(),
                      "python": platform.python_version(), "load_average_before": load_before}
 
-    print("== closure share of the step time (1D HMX demo, serial, 1 thread) ==")
-    import numba
+    if not args.skip_closure:
+        print("== closure share of the step time (1D HMX demo, serial, 1 thread) ==")
+        import numba
 
-    numba.set_num_threads(1)
-    try:
-        import torch
+        numba.set_num_threads(1)
+        try:
+            import torch
 
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
-    workdir = Path(tempfile.mkdtemp(prefix="bench_coupled_"))
-    choice = choose_provider(args.mock, workdir)
-    if choice["note"]:
-        print(f"  note: {choice['note']}")
-    results["provider"] = choice
-    shares = []
-    for mode, nx, steps in (("table", args.demo_nx, args.demo_steps),
-                            ("online", args.online_nx, args.online_steps)):
-        r = closure_share(mode, nx, steps, choice)
-        shares.append(r)
-        print(f"  {mode:6s} {r['provider']}: {nx} cells, {steps} steps: step "
-              f"{r['step_ms']:.3f} ms = hydro {r['hydro_ms']:.3f} + adapter "
-              f"{r['adapter_ms']:.3f} + closure {r['closure_query_ms']:.3f} ms -> closure "
-              f"share {100 * r['closure_share']:.1f}%")
-    results["closure_share"] = shares
-    wshares = []
-    for mode, nx, steps in (("table", args.demo_nx, args.demo_steps),
-                            ("online", args.online_nx, args.online_steps)):
-        r = worker_share(mode, nx, steps, choice)
-        wshares.append(r)
-        if "error" in r:
-            print(f"  {mode} via 1 worker rank failed: {r['error'][-300:]}")
-        else:
-            print(f"  {mode:6s} via 1 worker rank (mpiexec -n 2): step {r['step_ms']:.3f} ms, "
-                  f"waiting for the worker {r['closure_wait_ms']:.3f} ms -> "
-                  f"{100 * r['closure_share']:.1f}%")
-    results["closure_share_via_worker"] = wshares
-    shutil.rmtree(workdir, ignore_errors=True)
+            torch.set_num_threads(1)
+        except ImportError:
+            pass
+        workdir = Path(tempfile.mkdtemp(prefix="bench_coupled_"))
+        choice = choose_provider(args.mock, workdir)
+        if choice["note"]:
+            print(f"  note: {choice['note']}")
+        results["provider"] = choice
+        shares = []
+        for mode, nx, steps in (("table", args.demo_nx, args.demo_steps),
+                                ("online", args.online_nx, args.online_steps)):
+            r = closure_share(mode, nx, steps, choice)
+            shares.append(r)
+            print(f"  {mode:6s} {r['provider']}: {nx} cells, {steps} steps: step "
+                  f"{r['step_ms']:.3f} ms = hydro {r['hydro_ms']:.3f} + adapter "
+                  f"{r['adapter_ms']:.3f} + closure {r['closure_query_ms']:.3f} ms -> closure "
+                  f"share {100 * r['closure_share']:.1f}%")
+        results["closure_share"] = shares
+        wshares = []
+        for mode, nx, steps in (("table", args.demo_nx, args.demo_steps),
+                                ("online", args.online_nx, args.online_steps)):
+            r = worker_share(mode, nx, steps, choice)
+            wshares.append(r)
+            if "error" in r:
+                print(f"  {mode} via 1 worker rank failed: {r['error'][-300:]}")
+            else:
+                print(f"  {mode:6s} via 1 worker rank (mpiexec -n 2): step {r['step_ms']:.3f} ms, "
+                      f"waiting for the worker {r['closure_wait_ms']:.3f} ms -> "
+                      f"{100 * r['closure_share']:.1f}%")
+        results["closure_share_via_worker"] = wshares
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"== strong scaling, 2D quadrant {args.n} x {args.n}, 1 thread per rank ==")
     runs = {"serial": [], "1 rank": [], "2 ranks": []}
     for _ in range(args.reps):
-        runs["serial"].append(scaling_run("serial", 1, args.n, args.steps, args.blocks))
-        runs["2 ranks"].append(scaling_run("dist", 2, args.n, args.steps, args.blocks))
-        runs["1 rank"].append(scaling_run("dist", 1, args.n, args.steps, args.blocks))
+        for key, kind, ranks in (("serial", "serial", 1), ("2 ranks", "dist", 2),
+                                 ("1 rank", "dist", 1)):
+            runs[key].append(scaling_run(kind, ranks, args.n, args.steps, args.blocks))
     med = {k: statistics.median(r["median_step_s"] for r in v) for k, v in runs.items()}
     eff = med["serial"] / (2.0 * med["2 ranks"])
     eff_dist = med["1 rank"] / (2.0 * med["2 ranks"])
