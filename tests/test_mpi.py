@@ -404,12 +404,25 @@ def test_2d_closure_through_worker_equals_serial(tmp_path):
         assert_same_output(ref, out)
 
 
-def test_1d_arrhenius_equals_serial(tmp_path):
-    cfg = write(tmp_path, "arr", ARRHENIUS_1D)
+def test_1d_arrhenius_equals_serial_and_restarts_on_other_rank_counts(tmp_path):
+    cfg = write(tmp_path, "arr", ARRHENIUS_1D.replace("plots = false",
+                                                      "plots = false\ncheckpoint_every = 60"))
     ref = serial(tmp_path, cfg, "arr")
+    ckpt = tmp_path / "arr_ckpt.h5"
     for n in (2, 3):
         out = tmp_path / f"arr_{n}.h5"
-        ok(mpirun(tmp_path, n, cfg, out))
+        ok(mpirun(tmp_path, n, cfg, out, *(("--checkpoint", str(ckpt)) if n == 3 else ())))
+        assert_same_output(ref, out)
+    # a stateless rate: the 3-rank checkpoint restarts on 2 ranks and serially, bit for bit
+    with h5py.File(ckpt) as f:
+        assert int(f.attrs["step"]) > 0 and f.attrs["solver_ranks"] == 3
+    for name, n in (("re2", 2), ("re1", 1)):
+        out = tmp_path / f"arr_{name}.h5"
+        shutil.copy(ref, out)
+        if n == 1:
+            Simulation.from_config(cfg).run(out, restart=ckpt, plots=False)
+        else:
+            ok(mpirun(tmp_path, n, cfg, out, "--restart", str(ckpt)))
         assert_same_output(ref, out)
 
 
