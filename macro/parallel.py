@@ -23,19 +23,20 @@ factory (``"module:callable"``) so the hydro never imports the closure. Each req
 on its own: results do not depend on the rank count as long as a cell's answer does not depend
 on the other cells in the batch (the closure's contract).
 
-**Errors.** Nothing blocks without a deadline: receives and reductions are polled until
-``timeout`` seconds. A failing query makes the worker reply with the error instead of results;
-a guard failure or a remote error is recorded and every solver rank learns it at the next
-agreement point (the per-step reduction of the CFL rate carries an error flag), then all ranks
-raise the same :class:`ParallelRunError` (or :class:`~macro.solver.NonPhysicalStateError` with
-global cell indices) and the workers are told to stop with the message. Any other uncaught
-exception prints and calls ``MPI_Abort`` (the exception hook, as PyFR does), so a dying rank
-never leaves the others hanging.
+**Errors.** Receives, reductions and gathers are polled until a deadline (``timeout``). A
+failing query makes the worker reply with the error instead of results; a guard failure or a
+remote error is recorded and every solver rank learns it at the next agreement point (the
+per-step reduction of the CFL rate carries an error flag), then all ranks raise the same
+:class:`ParallelRunError` (or :class:`~macro.solver.NonPhysicalStateError` with global cell
+indices) and the workers are told to stop with the message. Any other uncaught exception prints
+and calls ``MPI_Abort`` (the exception hook, as PyFR does), so a dying rank never leaves the
+others hanging.
 
 **Output and restarts** are gathered to rank 0 (same HDF5/XDMF layout as the serial run);
-checkpoints hold the global state (same layout as :meth:`Solver.save_checkpoint`) plus each
-closure holder's ``state_dict()`` (pickled, one array per holder), and a restart reads them back
-and scatters them.
+checkpoints hold the global state (the layout of :meth:`Solver.save_checkpoint`) plus every
+solver rank's rate-adapter state and every worker's provider ``state_dict()``, and a restart
+reads them back and scatters them (same layout needed for a stateful rate). docs/mpi.md has
+the details and the measured costs.
 """
 
 from __future__ import annotations
@@ -226,10 +227,6 @@ class Block:
     yhi: int
     xlo: int
     xhi: int
-
-    @property
-    def owned_shape(self) -> tuple[int, int]:
-        return self.j1 - self.j0, self.i1 - self.i0
 
     def local_indices(self, ny: int, nx: int, is2d: bool) -> tuple[np.ndarray, np.ndarray]:
         """Global row and column indices of the local interior (owned + overlap, wrapped)."""
