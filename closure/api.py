@@ -43,7 +43,9 @@ independent of the batch composition. Table mode always returns the ensemble mea
 Bad input raises ``TypeError`` (wrong dtype/type) or ``ValueError`` (shape, NaN/Inf, negative
 pressure, dt <= 0 or > 1 s, duplicate ids, unknown mode) naming the argument, the first bad index
 and its value; everything is validated before any work and state is committed only at the end, so a
-failing call changes no stored state. Pressure must be >= 0: a hydrocode in tension passes
+failing call changes no stored state. A latent model that diverges (non-finite decoded
+temperature) raises ``FloatingPointError`` naming the cell, also without changing state; no NaN
+or Inf is ever returned. Pressure must be >= 0: a hydrocode in tension passes
 ``max(p, 0)`` (tension never triggers the closure).
 """
 

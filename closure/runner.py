@@ -12,7 +12,9 @@ Shared by the online mode of :class:`closure.api.Closure` and the table builder
 * statistics of a step: hotspot area fraction and mean hotspot T of the decoded T field
   (:func:`closure.kernels.decode_hotspots`: decoder in PyTorch, fused final stage on the chosen
   kernel backend); deterministic = decode the latent mean, otherwise a reparameterized sample
-  with the counter-based RNG of (seed, cell id, counter).
+  with the counter-based RNG of (seed, cell id, counter), log-variance within the tokenizer's
+  bounds ``[LOGVAR_MIN, LOGVAR_MAX]``. Non-finite statistics (a diverged model) raise
+  ``FloatingPointError`` instead of reaching the hydrocode.
 
 The trained horizon is ``horizon`` meso steps (frames 1..n_t-1 of the meso data: n_t - 2).
 """
@@ -34,6 +36,7 @@ from closure.initial import (
     synthetic_frame1,
 )
 from closure.models.dynamics import LatentClosureModel
+from closure.models.vae import LOGVAR_MAX, LOGVAR_MIN
 from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
 
 __all__ = ["MesoRunner", "member_of"]
@@ -152,7 +155,9 @@ class MesoRunner:
         zm = mean[:, iT * L:(iT + 1) * L]
         be = self.backend if backend is None else backend
         if sample:
-            zv = logvar[:, iT * L:(iT + 1) * L]
+            # the tokenizer's own log-variance bounds: the dynamics may push logvar past them,
+            # and exp(logvar / 2) must not overflow
+            zv = logvar[:, iT * L:(iT + 1) * L].clamp(LOGVAR_MIN, LOGVAR_MAX)
             z = kernels.sample_latent(zm.reshape(len(zm), -1).numpy(),
                                       zv.reshape(len(zv), -1).numpy(), seed,
                                       np.asarray(cell_ids, np.int64),
@@ -166,7 +171,15 @@ class MesoRunner:
             temps.append(t)
         if not areas:
             return np.zeros(0), np.zeros(0)
-        return np.concatenate(areas), np.concatenate(temps)
+        area, temp = np.concatenate(areas), np.concatenate(temps)
+        bad = ~(np.isfinite(area) & np.isfinite(temp))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            who = f"cell {int(cell_ids[i])}" if cell_ids is not None else f"patch {i}"
+            raise FloatingPointError(
+                f"the latent model produced a non-finite hotspot temperature for {who} "
+                f"(decoded T overflowed: the model diverged); no state was changed")
+        return area, temp
 
     def fingerprint(self) -> dict[str, Any]:
         """What a table built with this runner depends on (checked when a table is loaded)."""

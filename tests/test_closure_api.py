@@ -355,3 +355,15 @@ def test_table_cli_build_and_show(tmp_path, capsys):
     assert c.runner.n_micro == 2 and c.table is not None
     assert main(["show", str(d / TABLE_FILE)]) == 0
     assert "3 Ps nodes" in capsys.readouterr().out
+
+
+def test_diverged_model_raises_floating_point_error_without_state_change(tmp_path):
+    d = make_model_dir(tmp_path / "m", n_t=4)
+    c = Closure.load(d, table=False)
+    c.query(np.array([1]), np.array([8e9]), 1e-10, mode="online")
+    before = c.state_dict()
+    with torch.no_grad():  # decoded T overflows float32 from here on
+        c.runner.vae_T.dec_out.bias.fill_(1e38)
+    with pytest.raises(FloatingPointError, match="cell 2"):
+        c.query(np.array([1, 2]), np.array([8e9, 9e9]), 1e-10, mode="online")
+    assert same_state(before, c.state_dict())
