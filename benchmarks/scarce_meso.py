@@ -42,7 +42,8 @@ def atomic_json(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_one(base: dict, micro_run: Path, out_root: Path, n: int, seed: int) -> dict:
+def run_one(base: dict, micro_run: Path, out_root: Path, n: int, seed: int,
+            models: tuple[str, ...] = tuple(MODELS)) -> dict:
     """Train (or reuse) both models for one (n_meso, seed); return their test metrics."""
     from closure.modelcard import read_card
     from closure.training.stages import run_meso_finetune, run_parc
@@ -54,6 +55,8 @@ def run_one(base: dict, micro_run: Path, out_root: Path, n: int, seed: int) -> d
     cfg["meso_finetune"]["micro_model"] = str(micro_run / "micro-dynamics")
     out = {}
     for model, stage in MODELS.items():
+        if model not in models:
+            continue
         d = Path(cfg["run"]["out_dir"]) / stage
         card = None
         if (d / "model_card.json").exists():
@@ -130,6 +133,8 @@ def main() -> int:
     ap.add_argument("--n", nargs="+", default=["2", "4", "8", "all"],
                     help="meso training sample counts ('all' = the whole training split)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                    help="train only these (e.g. parc first: it needs no micro model)")
     ap.add_argument("--out-dir", default=str(ROOT / "runs" / "scarce"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "scarce_meso.json"))
@@ -157,13 +162,13 @@ def main() -> int:
     t_all = time.perf_counter()
     for seed in args.seeds:
         for n in counts:
-            res = run_one(base, micro_run, Path(args.out_dir), n, seed)
+            res = run_one(base, micro_run, Path(args.out_dir), n, seed, tuple(args.models))
             runs.append({"n_meso": n, "seed": seed, "result": res})
             summary = summarize(runs)
             atomic_json(out_json, {
                 "description": __doc__.splitlines()[0], "config": args.config,
                 "micro_run": str(micro_run), "meso_data": d["meso"], "n_all": n_all,
-                "test_indices": res["latent"]["test_indices"], "seeds": args.seeds,
+                "test_indices": next(iter(res.values()))["test_indices"], "seeds": args.seeds,
                 "counts": counts, "runs": runs, "summary": summary,
                 "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                          "torch_threads": args.threads, "loadavg": os.getloadavg()},
