@@ -88,9 +88,12 @@ class MesoRunner:
         self.envelope = self._envelope()
 
     def _envelope(self) -> tuple[float, float]:
-        """Shock-pressure range of the meso training data (card data path if readable)."""
+        """Shock-pressure range of the meso training samples (``meta/shock_pressure`` of the
+        card's meso data file, training split, when readable), else the generator's loading
+        range (:func:`closure.initial.default_envelope`)."""
         meso = self.card.get("data", {}).get("meso", {}) or {}
-        path, idx = meso.get("path"), meso.get("indices")
+        path = meso.get("path")
+        idx = (meso.get("split") or {}).get("train") or meso.get("indices")
         if path:
             try:
                 import h5py
