@@ -22,6 +22,7 @@ The trained horizon is ``horizon`` meso steps (frames 1..n_t-1 of the meso data:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,9 @@ class MesoRunner:
         meso = self.card.get("data", {}).get("meso", {}) or {}
         path = meso.get("path")
         idx = (meso.get("split") or {}).get("train") or meso.get("indices")
-        if path:
+        if path and not Path(path).exists():  # relative to the repository root
+            path = str(Path(__file__).resolve().parents[1] / path)
+        if path and Path(path).exists():
             try:
                 import h5py
 
