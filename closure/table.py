@@ -50,7 +50,8 @@ import torch
 
 from closure.runner import MesoRunner
 
-__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_ps", "main"]
+__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", "evaluate_ps",
+           "main"]
 
 TABLE_FILE = "closure_table.h5"
 FORMAT = "porous-closure-table"
@@ -149,31 +150,42 @@ class Table:
         return tab
 
 
-def evaluate_ps(runner: MesoRunner, ps: float, *, n_samples: int = 0, seed: int = 0,
-                ) -> dict[str, np.ndarray]:
-    """Online response of the whole microstructure bank at shock pressure ``ps``.
+def evaluate_many(runner: MesoRunner, ps: np.ndarray, *, n_samples: int = 0, seed: int = 0,
+                  ) -> dict[str, np.ndarray]:
+    """Online response of the whole microstructure bank at each shock pressure in ``ps``,
+    batched (P pressures x M members run as one batch of cells).
 
-    Returns per member and step: ``A`` and ``T`` (M, nT) of the deterministic decode, and with
-    ``n_samples`` > 0 ``A_s`` (M, S, nT) of sampled decodes (counter = step * S + s, cell id =
-    member index).
+    Returns per pressure, member and step: ``A`` and ``T`` (P, M, nT) of the deterministic
+    decode, and with ``n_samples`` > 0 ``A_s`` (P, M, S, nT) of sampled decodes (counter =
+    step * S + s, cell id = member index, so a member's noise is the same at every pressure).
     """
+    ps = np.atleast_1d(np.asarray(ps, float))
     M, nT, S = runner.n_micro, runner.horizon + 1, n_samples
-    members = np.arange(M)
-    mean, logvar = runner.encode(np.full(M, float(ps)), members)
-    A = np.empty((M, nT))
-    T = np.empty((M, nT))
-    A_s = np.empty((M, S, nT))
+    P = ps.size
+    members = np.tile(np.arange(M), P)
+    mean, logvar = runner.encode(np.repeat(ps, M), members)
+    A = np.empty((P * M, nT))
+    T = np.empty((P * M, nT))
+    A_s = np.empty((P * M, S, nT))
     for k in range(nT):
         if k > 0:
             mean, logvar = runner.step(mean, logvar)
         A[:, k], T[:, k] = runner.stats(mean, logvar)
         for s in range(S):
             A_s[:, s, k], _ = runner.stats(mean, logvar, sample=True, seed=seed,
-                                           cell_ids=members, counters=np.full(M, k * S + s))
-    out = {"A": A, "T": T}
+                                           cell_ids=members,
+                                           counters=np.full(P * M, k * S + s))
+    out = {"A": A.reshape(P, M, nT), "T": T.reshape(P, M, nT)}
     if S:
-        out["A_s"] = A_s
+        out["A_s"] = A_s.reshape(P, M, S, nT)
     return out
+
+
+def evaluate_ps(runner: MesoRunner, ps: float, *, n_samples: int = 0, seed: int = 0,
+                ) -> dict[str, np.ndarray]:
+    """:func:`evaluate_many` at one pressure: ``A``, ``T`` (M, nT), ``A_s`` (M, S, nT)."""
+    return {k: v[0] for k, v in evaluate_many(runner, [ps], n_samples=n_samples,
+                                               seed=seed).items()}
 
 
 def _node_response(r: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,27 +222,40 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
     det: dict[float, tuple] = {}
     n_eval = [0]
 
-    def node(p: float) -> tuple:
-        if p not in full:
-            full[p] = _node_response(evaluate_ps(runner, p, n_samples=n_samples, seed=seed))
-            n_eval[0] += 1
+    def nodes_full(ps: list[float]) -> None:
+        """Full responses (with samples) of the pressures not evaluated yet, in one batch."""
+        todo = [p for p in ps if p not in full]
+        if not todo:
+            return
+        r = evaluate_many(runner, np.asarray(todo), n_samples=n_samples, seed=seed)
+        for i, p in enumerate(todo):
+            full[p] = _node_response({k: v[i] for k, v in r.items()})
             if progress:
                 print(f"  [{time.perf_counter() - t_wall:6.0f} s] node Ps = {p / 1e9:7.3f} GPa"
                       f"  max A = {full[p][0].max():.4f}", file=sys.stderr)
+        n_eval[0] += len(todo)
+
+    def node(p: float) -> tuple:
+        nodes_full([p])
         return full[p]
+
+    def online_many(ps: list[float]) -> None:
+        todo = [p for p in ps if p not in full and p not in det]
+        if not todo:
+            return
+        r = evaluate_many(runner, np.asarray(todo))
+        for i, p in enumerate(todo):
+            det[p] = (r["A"][i].mean(0), r["T"][i].mean(0))
+        n_eval[0] += len(todo)
 
     def online(p: float) -> tuple:
         if p in full:
             return full[p][:2]
-        if p not in det:
-            r = evaluate_ps(runner, p)
-            det[p] = (r["A"].mean(0), r["T"].mean(0))
-            n_eval[0] += 1
+        online_many([p])
         return det[p]
 
     nodes = list(np.linspace(lo, hi, n_initial))
-    for p in nodes:
-        node(p)
+    nodes_full(nodes)
     done: set[tuple[float, float]] = set()
     errors: dict[tuple[float, float], float] = {}
     log = []
@@ -240,6 +265,7 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
         if not todo:
             break
         split = []
+        online_many([0.5 * (a + b) for a, b in todo])
         for a, b in todo:
             c = 0.5 * (a + b)
             A_c, T_c = online(c)
@@ -257,8 +283,7 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
                 errors[(a, b)] = err
         if not split:
             break
-        for c in split:
-            node(c)
+        nodes_full(split)
         nodes = sorted(nodes + split)
     max_err = max(errors.values()) if errors else 0.0
     resp = [node(p) for p in nodes]
@@ -269,7 +294,9 @@ def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
     # extra held-out check at random pressures (not midpoints)
     rng = np.random.default_rng(seed + 1)
     checks = []
-    for p in rng.uniform(lo, hi, n_check):
+    check_ps = [float(p) for p in rng.uniform(lo, hi, n_check)]
+    online_many(check_ps)
+    for p in check_ps:
         A_c, T_c = online(float(p))
         i = int(np.clip(np.searchsorted(tab.nodes, p) - 1, 0, len(nodes) - 2))
         f = (p - tab.nodes[i]) / (tab.nodes[i + 1] - tab.nodes[i])
