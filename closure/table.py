@@ -25,7 +25,8 @@ linear interpolation between the interval's nodes. ``area_floor`` (default 0.01,
 fraction) turns the criterion into an absolute one, ``tol * area_floor`` = 1e-4 by default
 (2.5 meso cells of a 128x192 patch), where the area is near zero. Intervals with
 ``err > tol`` (default 0.01) are split (the midpoint becomes a node) until all pass or
-``max_nodes`` is reached; the achieved maximum held-out error is stored in the file.
+``max_nodes`` is reached; the achieved maximum held-out error is stored in the file, with
+``n_check`` extra checks at random pressures.
 
 File: ``closure_table.h5`` beside the weights, written atomically (temp file, fsync, rename).
 Build: ``python -m closure.table build MODEL_DIR`` (see docs/closure.md for cost).
@@ -206,7 +207,7 @@ def heldout_error(a_int: np.ndarray, t_int: np.ndarray, a: np.ndarray, t: np.nda
 
 def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
                 area_floor: float = 0.01, max_nodes: int = 17, n_samples: int = 1,
-                seed: int = 0, n_check: int = 2, progress: bool = True,
+                seed: int = 0, n_check: int = 1, progress: bool = True,
                 time_budget: float = 0.0) -> Table:
     """Adaptive table over the runner's envelope (module docstring); returns the :class:`Table`.
 
