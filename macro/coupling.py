@@ -120,6 +120,8 @@ class QueryRate:
         self.rise_tol = float(rise_tol)
         self.calls = 0
         self.last_response = None
+        # cell-steps per provider status: 0 ok, 1 not shocked, 2 outside envelope, 3 other
+        self.status_counts = np.zeros(4, np.int64)
         # shock gate per cell (sorted ids): pressure at the previous call, handed over yet
         self._g_ids = np.zeros(0, np.int64)
         self._g_prev = np.zeros(0)
@@ -139,6 +141,8 @@ class QueryRate:
         self.calls += 1
         r_c = self._check_response(resp, n)
         self.last_response = resp
+        st = np.asarray(resp.status).astype(np.int64, copy=False).ravel()
+        self.status_counts += np.bincount(np.clip(st, 0, 3), minlength=4)[:4]
         r_ig = np.where(lam < self.ignition_max, self.ignition_scale * r_c, 0.0)
         new = self._integrate(lam, p, r_ig, float(dt))
         return (new - lam) / dt
@@ -234,6 +238,7 @@ class QueryRate:
     def state_dict(self) -> dict[str, Any]:
         """Adapter counters plus the provider's ``state_dict()`` (when it has one)."""
         out: dict[str, Any] = {"calls": np.int64(self.calls),
+                               "status_counts": self.status_counts.copy(),
                                "gate": {"ids": self._g_ids.copy(), "prev": self._g_prev.copy(),
                                         "open": self._g_open.copy()}}
         sd = getattr(self.provider, "state_dict", None)
@@ -254,6 +259,8 @@ class QueryRate:
             raise ValueError("checkpoint holds no provider state but the provider is stateful "
                              "(has load_state_dict); the restart would not be identical")
         self.calls = int(np.asarray(state["calls"]))
+        self.status_counts = np.asarray(state.get("status_counts", np.zeros(4)),
+                                        np.int64).copy()
         gate = state.get("gate", {"ids": np.zeros(0, np.int64), "prev": np.zeros(0),
                                   "open": np.zeros(0, bool)})
         ids = np.asarray(gate["ids"], np.int64)

@@ -345,6 +345,7 @@ class Result:
     history: dict | None = None
     config: dict | None = None
     model: object | None = None
+    rate: object | None = None
     wall_s: float = float("nan")
 
     def __getattr__(self, name):
@@ -419,7 +420,13 @@ class Result:
                  f" (lead shock >= {self.config.get('detonation', {}).get('fraction', 0.9)}"
                  " D_CJ)" if rd.detonated else "no detonation (lead shock never reached the "
                  "run-distance criterion)")
-        return f"JWL CJ {cj.p / 1e9:.2f} GPa, {cj.D:.0f} m/s; {where}"
+        line = f"JWL CJ {cj.p / 1e9:.2f} GPa, {cj.D:.0f} m/s; {where}"
+        counts = getattr(self.rate, "status_counts", None)
+        if counts is not None and counts.sum():
+            shocked = counts[0] + counts[2] + counts[3]
+            line += (f"; closure cell-steps: {shocked} shocked, {counts[2]} of them outside "
+                     f"its envelope (fallback), {counts[3]} other status")
+        return line
 
     def pop_point(self):
         """This run as a Pop-plot point (input pressure from [boundary] piston_pressure)."""
@@ -523,7 +530,7 @@ class Simulation:
             fields = s.fields()
             result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields, output=output,
                             history=self.tracker.arrays() if self.tracker else None,
-                            config=self.config, model=s.model)
+                            config=self.config, model=s.model, rate=s.rate)
             if writer is not None:
                 writer.write_final(s.t, s.step, fields)
                 if result.history is not None:

@@ -474,3 +474,12 @@ def test_mock_closure_2d_runs_with_per_cell_ids():
     assert np.max(np.abs(lam - lam[0])) <= 1e-12  # the mock is the same in every cell
     assert mock.ids.size > 0 and mock.ids.max() < 4 * 80
     assert res.run_distance().detonated
+
+
+def test_closure_status_counts_in_summary():
+    res = Simulation.from_config(sdt_config(P=10e9, nx=60, length=0.003, t_end=0.2e-6,
+                                            reaction=CLOSURE_REACTION),
+                                 rate=MockHotspots()).run()
+    counts = res.rate.status_counts
+    assert counts.sum() == 60 * res.steps and counts[0] > 0 and counts[1] > 0
+    assert "closure cell-steps" in res.summary() and "JWL CJ 40.51 GPa" in res.summary()
