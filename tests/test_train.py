@@ -59,6 +59,11 @@ windows_per_epoch = 16
 horizons = [1, 2]
 epochs_per_horizon = 1
 crop = [32, 32]
+[decoder_refine]
+frames = 24
+epochs = 3
+batch_size = 8
+lr = 1.0e-3
 [parc]
 base_channels = 4
 features = 8
@@ -238,7 +243,8 @@ def test_checkpoint_of_other_config_is_refused(tmp_path):
 def test_end_to_end_train_and_evaluate(trained, datasets):
     out, _ = trained
     for stage, kind in (("vae", "tokenizer"), ("micro-dynamics", "latent"),
-                        ("meso-finetune", "latent"), ("parc", "parc")):
+                        ("meso-finetune", "latent"), ("decoder-refine", "latent"),
+                        ("parc", "parc")):
         model, card = load_model(out / stage, kind=kind)
         assert card["normalization"]["hotspot_threshold_K"] == 875.0
         assert card["versions"]["torch"] == torch.__version__
@@ -263,6 +269,23 @@ def test_end_to_end_train_and_evaluate(trained, datasets):
     with torch.no_grad():
         y, _, _ = meso(torch.rand(1, 3, 24, 40), 2)
     assert y.shape == (1, 3, 3, 24, 40)
+
+
+def test_decoder_refine_changes_only_the_refined_decoders(trained):
+    """Encoders, dynamics and the other fields' decoders stay bitwise; the T decoder learns."""
+    out, _ = trained
+    before, _ = load_model(out / "meso-finetune", kind="latent")
+    after, card = load_model(out / "decoder-refine", kind="latent")
+    sb, sa = before.state_dict(), after.state_dict()
+    assert sb.keys() == sa.keys()
+    changed = {k for k in sb if not torch.equal(sb[k], sa[k])}
+    assert changed and all(k.startswith("tokenizer.vaes.T.dec") for k in changed)
+    assert any(k.startswith("tokenizer.vaes.T.dec_out") for k in changed)
+    losses = [json.loads(line)["total"]
+              for line in (out / "decoder-refine" / "train_log.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    assert np.isfinite(card["metrics"]["meso_test"]["rmse_A_hs"])
+    assert card["metrics"]["source_metrics"] == read_card(out / "meso-finetune")["metrics"]
 
 
 def test_seeded_stage_training_is_deterministic(trained, tmp_path):

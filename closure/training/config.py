@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from closure.normalization import HOTSPOT_THRESHOLD_K
+from closure.normalization import CHANNELS, HOTSPOT_THRESHOLD_K
 
 __all__ = ["DEFAULTS", "STAGES", "ConfigError", "load_config", "resolve_config"]
 
-STAGES = ("vae", "micro-dynamics", "meso-finetune", "parc")
+STAGES = ("vae", "micro-dynamics", "meso-finetune", "decoder-refine", "parc")
 
 #: Defaults: the small CPU model (base 16) of DESIGN.md section 7. ``""`` means "not set".
 DEFAULTS: dict[str, Any] = {
@@ -92,6 +92,18 @@ DEFAULTS: dict[str, Any] = {
         "decode_crop": [],              # [h, w] decode only this crop for the multi-step loss
         "sample_decode": True,
         "loss": {"mean": 1.0, "logvar": 1.0, "multi_step": 1.0},
+    },
+    "decoder_refine": {
+        "model": "",                    # latent model dir; "" = <out_dir>/meso-finetune
+        "fields": ["T"],                # decoders refined (encoders frozen: latents unchanged)
+        "frames": 2000,                 # micro training frames used (0 = all)
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 3.0e-4,
+        "betas": [0.9, 0.999],
+        "grad_clip": 100.0,
+        "hotspot_weight": 20.0,         # extra SSE weight on T cells near/above the threshold
+        "near_threshold": 0.8,          # ... i.e. normalized T > near_threshold * threshold
     },
     "parc": {
         "base_channels": 16,
@@ -189,6 +201,11 @@ def resolve_config(user: Mapping[str, Any], base_dir: str | Path | None = None) 
         if len(cfg[s]["betas"]) != 2:
             raise ConfigError(f"{s}.betas must have 2 entries, got {cfg[s]['betas']}")
     _positive(cfg, "vae", "epochs", "batch_size", "lr", "base_channels", "latent_channels")
+    _positive(cfg, "decoder_refine", "epochs", "batch_size", "lr")
+    bad = [f for f in cfg["decoder_refine"]["fields"] if f not in CHANNELS]
+    if bad or not cfg["decoder_refine"]["fields"]:
+        raise ConfigError(f"decoder_refine.fields must be a non-empty subset of {list(CHANNELS)}, "
+                          f"got {cfg['decoder_refine']['fields']}")
     _positive(cfg, "dynamics", "base_channels", "reps")
     _positive(cfg, "run", "threads", "checkpoint_every")
     for s, key in (("vae", "crop"), ("micro_dynamics", "crop"), ("meso_finetune", "crop"),
@@ -207,7 +224,8 @@ def resolve_config(user: Mapping[str, Any], base_dir: str | Path | None = None) 
                           f"{cfg['data']['micro_val_fraction']}")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     for sect, key in (("run", "out_dir"), ("data", "micro"), ("data", "meso"),
-                      ("micro_dynamics", "vae"), ("meso_finetune", "micro_model")):
+                      ("micro_dynamics", "vae"), ("meso_finetune", "micro_model"),
+                      ("decoder_refine", "model")):
         v = cfg[sect][key]
         if v and not Path(v).is_absolute():
             cfg[sect][key] = str((base / v).resolve())
