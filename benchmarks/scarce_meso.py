@@ -42,6 +42,38 @@ def atomic_json(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
+def refined_metrics(cfg: dict, latent_dir: Path, refined_dir: Path) -> dict:
+    """Test metrics of the fine-tuned latent model with the decoder-refine stage's decoders.
+
+    decoder-refine trains only decoders, on micro frames encoded by the tokenizer, which
+    meso-finetune keeps frozen: its result is the same for every n_meso (checked here: the
+    encoders must be bitwise those of the refined model), so it is trained once (default run)
+    and its decoders are swapped in.
+    """
+    import torch
+
+    from closure.modelcard import load_model
+    from closure.training.data import load_trajectories, split_indices
+    from closure.training.evaluate import evaluate_model
+
+    model, _ = load_model(latent_dir, kind="latent")
+    refined, _ = load_model(refined_dir, kind="latent")
+    mine, theirs = model.tokenizer.state_dict(), refined.tokenizer.state_dict()
+    enc = [k for k in mine if ".dec" not in k]
+    if any(not torch.equal(mine[k], theirs[k]) for k in enc):
+        raise SystemExit(f"{latent_dir} and {refined_dir} have different encoders; "
+                         "decoder-refine must be run for this model")
+    model.tokenizer.load_state_dict(theirs)
+    d = cfg["data"]
+    full = load_trajectories(d["meso"])
+    test = split_indices(full.n, n_val=d["meso_n_val"], n_test=d["meso_n_test"],
+                         seed=d["split_seed"])["test"]
+    e = cfg["eval"]
+    return evaluate_model(model, full.subset(test), threshold=e["threshold_K"],
+                          t_start=e["t_start"], batch_size=e["batch_size"], sample=e["sample"],
+                          seed=cfg["run"]["seed"])
+
+
 def run_one(base: dict, micro_run: Path, out_root: Path, n: int, seed: int,
             models: tuple[str, ...] = tuple(MODELS)) -> dict:
     """Train (or reuse) both models for one (n_meso, seed); return their test metrics."""
@@ -74,13 +106,26 @@ def run_one(base: dict, micro_run: Path, out_root: Path, n: int, seed: int,
         if model == "latent" and "meso_test_before_finetune" in m:
             out["latent_before_finetune"] = {k: m["meso_test_before_finetune"][k]
                                              for k in METRICS}
+        refined_dir = micro_run / "decoder-refine"
+        if model == "latent" and (refined_dir / "model_card.json").exists():
+            cache = d / "refined_test_metrics.json"
+            if cache.exists():
+                rm = json.loads(cache.read_text())
+            else:
+                rm = refined_metrics(cfg, d, refined_dir)
+                atomic_json(cache, rm)
+            out["latent_unrefined_decoder"] = dict(out["latent"])
+            out["latent"] = {**{k: rm[k] for k in METRICS},
+                             **{k: out["latent"][k] for k in ("train_wall_s", "n_train",
+                                                              "test_indices")},
+                             "decoder": str(refined_dir)}
     return out
 
 
 def summarize(runs: list[dict]) -> dict:
     """Median and spread over seeds, per model and n_meso."""
     table: dict = {}
-    for model in ("latent", "parc", "latent_before_finetune"):
+    for model in ("latent", "parc", "latent_before_finetune", "latent_unrefined_decoder"):
         for n in sorted({r["n_meso"] for r in runs}):
             rows = [r["result"][model] for r in runs if r["n_meso"] == n and model in r["result"]]
             if not rows:
