@@ -127,6 +127,22 @@ class Solver:
                 state = {n: np.full((1, 1), float(v)) for n, v in inflow[s].items()}
                 self._inflow[k] = self.model.conserved(state)[:, 0, 0]
 
+    def set_inflow(self, side: str, state: dict) -> None:
+        """Change the ghost state of an inflow side between steps (e.g. a loading ramp).
+
+        ``state`` holds the model's primitive variables (as for the ``inflow`` argument).
+        """
+        if side not in SIDES:
+            raise ValueError(f"side={side!r} is not one of {SIDES}")
+        k = SIDES.index(side)
+        if self._codes[k] != INFLOW:
+            raise ValueError(f"side {side!r} has boundary {self.bc[side]!r}, not 'inflow'")
+        prim = {n: np.full((1, 1), float(v)) for n, v in state.items()}
+        U = self.model.conserved(prim)[:, 0, 0]
+        if not np.all(np.isfinite(U)):
+            raise ValueError(f"inflow state for {side!r} is not finite: {state!r}")
+        self._inflow[k] = U
+
     def _set_rate(self, rate):
         self.rate = rate
         self._rate_kind, self._rate_params, self._rate_py = NONE, np.zeros(RATE_PARAMS), None

@@ -138,6 +138,16 @@ def test_inflow_boundary_holds_its_state():
     s.advance(3.0)  # supersonic inflow: shock and contact leave, the inflow state fills in
     f = s.fields()
     assert np.allclose(f["rho"], 2.0) and np.allclose(f["u"], 3.0) and np.allclose(f["p"], 5.0)
+    s.set_inflow("x_low", {"rho": 1.5, "u": 4.0, "p": 4.0})  # faster: every wave leaves
+    s.advance(8.0)
+    f = s.fields()
+    assert np.allclose(f["rho"], 1.5) and np.allclose(f["u"], 4.0) and np.allclose(f["p"], 4.0)
+    with pytest.raises(ValueError, match="x_up"):
+        s.set_inflow("x_up", {"rho": 1.0, "p": 1.0})
+    with pytest.raises(ValueError, match="not 'inflow'"):
+        s.set_inflow("x_high", {"rho": 1.0, "p": 1.0})
+    with pytest.raises(ValueError, match="field .p."):
+        s.set_inflow("x_low", {"rho": 1.0, "p": float("nan")})
 
 
 def test_restart_is_bit_identical(tmp_path):

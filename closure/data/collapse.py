@@ -127,16 +127,7 @@ def _inflow_state(cfg: dict, u_p: float, w: float) -> dict:
 
 def _set_inflow(solver: Solver, side: int, state: dict) -> None:
     """Update an inflow boundary state during a run (the x_low ramp)."""
-    setter = getattr(solver, "set_inflow", None)
-    if callable(setter):  # public API, when macro has one
-        setter(("x_low", "x_high", "y_low", "y_high")[side], state)
-        return
-    inflow = getattr(solver, "_inflow", None)
-    if not isinstance(inflow, np.ndarray) or inflow.shape[0] != 4:
-        raise RuntimeError("macro.solver.Solver has neither set_inflow() nor the _inflow array "
-                           "this ramp needs; see docs/data.md (kernel requests)")
-    prim = {k: np.full((1, 1), float(v)) for k, v in state.items()}
-    inflow[side] = solver.model.conserved(prim)[:, 0, 0]
+    solver.set_inflow(("x_low", "x_high", "y_low", "y_high")[side], state)
 
 
 class HMXCellArrhenius:
