@@ -95,17 +95,9 @@ def _mixture_rows(q0, q1, r1, r2, a1, lam, Q):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _sound_rows(q0, q1, r1, r2, a1, p, x1, x2):
-    c21 = sound_speed_sq(q0, r1, p)
-    c22 = sound_speed_sq(q1, r2, p)
-    a2 = 1.0 - a1
-    m1 = a1 * r1
-    m2 = a2 * r2
-    xi = a1 * x1 + a2 * x2
-    c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
-    z1 = r1 * c21
-    z2 = r2 * c22
-    K = (z2 - z1) / (z2 / a2 + z1 / a1)
-    return c2, K
+    _, p1, dx1, dp1 = xi_pi(q0, r1)
+    _, p2, dx2, dp2 = xi_pi(q1, r2)
+    return _snd(r1, r2, a1, p, x1, x2, (p1, dx1, dp1), (p2, dx2, dp2))
 
 
 @nb.njit(**_JIT)
