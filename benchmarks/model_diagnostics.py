@@ -1,0 +1,98 @@
+"""Where the default latent model loses the hotspots: tokenizer and micro-rollout diagnostics.
+
+    python benchmarks/model_diagnostics.py [--run runs/default-small] [--data data/micro.h5]
+
+Needs a training run directory (stages vae, micro-dynamics, decoder-refine) and the micro data
+set. Reports, on micro validation samples:
+- reconstruction of frames 8, 10, ..., 20 by the tokenizer before and after decoder-refine:
+  cells above the hotspot threshold (true, reconstructed, both), peak T, T RMSE (K);
+- the micro latent model rolled out from frame 0 with the refined decoders: hotspot and field
+  RMSEs against the persistence forecast;
+- the wall time of every training stage (from the model cards).
+Writes benchmarks/results/model_diagnostics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", default=str(ROOT / "runs" / "default-small"))
+    ap.add_argument("--data", default=str(ROOT / "data" / "micro.h5"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" /
+                                          "model_diagnostics.json"))
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    from closure.modelcard import load_model, read_card
+    from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
+    from closure.training.data import load_trajectories, split_indices
+    from closure.training.evaluate import evaluate_model
+
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    cfg = read_card(run / "decoder-refine")["config"]
+    full = load_trajectories(args.data)
+    frac = cfg["data"]["micro_val_fraction"]
+    split = split_indices(full.n, n_val=max(1, round(frac * full.n)),
+                          seed=cfg["data"]["split_seed"])
+    val = full.subset(split["val"])
+    lo, hi = NORM_RANGES["T"]
+    x = torch.from_numpy(np.ascontiguousarray(
+        val.fields[:, 8::2].reshape(-1, *val.fields.shape[2:])))
+    T = x[:, 0].numpy() * (hi - lo) + lo
+    doc: dict = {"run": str(run), "micro_val_samples": split["val"], "frames": "8, 10, ..., 20",
+                 "threshold_K": HOTSPOT_THRESHOLD_K, "reconstruction": {}}
+    refined, _ = load_model(run / "decoder-refine", kind="latent")
+    vae, _ = load_model(run / "vae", kind="tokenizer")
+    for name, tok in (("vae", vae), ("decoder-refine", refined.tokenizer)):
+        tok.eval()
+        with torch.no_grad():
+            mean, _ = tok.encode(x)
+            rec = tok.decode(mean)[:, 0].numpy() * (hi - lo) + lo
+        a, b = T > HOTSPOT_THRESHOLD_K, rec > HOTSPOT_THRESHOLD_K
+        doc["reconstruction"][name] = {
+            "hot_cells_true": int(a.sum()), "hot_cells_reconstructed": int(b.sum()),
+            "hot_cells_both": int((a & b).sum()), "peak_T_true": float(T.max()),
+            "peak_T_reconstructed": float(rec.max()),
+            "T_rmse_K": float(np.sqrt(np.mean((rec - T) ** 2)))}
+    micro, _ = load_model(run / "micro-dynamics", kind="latent")
+    micro.tokenizer.load_state_dict(refined.tokenizer.state_dict())
+    m = evaluate_model(micro, val, batch_size=4)
+    doc["micro_rollout_refined_decoder"] = {k: v for k, v in m.items()
+                                            if isinstance(v, int | float)}
+    doc["stage_wall_s"] = {s: read_card(run / s)["metrics"].get("train_wall_s")
+                           for s in ("vae", "micro-dynamics", "meso-finetune", "decoder-refine",
+                                     "parc") if (run / s / "model_card.json").exists()}
+    out = Path(args.json)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, out)
+    for name, r in doc["reconstruction"].items():
+        print(f"{name:15s} hot cells true {r['hot_cells_true']}, reconstructed "
+              f"{r['hot_cells_reconstructed']}, both {r['hot_cells_both']}; peak T "
+              f"{r['peak_T_true']:.0f} -> {r['peak_T_reconstructed']:.0f} K; "
+              f"T RMSE {r['T_rmse_K']:.1f} K")
+    r = doc["micro_rollout_refined_decoder"]
+    print(f"micro rollout: RMSE A_hs {r['rmse_A_hs']:.4g} (persistence "
+          f"{r['persistence_rmse_A_hs']:.4g}), T_hs {r['rmse_T_hs']:.4g} "
+          f"({r['persistence_rmse_T_hs']:.4g}), field mean {r['rmse_field_mean']:.4g} "
+          f"({r['persistence_rmse_field_mean']:.4g})")
+    print("stage wall s:", {k: round(v) for k, v in doc["stage_wall_s"].items() if v})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
