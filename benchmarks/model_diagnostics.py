@@ -6,8 +6,8 @@ Needs a training run directory (stages vae, micro-dynamics, decoder-refine) and 
 set. Reports, on micro validation samples:
 - reconstruction of frames 8, 10, ..., 20 by the tokenizer before and after decoder-refine:
   cells above the hotspot threshold (true, reconstructed, both), peak T, T RMSE (K);
-- the micro latent model rolled out from frame 0 with the refined decoders: hotspot and field
-  RMSEs against the persistence forecast;
+- the micro latent model rolled out from the config's ``data.first_frame`` with the refined
+  decoders: hotspot and field RMSEs against the persistence forecast;
 - the wall time of every training stage (from the model cards).
 Writes benchmarks/results/model_diagnostics.json.
 """
@@ -44,6 +44,7 @@ def main() -> int:
     run = Path(args.run)
     cfg = read_card(run / "decoder-refine")["config"]
     full = load_trajectories(args.data)
+    first = cfg["data"].get("first_frame", 0)
     frac = cfg["data"]["micro_val_fraction"]
     split = split_indices(full.n, n_val=max(1, round(frac * full.n)),
                           seed=cfg["data"]["split_seed"])
@@ -69,7 +70,8 @@ def main() -> int:
             "T_rmse_K": float(np.sqrt(np.mean((rec - T) ** 2)))}
     micro, _ = load_model(run / "micro-dynamics", kind="latent")
     micro.tokenizer.load_state_dict(refined.tokenizer.state_dict())
-    m = evaluate_model(micro, val, batch_size=4)
+    m = evaluate_model(micro, val.from_frame(first), batch_size=4)
+    doc["micro_rollout_first_frame"] = first
     doc["micro_rollout_refined_decoder"] = {k: v for k, v in m.items()
                                             if isinstance(v, int | float)}
     doc["stage_wall_s"] = {s: read_card(run / s)["metrics"].get("train_wall_s")

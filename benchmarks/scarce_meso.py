@@ -65,7 +65,7 @@ def refined_metrics(cfg: dict, latent_dir: Path, refined_dir: Path) -> dict:
                          "decoder-refine must be run for this model")
     model.tokenizer.load_state_dict(theirs)
     d = cfg["data"]
-    full = load_trajectories(d["meso"])
+    full = load_trajectories(d["meso"]).from_frame(d["first_frame"])
     test = split_indices(full.n, n_val=d["meso_n_val"], n_test=d["meso_n_test"],
                          seed=d["split_seed"])["test"]
     e = cfg["eval"]

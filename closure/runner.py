@@ -73,9 +73,12 @@ class MesoRunner:
         self.card = card
         self.grid = tuple(int(g) for g in (grid or meso.get("grid") or DEFAULT_GRID))
         self.dt_meso = float(dt_meso or meso.get("dt") or DEFAULT_DT_MESO)
+        # the patch starts at frame 1 of the data: the card's n_t counts frames from its
+        # first_frame (absent: 0) on, so the trained trajectories reach n_t + first - 2 steps on
         n_t = meso.get("n_t")
+        steps = int(n_t) + int(meso.get("first_frame", 0)) - 2 if n_t else 0
         self.horizon = int(horizon if horizon is not None
-                           else (int(n_t) - 2 if n_t and int(n_t) > 2 else DEFAULT_HORIZON))
+                           else (steps if steps >= 1 else DEFAULT_HORIZON))
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1 meso step, got {self.horizon}")
         self.n_micro = int(n_micro)

@@ -189,6 +189,30 @@ def test_dynamics_losses_and_state_norm():
         dynamics_losses(m, m, m, m, f[:, :1], f[:, :1], 3, w)
 
 
+def test_hot_token_weight_scales_only_hot_t_tokens():
+    m = torch.zeros(1, 2, 12, 2, 2)
+    target = m.clone()
+    target[:, 1, :4] = 1.0           # T latents (field 0) off by 1 on every token
+    target[:, 1, 4:8] = 1.0          # P latents too
+    hot = torch.zeros(1, 1, 1, 2, 2)
+    hot[..., 0, 1] = 1.0             # one hot token of four
+    f = torch.zeros(1, 1, 3, 16, 16)
+    plain = dynamics_losses(m, m, target, m, f, f, 3, DynamicsLossWeights())
+    same = dynamics_losses(m, m, target, m, f, f, 3, DynamicsLossWeights(hotspot_tokens=0.0),
+                           hot_tokens=hot)
+    w = dynamics_losses(m, m, target, m, f, f, 3, DynamicsLossWeights(hotspot_tokens=9.0),
+                        hot_tokens=hot)
+    assert same["consistency_mean"].item() == plain["consistency_mean"].item()
+    # state norm of the T and P targets is 2, so each element's normalized error is 1/4;
+    # the weighted T term is 1/4 * (3 * 1 + 1 * 10) / 4
+    assert plain["consistency_mean"].item() == pytest.approx(0.5, rel=1e-6)
+    assert w["consistency_mean"].item() == pytest.approx(13 / 16 + 0.25, rel=1e-6)
+    # with the T field at index 1 the weight moves to the P latents (also off by 1): same value
+    w1 = dynamics_losses(m, m, target, m, f, f, 3, DynamicsLossWeights(hotspot_tokens=9.0),
+                         hot_tokens=hot, t_field=1)
+    assert w1["consistency_mean"].item() == pytest.approx(13 / 16 + 0.25, rel=1e-6)
+
+
 def _overfit(model, loss_of, steps, lr):
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr,
                            betas=(0.5, 0.99))

@@ -12,6 +12,7 @@ from torch import nn
 
 from closure.modelcard import CARD_FILE, ModelCardError, load_model, read_card, save_model
 from closure.models import LatentClosureModel, PARCv2, Tokenizer
+from closure.normalization import NORM_RANGES
 from closure.train import main
 from closure.training.checkpoint import atomic_write_bytes
 from closure.training.config import ConfigError, load_config, resolve_config
@@ -23,7 +24,7 @@ from closure.training.data import (
     window_index,
 )
 from closure.training.loop import CheckpointMismatchError, Phase, fit
-from closure.training.stages import run_stages
+from closure.training.stages import hot_token_mask, run_stages
 from closure.training.synthetic import write_synthetic_h5
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest and immune to a busy second core
@@ -158,6 +159,29 @@ def test_split_windows_and_crops():
         y0, x0, h, w_ = crop_offsets(rng, (48, 64), [16, 32])
         assert y0 % 8 == 0 and x0 % 8 == 0 and y0 + h <= 48 and x0 + w_ <= 64
     assert crop_offsets(rng, (48, 64), []) == (0, 0, 48, 64)
+
+
+def test_hot_token_mask_by_hand():
+    lo, hi = NORM_RANGES["T"]
+    T = np.full((2, 16, 24), (400.0 - lo) / (hi - lo), np.float32)
+    T[0, 9, 17] = (1000.0 - lo) / (hi - lo)          # token (1, 2) of sample 0: hot
+    # 0.8 x the normalized 875 K threshold is 300 + 0.8 * 575 = 760 K
+    T[1, 0, 0] = (770.0 - lo) / (hi - lo)
+    T[1, 15, 0] = (750.0 - lo) / (hi - lo)
+    m = hot_token_mask(T, 875.0, 0.8)
+    assert m.shape == (2, 2, 3) and m.dtype == np.float32
+    assert np.argwhere(m).tolist() == [[0, 1, 2], [1, 0, 0]]
+    assert hot_token_mask(T, 875.0, 1.0).sum() == 1
+
+
+def test_first_frame_drops_leading_frames(datasets):
+    full = load_trajectories(datasets[0])
+    later = full.from_frame(1)
+    assert later.n_t == full.n_t - 1 and np.array_equal(later.fields, full.fields[:, 1:])
+    with pytest.raises(ValueError, match="first frame must be in"):
+        full.from_frame(full.n_t - 1)
+    with pytest.raises(ConfigError, match="data.first_frame"):
+        resolve_config({"data": {"first_frame": -1}})
 
 
 # ---------------------------------------------------------------------------------- config

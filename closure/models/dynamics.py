@@ -198,11 +198,21 @@ class LatentClosureModel(nn.Module):
 
 @dataclass
 class DynamicsLossWeights:
-    """Weights of latent-mean consistency, latent-logvar consistency and multi-step field loss."""
+    """Weights of latent-mean consistency, latent-logvar consistency and multi-step field loss.
+
+    ``hotspot_tokens`` > 0 (not in the paper) multiplies the T latent-mean consistency error of
+    every *hot token* by ``1 + hotspot_tokens``; a token is hot when one of its 8x8 cells in the
+    target frame exceeds ``hotspot_near`` x the hotspot threshold (normalized T). Hot tokens are
+    ~5% of the micro tokens and the T normalization range (300-5000 K) makes hotspots a small
+    part of any plain squared error: without the weight the default model's dynamics never
+    created a hot token (every hotspot metric equal to persistence).
+    """
 
     mean: float = 1.0
     logvar: float = 1.0
     multi_step: float = 1.0
+    hotspot_tokens: float = 0.0
+    hotspot_near: float = 0.8
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -217,7 +227,8 @@ def dynamics_losses(pred_means: torch.Tensor, pred_logvars: torch.Tensor,
                     enc_means: torch.Tensor, enc_logvars: torch.Tensor,
                     pred_fields: torch.Tensor, true_fields: torch.Tensor,
                     n_fields: int, weights: DynamicsLossWeights,
-                    eps: float = 1e-6) -> dict[str, torch.Tensor]:
+                    eps: float = 1e-6, hot_tokens: torch.Tensor | None = None,
+                    t_field: int = 0) -> dict[str, torch.Tensor]:
     """The paper's three losses over predicted steps 1..h.
 
     ``pred_*``/``enc_*``: (B, h+1, n_fields*L, h_lat, w_lat), the rollout and the VAE-encoded
@@ -226,6 +237,8 @@ def dynamics_losses(pred_means: torch.Tensor, pred_logvars: torch.Tensor,
     latents divided by the per-sample :func:`state_norm` of the encoded target, per field and
     step, summed; the multi-step term is the field MSE per field and step, summed. Sums over
     steps make longer curriculum horizons weigh more, as in the reference code.
+    ``hot_tokens`` (B, h, 1, h_lat, w_lat), 1 on hot tokens of steps 1..h, weights field
+    ``t_field``'s mean consistency by ``1 + weights.hotspot_tokens`` there.
     """
     h = pred_means.shape[1] - 1
     if pred_fields.shape[1] != h or true_fields.shape != pred_fields.shape:
@@ -239,7 +252,11 @@ def dynamics_losses(pred_means: torch.Tensor, pred_logvars: torch.Tensor,
             s = slice(f * L, (f + 1) * L)
             tm, tv = enc_means[:, t, s], enc_logvars[:, t, s]
             nm, nv = state_norm(tm) + eps, state_norm(tv) + eps
-            c_mean = c_mean + F.mse_loss(pred_means[:, t, s] / nm, tm / nm)
+            if hot_tokens is not None and f == t_field and weights.hotspot_tokens:
+                w = 1.0 + weights.hotspot_tokens * hot_tokens[:, t - 1]
+                c_mean = c_mean + (w * (pred_means[:, t, s] / nm - tm / nm).square()).mean()
+            else:
+                c_mean = c_mean + F.mse_loss(pred_means[:, t, s] / nm, tm / nm)
             c_var = c_var + F.mse_loss(pred_logvars[:, t, s] / nv, tv / nv)
             multi = multi + F.mse_loss(pred_fields[:, t - 1, f], true_fields[:, t - 1, f])
     total = weights.mean * c_mean + weights.logvar * c_var + weights.multi_step * multi

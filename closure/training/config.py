@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "meso_n_test": 6,
         "meso_n_train": 0,              # 0: all remaining samples; else the first n (nested)
         "split_seed": 0,
+        "first_frame": 1,               # dynamics/PARC data start here (frame 0: pre-shock)
     },
     "vae": {
         "base_channels": 16,
@@ -76,7 +77,8 @@ DEFAULTS: dict[str, Any] = {
         "crop": [],                     # [h, w] crop whole windows (cells, multiples of 8)
         "decode_crop": [],              # [h, w] decode only this crop for the multi-step loss
         "sample_decode": True,          # multi-step loss on decoded *sampled* latents
-        "loss": {"mean": 1.0, "logvar": 1.0, "multi_step": 1.0},
+        "loss": {"mean": 1.0, "logvar": 1.0, "multi_step": 1.0, "hotspot_tokens": 0.0,
+                 "hotspot_near": 0.8},
     },
     "meso_finetune": {
         "micro_model": "",              # micro latent model dir; "" = <out_dir>/micro-dynamics
@@ -91,7 +93,8 @@ DEFAULTS: dict[str, Any] = {
         "crop": [],                     # [h, w] crop whole windows (cells, multiples of 8)
         "decode_crop": [],              # [h, w] decode only this crop for the multi-step loss
         "sample_decode": True,
-        "loss": {"mean": 1.0, "logvar": 1.0, "multi_step": 1.0},
+        "loss": {"mean": 1.0, "logvar": 1.0, "multi_step": 1.0, "hotspot_tokens": 0.0,
+                 "hotspot_near": 0.8},
     },
     "decoder_refine": {
         "model": "",                    # latent model dir; "" = <out_dir>/meso-finetune
@@ -193,6 +196,9 @@ def resolve_config(user: Mapping[str, Any], base_dir: str | Path | None = None) 
         if not ph or any(p not in ("decoupled", "coupled") for p in ph):
             raise ConfigError(f"{s}.phases must be a non-empty list of 'decoupled'/'coupled', "
                               f"got {ph}")
+    ff = cfg["data"]["first_frame"]
+    if not isinstance(ff, int) or isinstance(ff, bool) or ff < 0:
+        raise ConfigError(f"data.first_frame must be an integer >= 0, got {ff!r}")
     for s in ("micro_dynamics", "meso_finetune", "parc"):
         hz = cfg[s]["horizons"]
         if not hz or any(not isinstance(h, int) or h < 1 for h in hz):

@@ -82,6 +82,14 @@ class TrajectorySet:
         return TrajectorySet(self.fields[idx], self.dt, self.dx, self.dy, self.channels,
                              self.path, self.sha256, [self.indices[i] for i in idx])
 
+    def from_frame(self, first: int) -> TrajectorySet:
+        """The trajectories from frame ``first`` on (the time origin moves with them)."""
+        if not 0 <= first <= self.n_t - 2:
+            raise ValueError(f"first frame must be in [0, {self.n_t - 2}] (two frames must "
+                             f"remain of {self.n_t}), got {first}")
+        return TrajectorySet(self.fields[:, first:], self.dt, self.dx, self.dy, self.channels,
+                             self.path, self.sha256, list(self.indices))
+
     def info(self) -> dict[str, Any]:
         """What a model card records about this data."""
         return {"path": self.path, "sha256": self.sha256, "dt": self.dt, "dx": self.dx,

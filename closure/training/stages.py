@@ -88,31 +88,47 @@ def _require(cfg: dict[str, Any], key: str, stage: str) -> str:
     return path
 
 
-def _data_record(full: TrajectorySet, split: dict[str, list[int]]) -> dict[str, Any]:
+def _data_record(full: TrajectorySet, split: dict[str, list[int]], first_frame: int,
+                 ) -> dict[str, Any]:
     rec = full.info()
     rec.pop("indices")
     rec["n_samples"] = full.n
     rec["split"] = split
+    if first_frame:  # absent: every frame
+        rec["first_frame"] = first_frame
     return rec
 
 
-def _micro_split(cfg: dict[str, Any], stage: str,
+def _load(cfg: dict[str, Any], role: str, stage: str, first: int | None = None,
+          ) -> tuple[TrajectorySet, int]:
+    """A data set from frame ``first`` (default ``data.first_frame``) on.
+
+    Frame 0 of the generated sets is the quiescent state before the shock enters through the
+    boundary: it is the same in every sample, so the shock pressure cannot be predicted from
+    it. Dynamics are trained and scored from frame 1 by default; the tokenizer sees every frame.
+    """
+    first = cfg["data"]["first_frame"] if first is None else first
+    return load_trajectories(_require(cfg, role, stage)).from_frame(first), first
+
+
+def _micro_split(cfg: dict[str, Any], stage: str, first: int | None = None,
                  ) -> tuple[TrajectorySet, TrajectorySet, dict[str, Any]]:
-    full = load_trajectories(_require(cfg, "micro", stage))
+    full, first = _load(cfg, "micro", stage, first)
     frac = cfg["data"]["micro_val_fraction"]
     n_val = 0 if frac == 0 or full.n < 2 else max(1, round(frac * full.n))
     split = split_indices(full.n, n_val=n_val, seed=cfg["data"]["split_seed"])
-    return full.subset(split["train"]), full.subset(split["val"]), _data_record(full, split)
+    return (full.subset(split["train"]), full.subset(split["val"]),
+            _data_record(full, split, first))
 
 
 def _meso_split(cfg: dict[str, Any], stage: str,
                 ) -> tuple[TrajectorySet, TrajectorySet, TrajectorySet, dict[str, Any]]:
-    full = load_trajectories(_require(cfg, "meso", stage))
+    full, first = _load(cfg, "meso", stage)
     d = cfg["data"]
     split = split_indices(full.n, n_val=d["meso_n_val"], n_test=d["meso_n_test"],
                           n_train=d["meso_n_train"] or None, seed=d["split_seed"])
     return (full.subset(split["train"]), full.subset(split["val"]), full.subset(split["test"]),
-            _data_record(full, split))
+            _data_record(full, split, first))
 
 
 def _check_horizons(horizons: Sequence[int], n_t: int, key: str) -> None:
@@ -169,6 +185,16 @@ def encode_trajectories(tokenizer: Tokenizer, fields: np.ndarray, batch_size: in
     return m.unflatten(0, (N, T)), v.unflatten(0, (N, T))
 
 
+def hot_token_mask(T: np.ndarray, threshold_K: float, near: float) -> np.ndarray:
+    """float32 (..., H/8, W/8): 1 where a token's 8x8 cells hold a normalized T (``T``,
+    (..., H, W)) above ``near`` x the normalized hotspot threshold."""
+    lo, hi = NORM_RANGES["T"]
+    thr = near * (threshold_K - lo) / (hi - lo)
+    H, W = T.shape[-2:]
+    blocks = T.reshape(*T.shape[:-2], H // DOWNSAMPLE, DOWNSAMPLE, W // DOWNSAMPLE, DOWNSAMPLE)
+    return (blocks.max(axis=(-3, -1)) > thr).astype(np.float32)
+
+
 def _windows(n: int, n_t: int, phase: Phase, batch_size: int, rng: np.random.Generator,
              grid: tuple[int, int], crop: Sequence[int], limit: int = 0,
              ) -> Iterator[tuple[np.ndarray, ...]]:
@@ -188,7 +214,7 @@ def run_vae(cfg: dict[str, Any], resume: bool = True) -> Path:
     """Train the tokenizer (one VAE per field) on micro frames; return its model directory."""
     t_start = time.perf_counter()
     sect, dev = cfg["vae"], _device(cfg)
-    train, val, rec = _micro_split(cfg, "vae")
+    train, val, rec = _micro_split(cfg, "vae", first=0)
     out, ckpt, log = _prepare_dir(cfg, "vae", resume)
     arch = {"tokenizer": _tokenizer_arch(sect)}
     torch.manual_seed(cfg["run"]["seed"])
@@ -268,6 +294,9 @@ def _latent_training(cfg: dict[str, Any], model: LatentClosureModel, sect: dict[
     dyn, fields = model.dynamics, train.fields
     n_f = len(model.fields)
     grid = tuple(fields.shape[-2:])
+    i_T = model.fields.index("T")
+    hot = torch.from_numpy(hot_token_mask(fields[:, :, i_T], cfg["eval"]["threshold_K"],
+                                          weights.hotspot_near))
 
     def prepare(phase: Phase) -> None:
         model.train()
@@ -293,18 +322,20 @@ def _latent_training(cfg: dict[str, Any], model: LatentClosureModel, sect: dict[
             m = means[torch.from_numpy(s[:, None]), torch.from_numpy(tt)]
             v = logvars[torch.from_numpy(s[:, None]), torch.from_numpy(tt)]
             x = fields[s[:, None], tt[:, 1:]][..., y0 + dy:y0 + dy + dh, x0 + dx:x0 + dx + dw]
+            ht = hot[torch.from_numpy(s[:, None]), torch.from_numpy(tt[:, 1:])]
             yield (m[..., ly:ly + lh, lx:lx + lw].to(dev), v[..., ly:ly + lh, lx:lx + lw].to(dev),
                    torch.from_numpy(np.ascontiguousarray(x)).to(dev),
-                   (dy // 8, dx // 8, dh // 8, dw // 8))
+                   (dy // 8, dx // 8, dh // 8, dw // 8),
+                   ht[:, :, None, ly:ly + lh, lx:lx + lw].to(dev))
 
     def loss_fn(phase: Phase, batch: tuple[Any, ...]) -> dict[str, torch.Tensor]:
-        m, v, x, (cy, cx, ch, cw) = batch
+        m, v, x, (cy, cx, ch, cw), ht = batch
         pm, pv = dyn.rollout(m[:, 0], v[:, 0], phase.horizon, model.substeps,
                              coupled=phase.name != "decoupled")
         win = (..., slice(cy, cy + ch), slice(cx, cx + cw))
         pf = model.decode_trajectory(pm[:, 1:][win], pv[:, 1:][win],
                                      sample=sect["sample_decode"])
-        return dynamics_losses(pm, pv, m, v, pf, x, n_f, weights)
+        return dynamics_losses(pm, pv, m, v, pf, x, n_f, weights, hot_tokens=ht, t_field=i_T)
 
     return fit(model=model, phases=phases,
                make_optimizer=lambda ph: _adam(model.parameters(), sect), prepare=prepare,
@@ -396,7 +427,7 @@ def run_decoder_refine(cfg: dict[str, Any], resume: bool = True) -> Path:
     model, card = load_model(src, kind="latent")
     model = model.to(dev)
     tok = model.tokenizer
-    train, _, _ = _micro_split(cfg, "decoder-refine")
+    train, _, _ = _micro_split(cfg, "decoder-refine", first=0)
     frames = train.fields.reshape(-1, *train.fields.shape[2:])
     pick = np.random.default_rng(cfg["run"]["seed"]).permutation(len(frames))
     if sect["frames"]:
