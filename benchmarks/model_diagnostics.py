@@ -8,6 +8,7 @@ set. Reports, on micro validation samples:
   cells above the hotspot threshold (true, reconstructed, both), peak T, T RMSE (K);
 - the micro latent model rolled out from the config's ``data.first_frame`` with the refined
   decoders: hotspot and field RMSEs against the persistence forecast;
+- the shipped latent model and PARC (``--parc``) on the held-out meso test samples, same frames;
 - the wall time of every training stage (from the model cards).
 Writes benchmarks/results/model_diagnostics.json.
 """
@@ -28,15 +29,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=str(ROOT / "runs" / "default-small"))
     ap.add_argument("--data", default=str(ROOT / "data" / "micro.h5"))
+    ap.add_argument("--meso", default=str(ROOT / "data" / "meso.h5"))
+    ap.add_argument("--parc", default=str(ROOT / "runs" / "default-small" / "parc"),
+                    help="PARC model dir scored on the same meso test frames (if present)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" /
                                           "model_diagnostics.json"))
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import h5py
     import torch
 
     from closure.modelcard import load_model, read_card
     from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
+    from closure.table import TABLE_FILE, Table
     from closure.training.data import load_trajectories, split_indices
     from closure.training.evaluate import evaluate_model
 
@@ -74,6 +80,39 @@ def main() -> int:
     doc["micro_rollout_first_frame"] = first
     doc["micro_rollout_refined_decoder"] = {k: v for k, v in m.items()
                                             if isinstance(v, int | float)}
+    # held-out meso test samples, the same frames for every model (data.first_frame on)
+    mcard = read_card(run / "decoder-refine")
+    msplit = mcard["data"]["meso"]["split"]
+    meso = load_trajectories(args.meso, msplit["test"]).from_frame(first)
+    doc["meso_test"] = {"samples": msplit["test"], "first_frame": first}
+    models = {"latent (shipped)": run / "decoder-refine", "parc": Path(args.parc)}
+    for name, d in models.items():
+        if (d / "model_card.json").exists():
+            model, card = load_model(d)
+            r = evaluate_model(model, meso, batch_size=2)
+            doc["meso_test"][name] = {"model": str(d), **{k: v for k, v in r.items()
+                                                           if isinstance(v, int | float)}}
+    # the closure's table response (synthetic frame-1 patch, microstructure bank) against the
+    # hotspot area fraction of every meso sample at its own shock pressure, frames 1..20
+    tpath = run / "decoder-refine" / TABLE_FILE
+    if tpath.exists():
+        tab = Table.load(tpath)
+        with h5py.File(args.meso, "r") as h5:
+            ps = np.asarray(h5["meta"]["shock_pressure"], float)
+            Tm = h5["fields"][:, 1:, 0] * (hi - lo) + lo
+        a_true = (Tm > HOTSPOT_THRESHOLD_K).mean(axis=(2, 3))             # (N, 20)
+        k = np.arange(a_true.shape[1])
+        a_tab = np.stack([[np.interp(p, tab.nodes, tab.area[:, j]) for j in k] for p in ps])
+        bands = [(0, 7e9), (7e9, 10e9), (10e9, 12e9), (12e9, 20e9)]
+        doc["closure_table_vs_meso_data"] = {
+            "table": str(tpath), "n_samples": int(len(ps)),
+            "rmse_area_fraction": float(np.sqrt(np.mean((a_tab - a_true) ** 2))),
+            "zero_forecast_rmse_area_fraction": float(np.sqrt(np.mean(a_true ** 2))),
+            "by_shock_pressure_final_frame": [
+                {"ps_GPa": [b0 / 1e9, b1 / 1e9], "n": int(m.sum()),
+                 "mean_true_area_fraction": float(a_true[m, -1].mean()),
+                 "mean_table_area_fraction": float(a_tab[m, -1].mean())}
+                for b0, b1 in bands for m in [(ps >= b0) & (ps < b1)] if m.any()]}
     doc["stage_wall_s"] = {s: read_card(run / s)["metrics"].get("train_wall_s")
                            for s in ("vae", "micro-dynamics", "meso-finetune", "decoder-refine",
                                      "parc") if (run / s / "model_card.json").exists()}
@@ -91,6 +130,20 @@ def main() -> int:
           f"{r['persistence_rmse_A_hs']:.4g}), T_hs {r['rmse_T_hs']:.4g} "
           f"({r['persistence_rmse_T_hs']:.4g}), field mean {r['rmse_field_mean']:.4g} "
           f"({r['persistence_rmse_field_mean']:.4g})")
+    for name, r in doc["meso_test"].items():
+        if isinstance(r, dict):
+            print(f"meso test, {name}: RMSE A_hs {r['rmse_A_hs']:.4g} (persistence "
+                  f"{r['persistence_rmse_A_hs']:.4g}), T_hs {r['rmse_T_hs']:.4g} "
+                  f"({r['persistence_rmse_T_hs']:.4g}), dA_hs/dt {r['rmse_dA_hs_dt']:.4g}, "
+                  f"field mean {r['rmse_field_mean']:.4g}")
+    c = doc.get("closure_table_vs_meso_data")
+    if c:
+        print(f"closure table vs meso data: area-fraction RMSE {c['rmse_area_fraction']:.4f} "
+              f"(zero forecast {c['zero_forecast_rmse_area_fraction']:.4f})")
+        for b in c["by_shock_pressure_final_frame"]:
+            print(f"  Ps {b['ps_GPa'][0]:.0f}-{b['ps_GPa'][1]:.0f} GPa (n={b['n']}): final area "
+                  f"fraction data {b['mean_true_area_fraction']:.4f}, table "
+                  f"{b['mean_table_area_fraction']:.4f}")
     print("stage wall s:", {k: round(v) for k, v in doc["stage_wall_s"].items() if v})
     print(f"wrote {out}")
     return 0

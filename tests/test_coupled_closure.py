@@ -35,14 +35,11 @@ def _run(provider, P, nx=200, length=0.006, t_end=0.9e-6):
     return sim.run()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the shipped default closure (2-core, 1-hour training budget) predicts no hotspots, so its "
-    "MES-IG ignition rate is 0 and nothing ignites; docs/model.md. Strict: remove this mark "
-    "when a model that predicts hotspots is shipped."))
 def test_shipped_closure_detonates_high_not_low():
     hi = _run(_closure_or_skip(), 12e9)
     rd = hi.run_distance()
     assert rd.detonated, "12 GPa input should detonate within 6 mm"
+    assert 0.0 < rd.x_star < 0.006
     assert hi.fields["lam"].max() == 1.0
     lo = _run(_closure_or_skip(), 0.5e9)
     assert not lo.run_distance().detonated
