@@ -56,10 +56,14 @@ epochs_per_horizon = 1
 batch_size = 4
 decode_crop = [16, 24]
 windows_per_epoch = 16
+[micro_dynamics.loss]
+hotspot_tokens = 5.0
 [meso_finetune]
 horizons = [1, 2]
 epochs_per_horizon = 1
 crop = [32, 32]
+[meso_finetune.loss]
+hotspot_tokens = 5.0
 [decoder_refine]
 frames = 24
 epochs = 3
