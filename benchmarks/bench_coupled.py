@@ -403,9 +403,10 @@ def main(argv=None) -> int:
         if choice["note"]:
             print(f"  note: {choice['note']}")
         results["provider"] = choice
+        cases = (("table", args.demo_nx, args.demo_steps),
+                 ("online", args.online_nx, args.online_steps))
         shares = []
-        for mode, nx, steps in (("table", args.demo_nx, args.demo_steps),
-                                ("online", args.online_nx, args.online_steps)):
+        for mode, nx, steps in cases:
             r = closure_share(mode, nx, steps, choice)
             shares.append(r)
             print(f"  {mode:6s} {r['provider']}: {nx} cells, {steps} steps: step "
@@ -414,8 +415,7 @@ def main(argv=None) -> int:
                   f"share {100 * r['closure_share']:.1f}%")
         results["closure_share"] = shares
         wshares = []
-        for mode, nx, steps in (("table", args.demo_nx, args.demo_steps),
-                                ("online", args.online_nx, args.online_steps)):
+        for mode, nx, steps in cases:
             r = worker_share(mode, nx, steps, choice)
             wshares.append(r)
             if "error" in r:
