@@ -44,7 +44,7 @@ def main() -> int:
     from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
     from closure.table import TABLE_FILE, Table
     from closure.training.data import load_trajectories, split_indices
-    from closure.training.evaluate import evaluate_model
+    from closure.training.evaluate import evaluate_model, rollout
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -74,12 +74,34 @@ def main() -> int:
             "hot_cells_both": int((a & b).sum()), "peak_T_true": float(T.max()),
             "peak_T_reconstructed": float(rec.max()),
             "T_rmse_K": float(np.sqrt(np.mean((rec - T) ** 2)))}
+    # how hot tokens sit in the refined tokenizer's T latent space, and how much latent noise the
+    # decoded hot cells survive (is the dynamics' job a precision problem?)
+    vT = refined.tokenizer.vaes["T"]
+    with torch.no_grad():
+        zT, _ = vT.encode(x[:, :1])
+        hot_tok = (torch.nn.functional.max_pool2d(
+            (x[:, :1] * (hi - lo) + lo > HOTSPOT_THRESHOLD_K).float(), 8) > 0)[:, 0]
+        gen = torch.Generator().manual_seed(0)
+        noisy = {str(rel): int((vT.decode(zT + rel * zT.std() * torch.randn(
+                     zT.shape, generator=gen)) * (hi - lo) + lo > HOTSPOT_THRESHOLD_K).sum())
+                 for rel in (0.0, 0.1, 0.3)}
+    doc["T_latent_hot_tokens"] = {
+        "hot_tokens": int(hot_tok.sum()), "tokens": int(hot_tok.numel()),
+        "channel_mean_hot": [float(zT[:, c][hot_tok].mean()) for c in range(zT.shape[1])],
+        "channel_mean_other": [float(zT[:, c][~hot_tok].mean()) for c in range(zT.shape[1])],
+        "channel_std": [float(zT[:, c].std()) for c in range(zT.shape[1])],
+        "decoded_hot_cells_with_latent_noise": noisy}
     micro, _ = load_model(run / "micro-dynamics", kind="latent")
     micro.tokenizer.load_state_dict(refined.tokenizer.state_dict())
     m = evaluate_model(micro, val.from_frame(first), batch_size=4)
     doc["micro_rollout_first_frame"] = first
     doc["micro_rollout_refined_decoder"] = {k: v for k, v in m.items()
                                             if isinstance(v, int | float)}
+    pred = rollout(micro, val.from_frame(first).fields, batch_size=4)
+    thr_n = (HOTSPOT_THRESHOLD_K - lo) / (hi - lo)
+    doc["micro_rollout_hot_cells_per_frame"] = {
+        "predicted": (pred[:, :, 0] > thr_n).sum(axis=(0, 2, 3)).tolist(),
+        "true": (val.from_frame(first).fields[:, :, 0] > thr_n).sum(axis=(0, 2, 3)).tolist()}
     # held-out meso test samples, the same frames for every model (data.first_frame on)
     mcard = read_card(run / "decoder-refine")
     msplit = mcard["data"]["meso"]["split"]
@@ -125,6 +147,12 @@ def main() -> int:
               f"{r['hot_cells_reconstructed']}, both {r['hot_cells_both']}; peak T "
               f"{r['peak_T_true']:.0f} -> {r['peak_T_reconstructed']:.0f} K; "
               f"T RMSE {r['T_rmse_K']:.1f} K")
+    h = doc["T_latent_hot_tokens"]
+    print(f"T latent, hot vs other tokens: channel means {np.round(h['channel_mean_hot'], 2)} vs "
+          f"{np.round(h['channel_mean_other'], 2)} (std {np.round(h['channel_std'], 2)}); decoded "
+          f"hot cells with latent noise 0 / 0.1 / 0.3 std: "
+          f"{list(h['decoded_hot_cells_with_latent_noise'].values())}")
+    print("micro rollout hot cells per frame:", doc["micro_rollout_hot_cells_per_frame"])
     r = doc["micro_rollout_refined_decoder"]
     print(f"micro rollout: RMSE A_hs {r['rmse_A_hs']:.4g} (persistence "
           f"{r['persistence_rmse_A_hs']:.4g}), T_hs {r['rmse_T_hs']:.4g} "

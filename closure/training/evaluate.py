@@ -58,7 +58,7 @@ def evaluate_model(model: nn.Module, data: TrajectorySet, *,
     # reference: persistence (every frame = the initial frame), the trivial forecast to beat
     still = np.repeat(data.fields[:, :1], data.n_t, axis=1)
     base = evaluate_rollout(still, data.fields, data.dx, data.dt, **kw)
-    for k in ("rmse_A_hs", "rmse_T_hs", "rmse_field_mean"):
+    for k in ("rmse_A_hs", "rmse_T_hs", "rmse_dA_hs_dt", "rmse_field_mean"):
         out[f"persistence_{k}"] = base[k]
     out["n_samples"] = data.n
     out["n_t"] = data.n_t
