@@ -45,6 +45,7 @@ def main() -> int:
     from closure.table import TABLE_FILE, Table
     from closure.training.data import load_trajectories, split_indices
     from closure.training.evaluate import evaluate_model, rollout
+    from closure.training.stages import hot_token_mask
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -79,8 +80,8 @@ def main() -> int:
     vT = refined.tokenizer.vaes["T"]
     with torch.no_grad():
         zT, _ = vT.encode(x[:, :1])
-        hot_tok = (torch.nn.functional.max_pool2d(
-            (x[:, :1] * (hi - lo) + lo > HOTSPOT_THRESHOLD_K).float(), 8) > 0)[:, 0]
+        hot_tok = torch.from_numpy(hot_token_mask(x[:, 0].numpy(), HOTSPOT_THRESHOLD_K,
+                                                   1.0)) > 0
         gen = torch.Generator().manual_seed(0)
         noisy = {str(rel): int((vT.decode(zT + rel * zT.std() * torch.randn(
                      zT.shape, generator=gen)) * (hi - lo) + lo > HOTSPOT_THRESHOLD_K).sum())
