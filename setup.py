@@ -1,7 +1,8 @@
 """Build script: package metadata lives in pyproject.toml; this file adds the compiled kernels.
 
-* ``closure._kernels_cpp`` (csrc/closure_kernels.cpp): pybind11 + OpenMP, raw buffers, no
-  libtorch. Always built.
+* ``closure._kernels_cpp`` (csrc/closure_kernels.cpp, csrc/decoder_body.cpp): pybind11 +
+  OpenMP, raw buffers, no libtorch; hot loops are cloned for AVX-512/AVX2/baseline and picked at
+  load time (GCC ``target_clones``), so one build runs on any x86-64. Always built.
 * ``closure._kernels_cuda`` (csrc/closure_kernels.cu + csrc/bind_cuda.cpp): built only when
   ``nvcc`` is found (``$CUDA_HOME/bin`` or ``PATH``) and ``CLOSURE_NO_CUDA`` is unset; the .cu
   file is compiled to PTX for compute_75 (quick; the driver JIT-compiles it for the GPU at hand)
@@ -90,8 +91,9 @@ class BuildExt(build_ext):
 
 ext_modules = [
     Pybind11Extension(
-        "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp"], include_dirs=[CSRC],
-        cxx_std=17, extra_compile_args=["-O3", "-fopenmp"], extra_link_args=["-fopenmp"]),
+        "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp", f"{CSRC}/decoder_body.cpp"],
+        include_dirs=[CSRC], cxx_std=17, extra_compile_args=["-O3", "-fopenmp"],
+        extra_link_args=["-fopenmp"]),
 ]
 
 _nvcc = find_nvcc()

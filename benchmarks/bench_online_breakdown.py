@@ -3,11 +3,12 @@
     python benchmarks/bench_online_breakdown.py [--batch 16] [--threads 1] [--repeats 5]
 
 For the shipped model (closure/weights/default) and a batch of random tokens: the latent dynamics
-(``substeps`` micro steps of the eight U-Nets), each level of the T decoder's body (bilinear
-up-sampling + ConvUnit stack, 1/8 to full resolution), and the fused hotspot head on the C++ and
-PyTorch backends. The compiled path replaces only the head, so the end-to-end ratio and its
-Amdahl bound (head and last decoder level free) follow from these medians. Also the achieved
-GFLOP/s of each decoder level. Writes benchmarks/results/online_breakdown.json.
+(``substeps`` micro steps of the eight U-Nets, PyTorch on every path) and the decode of the T
+tokens to hotspot statistics per kernel backend (``torch``: the decoder module as trained;
+``cpp``: the restructured body of csrc/decoder_body.cpp), both as the runner batches them.
+Also the multiply-adds per patch of the two decoder forms, and the end-to-end bound they imply:
+the ratio the compiled path would reach if its body ran at the PyTorch body's FLOP rate.
+Writes benchmarks/results/online_breakdown.json (medians, timings interleaved round-robin).
 """
 
 from __future__ import annotations
@@ -22,14 +23,42 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def median_s(fn, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
+def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
+    for fn in fns.values():
+        fn()  # warm-up
+    ts: dict = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+
+def decoder_macs(vae, grid: tuple[int, int]) -> dict[str, int]:
+    """Multiply-adds per patch of the T decoder: as written, and as restructured on the C++ path
+    (taps mixed at the coarse resolution behind up-sampling, Winograd F(2x2, 3x3) for the wide
+    3x3 convs at one resolution; up-sampling, tile transforms and the head are not counted)."""
+    from closure import kernels
+
+    prep = kernels._prepare(vae)
+    H, W = grid[0] // 8, grid[1] // 8
+    eager = restructured = vae.dec_in.in_channels * vae.dec_in.out_channels * 9 * H * W
+    for i, k, u in prep["units"]:
+        if i < 3 and k == 0:
+            H, W = 2 * H, 2 * W
+        conv, mix = u["unit"].conv, u["unit"].mix
+        full = conv.in_channels * conv.out_channels * 9 * H * W
+        mixing = mix.in_channels * mix.out_channels * H * W
+        eager += full + mixing
+        if u["kind"] == "upconv":
+            restructured += full // 4 + mixing
+        elif u["kind"] == "winograd":
+            restructured += full * 4 // 9 + mixing
+        else:
+            restructured += full + mixing
+    head = vae.dec_out.in_channels * 9 * H * W
+    return {"eager": eager + head, "restructured": restructured + head}
 
 
 def main() -> int:
@@ -42,7 +71,6 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
-    import torch.nn.functional as F
 
     from closure import kernels
     from closure.api import Closure
@@ -53,60 +81,39 @@ def main() -> int:
     g = torch.Generator().manual_seed(0)
     mean = torch.randn(args.batch, n, h, w, generator=g)
     logvar = torch.randn(args.batch, n, h, w, generator=g) - 6.0
-    vae, L = run.vae_T, run.model.tokenizer.latent_channels
-    z = mean[:, :L]
+    backends = [b for b in ("cpp", "torch") if b in kernels.available_backends()]
     out = {"batch": args.batch, "threads": args.threads, "grid": list(run.grid),
-           "loadavg": os.getloadavg()}
-    out["dynamics_s"] = median_s(lambda: run.step(mean, logvar), args.repeats)
-    levels, flops, grids = [], [], []
-    with torch.inference_mode():
-        hh = F.leaky_relu(vae.dec_in(z), 0.2)
-        for i, block in enumerate(vae.dec):
-            x_in = F.interpolate(hh, scale_factor=2, mode="bilinear",
-                                 align_corners=False) if i < 3 else hh
-
-            def level(block=block, x_in=x_in, i=i):
-                with torch.inference_mode():
-                    return block(x_in)
-
-            levels.append(median_s(level, args.repeats))
-            macs = 0
-            for unit in block:
-                for conv in (unit.conv, unit.mix):
-                    k = conv.kernel_size[0] * conv.kernel_size[1]
-                    macs += conv.in_channels * conv.out_channels * k
-            grids.append(list(x_in.shape[-2:]))
-            flops.append(2 * macs * x_in.shape[0] * x_in.shape[2] * x_in.shape[3])
-            hh = block(x_in)
-    out["decoder_levels_s"] = levels
-    out["decoder_levels_grid"] = grids
-    out["decoder_levels_gflops"] = [f / t / 1e9 for f, t in zip(flops, levels, strict=True)]
-    wgt, bias = vae.dec_out.weight.detach(), float(vae.dec_out.bias.detach()[0])
-    lo, hi, thr = run.T_lo, run.T_hi, run.threshold
-    out["head_s"] = {b: median_s(lambda b=b: kernels.hotspot_head(hh, wgt, bias, lo, hi, thr,
-                                                                     backend=b), args.repeats)
-                     for b in ("cpp", "torch") if b in kernels.available_backends()}
-    body = sum(levels)
-    t_torch = out["dynamics_s"] + body + out["head_s"]["torch"]
-    if "cpp" in out["head_s"]:
-        out["compiled_over_torch_end_to_end"] = t_torch / (out["dynamics_s"] + body
-                                                           + out["head_s"]["cpp"])
-    out["amdahl_bound_head_and_last_level_free"] = t_torch / (out["dynamics_s"] + body - levels[-1])
+           "step_chunk": run.chunk, "decode_chunk": run.decode_chunk,
+           "loadavg_start": os.getloadavg()}
+    fns = {"dynamics": lambda: run.step(mean, logvar)}
+    for b in backends:
+        fns[f"decode_{b}"] = lambda b=b: run.stats(mean, logvar, backend=b)
+    t = interleaved_medians(fns, args.repeats)
+    out["dynamics_s"] = t["dynamics"]
+    out["decode_s"] = {b: t[f"decode_{b}"] for b in backends}
+    macs = decoder_macs(run.vae_T, run.grid)
+    out["decoder_macs_per_patch"] = macs
+    out["loadavg_end"] = os.getloadavg()
+    dyn, dec_t = out["dynamics_s"], out["decode_s"]["torch"]
+    if "cpp" in backends:
+        out["decode_cpp_over_torch"] = dec_t / out["decode_s"]["cpp"]
+        out["compiled_over_torch_end_to_end"] = (dyn + dec_t) / (dyn + out["decode_s"]["cpp"])
+    out["bound_at_equal_flop_rate"] = (dyn + dec_t) / (
+        dyn + dec_t * macs["restructured"] / macs["eager"])
     path = Path(args.json)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1) + "\n")
     os.replace(tmp, path)
-    print(f"batch {args.batch}, {args.threads} thread(s), load {out['loadavg'][0]:.1f}")
-    print(f"  dynamics (one meso step)  {out['dynamics_s']:.4f} s")
-    for i, (t, gf, gr) in enumerate(zip(levels, out["decoder_levels_gflops"], grids,
-                                        strict=True)):
-        print(f"  decoder level {i} ({gr[0]}x{gr[1]})  {t:.4f} s  {gf:.1f} GFLOP/s")
-    for b, t in out["head_s"].items():
-        print(f"  hotspot head, {b:5s}      {t:.4f} s")
-    if "compiled_over_torch_end_to_end" in out:
-        print(f"  compiled / PyTorch end to end: {out['compiled_over_torch_end_to_end']:.3f}x; "
-              f"bound with head and last level free: "
-              f"{out['amdahl_bound_head_and_last_level_free']:.3f}x")
+    print(f"batch {args.batch}, {args.threads} thread(s), load {out['loadavg_start'][0]:.1f}")
+    print(f"  dynamics (one meso step)   {dyn:.4f} s")
+    for b in backends:
+        print(f"  decode + hotspots, {b:5s}   {out['decode_s'][b]:.4f} s")
+    print(f"  decoder multiply-adds per patch: {macs['eager'] / 1e6:.0f} M as written, "
+          f"{macs['restructured'] / 1e6:.0f} M restructured")
+    if "cpp" in backends:
+        print(f"  compiled / PyTorch: decode {out['decode_cpp_over_torch']:.2f}x, one online "
+              f"step end to end {out['compiled_over_torch_end_to_end']:.2f}x (bound at equal "
+              f"FLOP rate {out['bound_at_equal_flop_rate']:.2f}x)")
     print(f"wrote {path}")
     return 0
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
@@ -219,33 +220,150 @@ def hotspot_head(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.Tensor
                 (x, w, float(bias), float(lo), float(hi), float(thr)))
 
 
+# ---------------------------------------------------------------------------------------------
+# restructured decoder body (C++ backend)
+
+#: LeakyReLU slope of :class:`closure.models.blocks.ConvUnit`
+_SLOPE = 0.2
+#: Winograd F(2x2, 3x3) weight transform G (float64; U = G g G^T)
+_WINO_G = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]],
+                       dtype=torch.float64)
+#: Winograd is used for 3x3 convs with at least this many input x output channels: below it
+#: the tile transforms cost more than the saved products (measured on the default decoder:
+#: 128 x 128 at 32 x 48 gains ~1.4x; 32 x 16 at 128 x 192 loses ~2x)
+_WINO_MIN_CHANNELS = 64 * 64
+#: channel counts of the fused last level (template instances in csrc/decoder_body.cpp)
+_LAST_LEVEL_CO = (8, 16, 32)
+
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plain3x3(conv: torch.nn.Conv2d) -> bool:
+    return (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+            and conv.bias is not None)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
+
+
+def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
+    """Re-laid-out weights of ``vae``'s decoder for the C++ body, cached per module (rebuilt when
+    a parameter changes)."""
+    stamp = tuple((p.data_ptr(), p._version) for p in vae.parameters())
+    hit = _prepared.get(vae)
+    if hit is not None and hit["stamp"] == stamp:
+        return hit
+    units = []
+    for i, block in enumerate(vae.dec):
+        for k, unit in enumerate(block):
+            conv = unit.conv
+            u: dict[str, Any] = {"unit": unit, "kind": "torch"}
+            if _plain3x3(conv):
+                w = conv.weight.detach().float().cpu()
+                co, ci = w.shape[:2]
+                if i < 3 and k == 0:  # behind the up-sampling: per-tap mixes, tap-major rows
+                    u = {"unit": unit, "kind": "upconv", "bias": _np(conv.bias),
+                         "w9": w.permute(2, 3, 0, 1).reshape(9 * co, ci).contiguous()}
+                elif ci * co >= _WINO_MIN_CHANNELS:
+                    U = torch.einsum("ar,ocrs,bs->aboc", _WINO_G, w.double(), _WINO_G)
+                    u = {"unit": unit, "kind": "winograd", "bias": _np(conv.bias),
+                         "u": U.reshape(16, co, ci).float().contiguous()}
+            units.append((i, k, u))
+    last = None
+    block, out = vae.dec[-1], vae.dec_out
+    if (len(vae.dec) > 3 and len(block) == 1 and _plain3x3(block[0].conv) and _plain3x3(out)
+            and block[0].conv.out_channels in _LAST_LEVEL_CO and out.out_channels == 1):
+        unit = block[0]
+        last = {"w3": _np(unit.conv.weight.permute(1, 2, 3, 0)), "b3": _np(unit.conv.bias),
+                "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias),
+                "wh": _np(out.weight[0].permute(1, 2, 0)), "bh": float(out.bias.detach()[0])}
+    hit = {"stamp": stamp, "units": units, "last": last}
+    _prepared[vae] = hit
+    return hit
+
+
+def _conv_unit_cpp(x: torch.Tensor, u: dict[str, Any], upsampled: bool) -> torch.Tensor:
+    """One ConvUnit (after the bilinear x2 up-sampling when ``upsampled``) on the C++ kernels."""
+    mod = _module("cpp")
+    unit = u["unit"]
+    if u["kind"] == "upconv":
+        B, C, h, w = x.shape
+        y = torch.matmul(u["w9"], x.reshape(B, C, h * w)).reshape(B, 9, -1, h, w)
+        a = torch.from_numpy(mod.upconv3x3_combine(y.numpy(), u["bias"], _SLOPE))
+    else:
+        if upsampled:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        if u["kind"] == "winograd":
+            B, _, H, W = x.shape
+            V = torch.from_numpy(mod.winograd_input(np.ascontiguousarray(x.numpy())))
+            M = torch.bmm(u["u"], V)
+            a = torch.from_numpy(mod.winograd_output(M.numpy(), u["bias"], B, H, W, _SLOPE))
+        else:
+            a = F.leaky_relu(unit.conv(x), _SLOPE)
+    return F.leaky_relu(unit.mix(a), _SLOPE)
+
+
+def _decode_cpp(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float, thr: float,
+                ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Hotspot (count, sum of T, grid) of ``vae.decode(z)`` with the restructured C++ body."""
+    prep = _prepare(vae)
+    mod = _module("cpp")
+    h = F.leaky_relu(vae.dec_in(z.float().cpu().contiguous()), _SLOPE)
+    n_body = len(prep["units"]) - (1 if prep["last"] is not None else 0)
+    for i, k, u in prep["units"][:n_body]:
+        h = _conv_unit_cpp(h.contiguous(), u, upsampled=(i < 3 and k == 0))
+    if prep["last"] is not None:
+        p = prep["last"]
+        count, s = mod.last_level_hotspots(np.ascontiguousarray(h.numpy()), p["w3"], p["b3"],
+                                           p["wm"], p["bm"], p["wh"], p["bh"], _SLOPE, lo, hi,
+                                           thr)
+        return count, s, tuple(h.shape[-2:])
+    count, s = hotspot_head(h, vae.dec_out.weight.detach(), float(vae.dec_out.bias.detach()[0]),
+                            lo, hi, thr, backend="cpp")
+    return count, s, tuple(h.shape[-2:])
+
+
 def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float, thr: float, *,
                     backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Hotspot area fraction and mean hotspot T (K) (float64 (B,)) of T-field tokens ``z``.
 
-    ``vae`` is the T field's :class:`closure.models.vae.FieldVAE`. Its decoder runs in PyTorch up
-    to the output conv; the output conv, de-normalization, threshold and reduction run in
-    :func:`hotspot_head` on the chosen backend. ``T_hs`` is ``thr`` where no cell is hot (the
-    convention of :mod:`closure.metrics`).
+    ``vae`` is the T field's :class:`closure.models.vae.FieldVAE`. ``T_hs`` is ``thr`` where no
+    cell is hot (the convention of :mod:`closure.metrics`). Per backend:
+
+    * ``torch``: ``vae``'s own decoder, then the output conv, threshold and reduction
+      (:func:`hotspot_head_torch`).
+    * ``cpp``: the same function restructured (csrc/decoder_body.cpp): each 3x3 conv behind a
+      bilinear x2 up-sampling mixes channels at the coarse resolution (BLAS) and the kernel
+      up-samples and sums the nine taps (a quarter of the products); wide 3x3 convs at one
+      resolution run as Winograd F(2x2, 3x3); the last ConvUnit, the output conv, the
+      de-normalization, threshold and reduction are one fused kernel with no full-resolution
+      temporary. Agrees with ``torch`` to float32 round-off (relative ~1e-6).
+    * ``cuda``: the decoder in PyTorch on the module's device, the fused head on the GPU.
     """
     out_conv = vae.dec_out
     fused = out_conv.padding_mode == "zeros" and out_conv.kernel_size == (3, 3)
+    b = resolve_backend(backend)
     with torch.inference_mode():
-        hh = F.leaky_relu(vae.dec_in(z), 0.2)
-        for i, block in enumerate(vae.dec):
-            if i < 3:
-                hh = F.interpolate(hh, scale_factor=2, mode="bilinear", align_corners=False)
-            hh = block(hh)
-        H, W = hh.shape[-2:]
-        if fused:
-            count, s = hotspot_head(hh, out_conv.weight.detach(),
-                                    float(out_conv.bias.detach()[0]), lo, hi, thr,
-                                    backend=backend)
-        else:  # padding modes the fused kernel does not implement
-            T = out_conv(hh)[:, 0] * np.float32(hi - lo) + np.float32(lo)
-            hot = T > np.float32(thr)
-            count = hot.flatten(1).sum(1).to(torch.int64).numpy()
-            s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1).numpy()
+        if b == "cpp" and fused:
+            count, s, (H, W) = _decode_cpp(vae, z, lo, hi, thr)
+        else:
+            hh = F.leaky_relu(vae.dec_in(z), _SLOPE)
+            for i, block in enumerate(vae.dec):
+                if i < 3:
+                    hh = F.interpolate(hh, scale_factor=2, mode="bilinear", align_corners=False)
+                hh = block(hh)
+            H, W = hh.shape[-2:]
+            if fused:
+                count, s = hotspot_head(hh, out_conv.weight.detach(),
+                                        float(out_conv.bias.detach()[0]), lo, hi, thr,
+                                        backend=b)
+            else:  # padding modes the fused kernel does not implement
+                T = out_conv(hh)[:, 0] * np.float32(hi - lo) + np.float32(lo)
+                hot = T > np.float32(thr)
+                count = hot.flatten(1).sum(1).to(torch.int64).numpy()
+                s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1).numpy()
     count = np.asarray(count, np.int64)
     area = count / float(H * W)
     t_hs = np.where(count > 0, np.asarray(s) / np.maximum(count, 1), float(thr))

@@ -10,10 +10,10 @@ Shared by the online mode of :class:`closure.api.Closure` and the table builder
 * one meso step = the latent model's ``substeps`` micro steps (coupled nets on), batched over
   cells; step k of the patch is at ``k * dt_meso`` after the shock (step 0 = synthetic frame 1);
 * statistics of a step: hotspot area fraction and mean hotspot T of the decoded T field
-  (:func:`closure.kernels.decode_hotspots`: decoder in PyTorch, fused final stage on the chosen
-  kernel backend); deterministic = decode the latent mean, otherwise a reparameterized sample
-  with the counter-based RNG of (seed, cell id, counter), log-variance within the tokenizer's
-  bounds ``[LOGVAR_MIN, LOGVAR_MAX]``. Non-finite statistics (a diverged model) raise
+  (:func:`closure.kernels.decode_hotspots` on the chosen kernel backend); deterministic =
+  decode the latent mean, otherwise a reparameterized sample with the counter-based RNG of
+  (seed, cell id, counter), log-variance within the tokenizer's bounds
+  ``[LOGVAR_MIN, LOGVAR_MAX]``. Non-finite statistics (a diverged model) raise
   ``FloatingPointError`` instead of reaching the hydrocode.
 
 The trained horizon is ``horizon`` meso steps (frames 1..n_t-1 of the meso data: n_t - 2).
@@ -65,7 +65,7 @@ class MesoRunner:
     def __init__(self, model: LatentClosureModel, card: Mapping[str, Any] | None = None, *,
                  grid: tuple[int, int] | None = None, n_micro: int = 4, micro_seed: int = 0,
                  threshold: float = HOTSPOT_THRESHOLD_K, horizon: int | None = None,
-                 dt_meso: float | None = None, chunk: int = 16,
+                 dt_meso: float | None = None, chunk: int = 16, decode_chunk: int = 2,
                  backend: str | None = None) -> None:
         card = dict(card or {})
         meso = card.get("data", {}).get("meso", {}) or {}
@@ -84,7 +84,14 @@ class MesoRunner:
         self.n_micro = int(n_micro)
         self.micro_seed = int(micro_seed)
         self.threshold = float(threshold)
+        # cells per batch of the latent steps and of the decodes: the U-Nets work on 16x24
+        # tokens and gain from wide batches; the decoder's activations at 128x192 leave the
+        # cache beyond a few patches (measured, one thread, 16 patches: PyTorch decode 1.05 s
+        # in one batch vs 0.66-0.80 s in batches of 1-4; the C++ path likewise)
         self.chunk = int(chunk)
+        self.decode_chunk = int(decode_chunk)
+        if self.chunk < 1 or self.decode_chunk < 1:
+            raise ValueError(f"chunk and decode_chunk must be >= 1, got {chunk}, {decode_chunk}")
         self.backend = backend
         self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
         self.vae_T = model.tokenizer.vaes["T"]
@@ -173,8 +180,8 @@ class MesoRunner:
                                       np.asarray(counters, np.int64), backend=be)
             zm = torch.from_numpy(z).reshape(zm.shape)
         areas, temps = [], []
-        for s in range(0, len(zm), self.chunk):
-            a, t = kernels.decode_hotspots(self.vae_T, zm[s:s + self.chunk], self.T_lo,
+        for s in range(0, len(zm), self.decode_chunk):
+            a, t = kernels.decode_hotspots(self.vae_T, zm[s:s + self.decode_chunk], self.T_lo,
                                            self.T_hi, self.threshold, backend=be)
             areas.append(a)
             temps.append(t)

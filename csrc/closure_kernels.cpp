@@ -9,6 +9,7 @@
 //  table_lookup   the closure's table mode: bilinear interpolation of (area fraction, hotspot T,
 //                 uncertainty) in (Ps, t since shock) and the MES-IG rate
 //                 max(0, A(t1) - A(t0)) / (t1 - t0)
+// and the decoder-body kernels of decoder_body.cpp (up-sampling 3x3 conv, Winograd 3x3 conv).
 // The pure-PyTorch reference of each is in closure/kernels.py; tests compare them on random input.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -26,6 +27,8 @@
 #include "closure_kernels.h"
 
 namespace py = pybind11;
+
+void register_decoder_body(py::module_& m);  // decoder_body.cpp
 using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using f64a = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using i64a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
@@ -228,6 +231,7 @@ PYBIND11_MODULE(_kernels_cpp, m) {
         py::arg("tab_t"), py::arg("tab_u"), py::arg("ps"), py::arg("t0"), py::arg("t1"),
         py::arg("shocked"), py::arg("thr"));
   m.def("max_threads", &max_threads);
+  register_decoder_body(m);
   m.attr("openmp") = py::bool_(
 #ifdef _OPENMP
       true

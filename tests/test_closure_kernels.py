@@ -187,3 +187,140 @@ def test_cu_file_compiles(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "k.o").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# restructured decoder body (csrc/decoder_body.cpp)
+
+needs_cpp = pytest.mark.skipif("cpp" not in K.available_backends(),
+                               reason="closure._kernels_cpp not built")
+F = torch.nn.functional
+
+
+def _rel_err(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+@needs_cpp
+@pytest.mark.parametrize("shape", ["random", "one-row", "one-column", "single"])
+def test_upconv_combine_matches_upsample_then_conv(shape):
+    from closure import _kernels_cpp as cpp
+
+    rng = _rng()
+    B, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 20)), int(rng.integers(1, 20))
+    h, w = int(rng.integers(1, 12)), int(rng.integers(1, 14))
+    h, w = {"random": (h, w), "one-row": (1, w), "one-column": (h, 1), "single": (1, 1)}[shape]
+    x = torch.from_numpy(rng.normal(size=(B, C, h, w)).astype(np.float32))
+    wt = torch.from_numpy((rng.normal(size=(O, C, 3, 3)) / np.sqrt(9 * C)).astype(np.float32))
+    bias = torch.from_numpy(rng.normal(size=O).astype(np.float32))
+    slope = float(rng.choice([0.2, 1.0]))
+    ref = F.conv2d(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False), wt,
+                   bias, padding=1)
+    ref = torch.where(ref > 0, ref, ref * slope)
+    y = torch.matmul(wt.permute(2, 3, 0, 1).reshape(9 * O, C), x.reshape(B, C, h * w))
+    out = cpp.upconv3x3_combine(y.reshape(B, 9, O, h, w).numpy(), bias.numpy(), slope)
+    assert out.shape == (B, O, 2 * h, 2 * w)
+    assert _rel_err(out, ref) <= 1e-5
+
+
+@needs_cpp
+def test_winograd_conv_matches_conv2d():
+    from closure import _kernels_cpp as cpp
+
+    rng = _rng()
+    G = K._WINO_G
+    for H, W in [(int(rng.integers(1, 20)), int(rng.integers(1, 20))), (1, 1), (2, 3), (5, 1)]:
+        B, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
+        wt = torch.from_numpy(rng.normal(size=(O, C, 3, 3)).astype(np.float32))
+        bias = torch.from_numpy(rng.normal(size=O).astype(np.float32))
+        U = torch.einsum("ar,ocrs,bs->aboc", G, wt.double(), G).reshape(16, O, C).float()
+        V = torch.from_numpy(cpp.winograd_input(x.numpy()))
+        assert V.shape == (16, C, B * ((H + 1) // 2) * ((W + 1) // 2))
+        out = cpp.winograd_output(torch.bmm(U, V).numpy(), bias.numpy(), B, H, W, 0.2)
+        ref = F.leaky_relu(F.conv2d(x, wt, bias, padding=1), 0.2)
+        assert _rel_err(out, ref) <= 1e-5, (B, C, O, H, W)
+
+
+@needs_cpp
+@pytest.mark.parametrize("co", [8, 16, 32])
+def test_fused_last_level_matches_torch(co):
+    from closure import _kernels_cpp as cpp
+    from closure.models.blocks import ConvUnit
+
+    rng = _rng()
+    torch.manual_seed(int(rng.integers(0, 2**31)))
+    B, C = int(rng.integers(1, 4)), int(rng.integers(1, 40))
+    H, W = int(rng.integers(1, 40)), int(rng.integers(1, 45))
+    unit, head = ConvUnit(C, co).eval(), torch.nn.Conv2d(co, 1, 3, padding=1).eval()
+    x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
+    lo, hi, thr = 300.0, 5000.0, 875.0
+    with torch.no_grad():
+        a = unit(x)
+        T = (head(a)[:, 0] * np.float32(hi - lo) + np.float32(lo)).numpy()
+        thr = float(np.quantile(T, 0.7))  # a threshold inside the field: ~30 % hot cells
+        c1, s1 = cpp.last_level_hotspots(
+            x.numpy(), K._np(unit.conv.weight.permute(1, 2, 3, 0)), K._np(unit.conv.bias),
+            K._np(unit.mix.weight[:, :, 0, 0].t()), K._np(unit.mix.bias),
+            K._np(head.weight[0].permute(1, 2, 0)), float(head.bias[0]), 0.2, lo, hi, thr)
+    c2, s2 = K.hotspot_head_torch(a, head.weight.detach(), float(head.bias.detach()[0]), lo,
+                                  hi, thr)
+    near = (np.abs(T - thr) <= 1e-5 * thr).reshape(B, -1).sum(1)
+    assert c2.sum() > 0
+    assert np.all(np.abs(c1 - c2) <= near)
+    ok = c1 == c2
+    np.testing.assert_allclose(s1[ok], s2[ok], rtol=1e-5)
+
+
+def _straddling_vae(base: int):
+    """FieldVAE with random weights scaled so that the decoded T straddles 875 K."""
+    from closure.models.vae import FieldVAE
+
+    torch.manual_seed(int(_rng().integers(0, 2**31)))
+    vae = FieldVAE(base).eval()
+    with torch.no_grad():
+        for mod in vae.modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.weight.mul_(2.5 if base < 16 else 1.5)
+        vae.dec_out.bias.fill_(0.125)
+    return vae
+
+
+@needs_cpp
+@pytest.mark.parametrize("base", [8, 16])
+def test_restructured_decode_matches_the_decoder(base):
+    """The C++ body (up-sampling convs, Winograd, fused last level) against ``vae.decode``."""
+    vae = _straddling_vae(base)
+    prep = K._prepare(vae)
+    kinds = [u["kind"] for _, _, u in prep["units"]]
+    assert kinds.count("upconv") == 3 and "winograd" in kinds and prep["last"] is not None
+    z = torch.randn(3, 4, int(np.random.default_rng().integers(1, 5)), 5)
+    with torch.no_grad():
+        T = (vae.decode(z)[:, 0] * 4700.0 + 300.0).numpy()
+    thr = float(np.quantile(T, 0.8))
+    a1, t1 = K.decode_hotspots(vae, z, 300.0, 5000.0, thr, backend="cpp")
+    a2, t2 = K.decode_hotspots(vae, z, 300.0, 5000.0, thr, backend="torch")
+    n = T.shape[1] * T.shape[2]
+    near = (np.abs(T - thr) <= 1e-5 * thr).reshape(3, -1).sum(1)
+    assert np.all(np.abs(a1 - a2) * n <= near + 0.5)
+    np.testing.assert_allclose(a2, (T > thr).mean(axis=(1, 2)))
+    ok = np.abs(a1 - a2) * n < 0.5
+    np.testing.assert_allclose(t1[ok], t2[ok], rtol=1e-5)
+    assert 0 < a2.mean() < 1
+
+
+@needs_cpp
+def test_restructured_decode_follows_weight_updates():
+    """Re-laid-out weights are cached per module and rebuilt when a parameter changes."""
+    vae = _straddling_vae(8)
+    z = torch.randn(2, 4, 2, 3)
+    a0, _ = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="cpp")
+    with torch.no_grad():
+        vae.dec_out.bias.add_(0.05)  # hotter everywhere
+        vae.dec[1][0].conv.weight.mul_(1.1)
+    a1, t1 = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="cpp")
+    a2, t2 = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="torch")
+    assert np.all(a1 > a0)
+    np.testing.assert_allclose(a1, a2, atol=2.0 / (16 * 24))
+    np.testing.assert_allclose(t1, t2, rtol=1e-4)
