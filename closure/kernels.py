@@ -265,7 +265,8 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
                 co, ci = w.shape[:2]
                 if i < 3 and k == 0:  # behind the up-sampling: per-tap mixes, tap-major rows
                     u = {"unit": unit, "kind": "upconv", "bias": _np(conv.bias),
-                         "w9": w.permute(2, 3, 0, 1).reshape(9 * co, ci).contiguous()}
+                         "w9": w.permute(2, 3, 0, 1).reshape(9 * co, ci).contiguous(),
+                         "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
                 elif ci * co >= _WINO_MIN_CHANNELS:
                     U = torch.einsum("ar,ocrs,bs->aboc", _WINO_G, w.double(), _WINO_G)
                     u = {"unit": unit, "kind": "winograd", "bias": _np(conv.bias),
@@ -291,17 +292,17 @@ def _conv_unit_cpp(x: torch.Tensor, u: dict[str, Any], upsampled: bool) -> torch
     if u["kind"] == "upconv":
         B, C, h, w = x.shape
         y = torch.matmul(u["w9"], x.reshape(B, C, h * w)).reshape(B, 9, -1, h, w)
-        a = torch.from_numpy(mod.upconv3x3_combine(y.numpy(), u["bias"], _SLOPE))
+        return torch.from_numpy(mod.upconv3x3_unit(y.numpy(), u["bias"], u["wm"], u["bm"],
+                                                   _SLOPE))
+    if upsampled:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    if u["kind"] == "winograd":
+        B, _, H, W = x.shape
+        V = torch.from_numpy(mod.winograd_input(np.ascontiguousarray(x.numpy())))
+        M = torch.bmm(u["u"], V)
+        a = torch.from_numpy(mod.winograd_output(M.numpy(), u["bias"], B, H, W, _SLOPE))
     else:
-        if upsampled:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        if u["kind"] == "winograd":
-            B, _, H, W = x.shape
-            V = torch.from_numpy(mod.winograd_input(np.ascontiguousarray(x.numpy())))
-            M = torch.bmm(u["u"], V)
-            a = torch.from_numpy(mod.winograd_output(M.numpy(), u["bias"], B, H, W, _SLOPE))
-        else:
-            a = F.leaky_relu(unit.conv(x), _SLOPE)
+        a = F.leaky_relu(unit.conv(x), _SLOPE)
     return F.leaky_relu(unit.mix(a), _SLOPE)
 
 

@@ -14,9 +14,10 @@ member is the deterministic (latent-mean) decode: the same computation as online
 ``deterministic=True``, averaged over the bank.
 
 Axes. ``t`` has one node per meso step, ``t_k = k dt_meso``, k = 0..horizon. Online mode is
-evaluated at meso steps and linear in between, so the table is exact in ``t`` by construction and
-only ``Ps`` is refined. ``Ps`` starts with ``n_initial`` uniform nodes over the training envelope;
-every interval is tested at its midpoint (a held-out point, never inserted unless it fails):
+evaluated at meso steps and linear in between, so the table is exact in ``t`` by construction
+and only ``Ps`` is refined. ``Ps`` starts with ``n_initial`` (33) uniform nodes over the training
+envelope; every interval is tested at its midpoint (a held-out point, never inserted unless it
+fails):
 
     err = max_t max( |A_int - A| / max(A, area_floor), |T_int - T| / T )
 
@@ -25,7 +26,7 @@ linear interpolation between the interval's nodes. ``area_floor`` (default 0.01,
 fraction) turns the criterion into an absolute one, ``tol * area_floor`` = 1e-4 by default
 (2.5 meso cells of a 128x192 patch), where the area is near zero. Intervals with
 ``err > tol`` (default 0.01) are split (the midpoint becomes a node) until all pass or
-``max_nodes`` is reached; the achieved maximum held-out error is stored in the file, with
+``max_nodes`` (257) is reached; the achieved maximum held-out error is stored in the file, with
 ``n_check`` extra checks at random pressures.
 
 File: ``closure_table.h5`` beside the weights, written atomically (temp file, fsync, rename).
@@ -55,6 +56,11 @@ __all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", 
            "main"]
 
 TABLE_FILE = "closure_table.h5"
+#: initial uniform Ps nodes and the node cap of a build: the shipped model's table needed 62 nodes
+#: for 1% (its response is rough in Ps: at 0.146 GPa uniform spacing 11 of 64 midpoints still
+#: failed), so start at 0.29 GPa spacing and let refinement add the rest
+DEFAULT_N_INITIAL = 33
+DEFAULT_MAX_NODES = 257
 FORMAT = "porous-closure-table"
 FORMAT_VERSION = 1
 
@@ -205,8 +211,8 @@ def heldout_error(a_int: np.ndarray, t_int: np.ndarray, a: np.ndarray, t: np.nda
     return float(max(ea.max(), et.max()))
 
 
-def build_table(runner: MesoRunner, *, n_initial: int = 5, tol: float = 0.01,
-                area_floor: float = 0.01, max_nodes: int = 17, n_samples: int = 1,
+def build_table(runner: MesoRunner, *, n_initial: int = DEFAULT_N_INITIAL, tol: float = 0.01,
+                area_floor: float = 0.01, max_nodes: int = DEFAULT_MAX_NODES, n_samples: int = 1,
                 seed: int = 0, n_check: int = 1, progress: bool = True,
                 time_budget: float = 0.0) -> Table:
     """Adaptive table over the runner's envelope (module docstring); returns the :class:`Table`.
@@ -328,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", default=None, help=f"output file (default MODEL_DIR/{TABLE_FILE})")
     b.add_argument("--tol", type=float, default=0.01)
     b.add_argument("--area-floor", type=float, default=0.01)
-    b.add_argument("--n-initial", type=int, default=5)
-    b.add_argument("--max-nodes", type=int, default=17)
+    b.add_argument("--n-initial", type=int, default=DEFAULT_N_INITIAL)
+    b.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES)
     b.add_argument("--n-micro", type=int, default=4)
     b.add_argument("--n-samples", type=int, default=1)
     b.add_argument("--seed", type=int, default=0)

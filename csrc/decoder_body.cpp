@@ -4,12 +4,13 @@
 // up-sampling. Two restructurings cut its arithmetic; their matrix products stay with BLAS
 // (torch.matmul on the Python side), these kernels do everything around them:
 //
-//  upconv3x3_combine  3x3 conv (zero padding) of a bilinear x2 up-sampled input. Channel mixing
-//                     commutes with up-sampling, so the nine taps' mixes y_t = W_t x are formed
-//                     at the coarse resolution (a quarter of the products) and this kernel
-//                     up-samples, shifts and sums them: out = act(b + sum_t S_t U y_t), with U
-//                     the bilinear x2 up-sampling (align_corners=False, edge-clamped) and S_t the
-//                     tap's shift with zero fill. Separable: an x pass, then a y pass.
+//  upconv3x3_unit     ConvUnit behind a bilinear x2 up-sampling. Channel mixing commutes with
+//                     up-sampling, so the nine taps' mixes y_t = W_t x are formed at the coarse
+//                     resolution (a quarter of the products) and this kernel up-samples, shifts
+//                     and sums them, a = act(b + sum_t S_t U y_t), with U the bilinear x2
+//                     up-sampling (align_corners=False, edge-clamped) and S_t the tap's shift
+//                     with zero fill (separable: an x pass, then a y pass), then applies the 1x1
+//                     conv, out = act(bm + Wm a), while the rows are in cache.
 //  winograd_input /   3x3 conv (zero padding) as Winograd F(2x2, 3x3): input tiles V = B^T d B,
 //  winograd_output    16 products M = U V (BLAS), output Y = act(b + A^T M A); 2.25x fewer
 //                     products than direct convolution.
@@ -28,7 +29,7 @@
 namespace py = pybind11;
 using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CK_CLONES
@@ -89,60 +90,132 @@ CK_CLONES void x_pass(const float* __restrict rm, const float* __restrict r0,
   }
 }
 
-// y pass + bias + activation + interleaved store of one fine row I: g[d] holds, for tap row
-// dy = d - 1, the h x-passed coarse rows of length 2w ([E | O]).
-CK_CLONES void y_pass_row(const float* const* g, int64_t h, int64_t w, int64_t I, float bias,
-                          float slope, float* __restrict acc, float* __restrict out) {
-  const int64_t n = 2 * w;
-  std::fill(acc, acc + n, bias);
+// y pass + bias + activation of one fine row I of one channel: g[d] holds, for tap row
+// dy = d - 1, the x-passed coarse rows r0.. of length n = 2w ([E | O]); out keeps that layout.
+CK_CLONES void y_pass_row(const float* const* g, int64_t h, int64_t r0, int64_t n, int64_t I,
+                          float bias, float slope, float* __restrict out) {
+  std::fill(out, out + n, bias);
   for (int d = 0; d < 3; ++d) {
     int64_t idx[2];
     float wt[2];
     const int m = up_terms(h, I + d - 1, idx, wt);
     for (int t = 0; t < m; ++t) {
-      const float* src = g[d] + idx[t] * n;
+      const float* src = g[d] + (idx[t] - r0) * n;
       const float c = wt[t];
 #pragma omp simd
-      for (int64_t k = 0; k < n; ++k) acc[k] += c * src[k];
+      for (int64_t k = 0; k < n; ++k) out[k] += c * src[k];
     }
   }
-  for (int64_t j = 0; j < w; ++j) {
-    out[2 * j] = act(acc[j], slope);
-    out[2 * j + 1] = act(acc[w + j], slope);
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) out[k] = act(out[k], slope);
+}
+
+// 1x1 conv of a row tile: t[o][k] = act(bm[o] + sum_c wmT[c][o] a[c][k]), C x n, register
+// blocked 8 output channels x 16 pixels.
+CK_CLONES void mix_rows(const float* __restrict a, int64_t C, int64_t n,
+                        const float* __restrict wmT, const float* __restrict bm, float slope,
+                        float* __restrict t) {
+  constexpr int OB = 8, KB = 16;
+  int64_t o0 = 0;
+  for (; o0 + OB <= C; o0 += OB) {
+    int64_t k0 = 0;
+    for (; k0 + KB <= n; k0 += KB) {
+      float acc[OB][KB];
+      for (int i = 0; i < OB; ++i)
+        for (int k = 0; k < KB; ++k) acc[i][k] = bm[o0 + i];
+      for (int64_t c = 0; c < C; ++c) {
+        const float* av = a + c * n + k0;
+        const float* wv = wmT + c * C + o0;
+        for (int i = 0; i < OB; ++i) {
+          const float wgt = wv[i];
+#pragma omp simd
+          for (int k = 0; k < KB; ++k) acc[i][k] += wgt * av[k];
+        }
+      }
+      for (int i = 0; i < OB; ++i)
+        for (int k = 0; k < KB; ++k) t[(o0 + i) * n + k0 + k] = act(acc[i][k], slope);
+    }
+    for (; k0 < n; ++k0) {
+      for (int i = 0; i < OB; ++i) {
+        float sm = bm[o0 + i];
+        for (int64_t c = 0; c < C; ++c) sm += wmT[c * C + o0 + i] * a[c * n + k0];
+        t[(o0 + i) * n + k0] = act(sm, slope);
+      }
+    }
+  }
+  for (; o0 < C; ++o0) {
+    for (int64_t k = 0; k < n; ++k) {
+      float sm = bm[o0];
+      for (int64_t c = 0; c < C; ++c) sm += wmT[c * C + o0] * a[c * n + k];
+      t[o0 * n + k] = act(sm, slope);
+    }
   }
 }
 
-f32a upconv3x3_combine(f32a y, f32a bias, float slope) {
+// Coarse rows per work item of upconv3x3_unit: its x passes (with a halo row on each side) for
+// all channels stay in L2 (3 taps x 6 rows x C x 2w floats: 442 kB for each level of the default
+// decoder).
+constexpr int64_t COARSE_BLOCK = 4;
+
+f32a upconv3x3_unit(f32a y, f32a bias, f32a wm, f32a bm, float slope) {
   need(y.ndim() == 5 && y.shape(1) == 9,
-       "upconv3x3_combine: y must be (B, 9, C, h, w) (tap-major channel mixes)");
+       "upconv3x3_unit: y must be (B, 9, C, h, w) (tap-major channel mixes)");
   const int64_t B = y.shape(0), C = y.shape(2), h = y.shape(3), w = y.shape(4);
-  need(bias.ndim() == 1 && bias.shape(0) == C, "upconv3x3_combine: bias must be (C,)");
-  const int64_t H = 2 * h, W = 2 * w, plane = h * w;
+  need(bias.ndim() == 1 && bias.shape(0) == C, "upconv3x3_unit: bias must be (C,)");
+  const bool mix = wm.size() > 0;
+  need(!mix || (wm.size() == C * C && bm.size() == C),
+       "upconv3x3_unit: wm must be (C, C) ([c_in][c_out]) and bm (C,), or both empty");
+  const int64_t H = 2 * h, W = 2 * w, plane = h * w, n = W;
+  const int64_t nblk = (h + COARSE_BLOCK - 1) / COARSE_BLOCK;
   f32a out({B, C, H, W});
   const float* py = y.data();
   const float* pb = bias.data();
+  const float* pw = mix ? wm.data() : nullptr;
+  const float* pbm = mix ? bm.data() : nullptr;
   float* po = out.mutable_data();
   {
     py::gil_scoped_release nogil;
 #pragma omp parallel
     {
-      std::vector<float> gbuf((size_t)(3 * h * W)), acc((size_t)W);
+      std::vector<float> gbuf((size_t)(C * 3 * (COARSE_BLOCK + 2) * n));
+      std::vector<float> a((size_t)(C * n)), t((size_t)(C * n));
 #pragma omp for schedule(static)
-      for (int64_t bc = 0; bc < B * C; ++bc) {
-        const int64_t b = bc / C, c = bc % C;
-        const float* g[3];
-        for (int d = 0; d < 3; ++d) {
-          float* gd = gbuf.data() + d * h * W;
-          g[d] = gd;
-          const float* base = py + ((b * 9 + 3 * d) * C + c) * plane;
-          for (int64_t i = 0; i < h; ++i) {
-            const float* r = base + i * w;
-            x_pass(r, r + C * plane, r + 2 * C * plane, w, gd + i * W, gd + i * W + w);
+      for (int64_t task = 0; task < B * nblk; ++task) {
+        const int64_t b = task / nblk, i0 = (task % nblk) * COARSE_BLOCK;
+        const int64_t i1 = std::min(h, i0 + COARSE_BLOCK);
+        const int64_t r0 = std::max<int64_t>(0, i0 - 1), r1 = std::min(h - 1, i1);
+        const int64_t nr = r1 - r0 + 1;
+        for (int64_t c = 0; c < C; ++c) {
+          for (int d = 0; d < 3; ++d) {
+            float* gd = gbuf.data() + (c * 3 + d) * nr * n;
+            const float* base = py + ((b * 9 + 3 * d) * C + c) * plane;
+            for (int64_t i = r0; i <= r1; ++i) {
+              const float* r = base + i * w;
+              float* dst = gd + (i - r0) * n;
+              x_pass(r, r + C * plane, r + 2 * C * plane, w, dst, dst + w);
+            }
           }
         }
-        float* ob = po + bc * H * W;
-        for (int64_t I = 0; I < H; ++I)
-          y_pass_row(g, h, w, I, pb[c], slope, acc.data(), ob + I * W);
+        for (int64_t I = 2 * i0; I < 2 * i1; ++I) {
+          for (int64_t c = 0; c < C; ++c) {
+            const float* gc = gbuf.data() + c * 3 * nr * n;
+            const float* g[3] = {gc, gc + nr * n, gc + 2 * nr * n};
+            y_pass_row(g, h, r0, n, I, pb[c], slope, a.data() + c * n);
+          }
+          const float* src = a.data();
+          if (mix) {
+            mix_rows(a.data(), C, n, pw, pbm, slope, t.data());
+            src = t.data();
+          }
+          for (int64_t c = 0; c < C; ++c) {  // [E | O] -> interleaved fine columns
+            float* orow = po + ((b * C + c) * H + I) * W;
+            const float* s = src + c * n;
+            for (int64_t j = 0; j < w; ++j) {
+              orow[2 * j] = s[j];
+              orow[2 * j + 1] = s[w + j];
+            }
+          }
+        }
       }
     }
   }
@@ -464,8 +537,8 @@ py::tuple last_level_hotspots(f32a x, f32a w3, f32a b3, f32a wm, f32a bm, f32a w
 }  // namespace
 
 void register_decoder_body(py::module_& m) {
-  m.def("upconv3x3_combine", &upconv3x3_combine, py::arg("y"), py::arg("bias"),
-        py::arg("slope"));
+  m.def("upconv3x3_unit", &upconv3x3_unit, py::arg("y"), py::arg("bias"), py::arg("wm"),
+        py::arg("bm"), py::arg("slope"));
   m.def("winograd_input", &winograd_input, py::arg("x"));
   m.def("last_level_hotspots", &last_level_hotspots, py::arg("x"), py::arg("w3"), py::arg("b3"),
         py::arg("wm"), py::arg("bm"), py::arg("wh"), py::arg("bh"), py::arg("slope"),
