@@ -1,6 +1,6 @@
 """Where one online-mode meso step of the closure spends its time (issue 5's 2x target).
 
-    python benchmarks/bench_online_breakdown.py [--batch 16] [--threads 1] [--repeats 5]
+    python benchmarks/bench_online_breakdown.py [--batch 128] [--threads 1] [--repeats 5]
 
 For the shipped model (closure/weights/default) and a batch of random tokens: the latent dynamics
 (``substeps`` micro steps of the eight U-Nets, PyTorch on every path) and the decode of the T
@@ -63,7 +63,7 @@ def decoder_macs(vae, grid: tuple[int, int]) -> dict[str, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" /
@@ -83,7 +83,7 @@ def main() -> int:
     logvar = torch.randn(args.batch, n, h, w, generator=g) - 6.0
     backends = [b for b in ("cpp", "torch") if b in kernels.available_backends()]
     out = {"batch": args.batch, "threads": args.threads, "grid": list(run.grid),
-           "step_chunk": run.chunk, "decode_chunk": run.decode_chunk,
+           "step_chunk": run.step_chunk, "decode_chunk": run.decode_chunk,
            "loadavg_start": os.getloadavg()}
     fns = {"dynamics": lambda: run.step(mean, logvar)}
     for b in backends:

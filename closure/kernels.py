@@ -270,7 +270,8 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
                 elif ci * co >= _WINO_MIN_CHANNELS:
                     U = torch.einsum("ar,ocrs,bs->aboc", _WINO_G, w.double(), _WINO_G)
                     u = {"unit": unit, "kind": "winograd", "bias": _np(conv.bias),
-                         "u": U.reshape(16, co, ci).float().contiguous()}
+                         "u": U.reshape(16, co, ci).float().contiguous(),
+                         "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
             units.append((i, k, u))
     last = None
     block, out = vae.dec[-1], vae.dec_out
@@ -300,9 +301,9 @@ def _conv_unit_cpp(x: torch.Tensor, u: dict[str, Any], upsampled: bool) -> torch
         B, _, H, W = x.shape
         V = torch.from_numpy(mod.winograd_input(np.ascontiguousarray(x.numpy())))
         M = torch.bmm(u["u"], V)
-        a = torch.from_numpy(mod.winograd_output(M.numpy(), u["bias"], B, H, W, _SLOPE))
-    else:
-        a = F.leaky_relu(unit.conv(x), _SLOPE)
+        return torch.from_numpy(mod.winograd_output_unit(M.numpy(), u["bias"], u["wm"], u["bm"],
+                                                         B, H, W, _SLOPE))
+    a = F.leaky_relu(unit.conv(x), _SLOPE)
     return F.leaky_relu(unit.mix(a), _SLOPE)
 
 

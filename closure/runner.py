@@ -65,8 +65,8 @@ class MesoRunner:
     def __init__(self, model: LatentClosureModel, card: Mapping[str, Any] | None = None, *,
                  grid: tuple[int, int] | None = None, n_micro: int = 4, micro_seed: int = 0,
                  threshold: float = HOTSPOT_THRESHOLD_K, horizon: int | None = None,
-                 dt_meso: float | None = None, chunk: int = 16, decode_chunk: int = 2,
-                 backend: str | None = None) -> None:
+                 dt_meso: float | None = None, chunk: int = 16, step_chunk: int = 128,
+                 decode_chunk: int = 2, backend: str | None = None) -> None:
         card = dict(card or {})
         meso = card.get("data", {}).get("meso", {}) or {}
         self.model = model.eval()
@@ -84,14 +84,17 @@ class MesoRunner:
         self.n_micro = int(n_micro)
         self.micro_seed = int(micro_seed)
         self.threshold = float(threshold)
-        # cells per batch of the latent steps and of the decodes: the U-Nets work on 16x24
-        # tokens and gain from wide batches; the decoder's activations at 128x192 leave the
-        # cache beyond a few patches (measured, one thread, 16 patches: PyTorch decode 1.05 s
-        # in one batch vs 0.66-0.80 s in batches of 1-4; the C++ path likewise)
+        # cells per batch of the encoder, the latent steps and the decodes: the U-Nets work on
+        # 16x24 tokens and gain from wide batches (measured per 16 cells, 1 / 2 threads: 0.113 /
+        # 0.176 s in batches of 16, 0.099 / 0.065 s in batches of 128); the decoder's
+        # activations at 128x192 leave the cache beyond a few patches (PyTorch decode of 16
+        # patches, one thread: 1.05 s in one batch, 0.66-0.80 s in batches of 1-4; C++ alike)
         self.chunk = int(chunk)
+        self.step_chunk = int(step_chunk)
         self.decode_chunk = int(decode_chunk)
-        if self.chunk < 1 or self.decode_chunk < 1:
-            raise ValueError(f"chunk and decode_chunk must be >= 1, got {chunk}, {decode_chunk}")
+        if min(self.chunk, self.step_chunk, self.decode_chunk) < 1:
+            raise ValueError(f"chunk, step_chunk and decode_chunk must be >= 1, got {chunk}, "
+                             f"{step_chunk}, {decode_chunk}")
         self.backend = backend
         self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
         self.vae_T = model.tokenizer.vaes["T"]
@@ -150,8 +153,8 @@ class MesoRunner:
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance tokens by one meso step (``substeps`` micro steps, coupled)."""
         ms, vs = [], []
-        for s in range(0, len(mean), self.chunk):
-            m, v = mean[s:s + self.chunk], logvar[s:s + self.chunk]
+        for s in range(0, len(mean), self.step_chunk):
+            m, v = mean[s:s + self.step_chunk], logvar[s:s + self.step_chunk]
             for _ in range(self.model.substeps):
                 m, v = self.model.dynamics.step(m, v, self.model.coupled)
             ms.append(m)

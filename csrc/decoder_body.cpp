@@ -12,8 +12,9 @@
 //                     with zero fill (separable: an x pass, then a y pass), then applies the 1x1
 //                     conv, out = act(bm + Wm a), while the rows are in cache.
 //  winograd_input /   3x3 conv (zero padding) as Winograd F(2x2, 3x3): input tiles V = B^T d B,
-//  winograd_output    16 products M = U V (BLAS), output Y = act(b + A^T M A); 2.25x fewer
-//                     products than direct convolution.
+//  winograd_output_   16 products M = U V (BLAS), output a = act(b + A^T M A), 2.25x fewer
+//  unit               products than direct convolution; then, like upconv3x3_unit, the 1x1
+//                     conv out = act(bm + Wm a) while the rows are in cache.
 //
 // act is LeakyReLU with the given slope (1 = identity). References: closure/kernels.py.
 #include <pybind11/numpy.h>
@@ -299,60 +300,78 @@ f32a winograd_input(f32a x) {
   return V;
 }
 
-CK_CLONES void wino_out_plane(const float* __restrict M, int64_t ms, int64_t H, int64_t W,
-                              int64_t th, int64_t tw, float bias, float slope,
-                              float* __restrict y, float* __restrict buf) {
-  float* o0 = buf;
-  float* o1 = buf + tw;
-  for (int64_t ty = 0; ty < th; ++ty) {
-    const float* m = M + ty * tw;
-    for (int r = 0; r < 2; ++r) {
-      const int64_t yy = 2 * ty + r;
-      if (yy >= H) continue;
-      // row r of A^T M: r = 0 -> m0 + m1 + m2, r = 1 -> m1 - m2 - m3 (rows of the 4x4 tile)
-      const float sg = r == 0 ? 1.0f : -1.0f;  // sign of the last two rows
-      const float* a0 = m + (r == 0 ? 0 : 4) * ms;
-      const float* a1 = m + (r == 0 ? 4 : 8) * ms;
-      const float* a2 = m + (r == 0 ? 8 : 12) * ms;
+// Output transform of tile row ty of one channel: rows 2ty and 2ty+1 (when inside) as
+// act(bias + A^T M A), each stored as [even columns (tw) | odd columns (tw)] at dst, dst + 2 tw.
+CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, float bias,
+                            float slope, float* __restrict dst) {
+  for (int r = 0; r < 2; ++r) {
+    // row r of A^T M: r = 0 -> m0 + m1 + m2, r = 1 -> m1 - m2 - m3 (rows of the 4x4 tile)
+    const float sg = r == 0 ? 1.0f : -1.0f;  // sign of the last two rows
+    const float* a0 = M + (r == 0 ? 0 : 4) * ms;
+    const float* a1 = M + (r == 0 ? 4 : 8) * ms;
+    const float* a2 = M + (r == 0 ? 8 : 12) * ms;
+    float* o0 = dst + r * 2 * tw;
+    float* o1 = o0 + tw;
 #pragma omp simd
-      for (int64_t k = 0; k < tw; ++k) {
-        const float t0 = a0[k] + sg * (a1[k] + a2[k]);
-        const float t1 = a0[ms + k] + sg * (a1[ms + k] + a2[ms + k]);
-        const float t2 = a0[2 * ms + k] + sg * (a1[2 * ms + k] + a2[2 * ms + k]);
-        const float t3 = a0[3 * ms + k] + sg * (a1[3 * ms + k] + a2[3 * ms + k]);
-        o0[k] = act(bias + (t0 + t1 + t2), slope);
-        o1[k] = act(bias + (t1 - t2 - t3), slope);
-      }
-      float* yr = y + yy * W;
-      for (int64_t k = 0; k < tw; ++k) {
-        yr[2 * k] = o0[k];
-        if (2 * k + 1 < W) yr[2 * k + 1] = o1[k];
-      }
+    for (int64_t k = 0; k < tw; ++k) {
+      const float t0 = a0[k] + sg * (a1[k] + a2[k]);
+      const float t1 = a0[ms + k] + sg * (a1[ms + k] + a2[ms + k]);
+      const float t2 = a0[2 * ms + k] + sg * (a1[2 * ms + k] + a2[2 * ms + k]);
+      const float t3 = a0[3 * ms + k] + sg * (a1[3 * ms + k] + a2[3 * ms + k]);
+      o0[k] = act(bias + (t0 + t1 + t2), slope);
+      o1[k] = act(bias + (t1 - t2 - t3), slope);
     }
   }
 }
 
-f32a winograd_output(f32a M, f32a bias, int64_t B, int64_t H, int64_t W, float slope) {
-  need(M.ndim() == 3 && M.shape(0) == 16, "winograd_output: M must be (16, C, N)");
+// Winograd output transform + bias + act, then (when wm is not empty) the ConvUnit's 1x1 conv
+// out = act(bm + Wm a) on the tile row's two fine rows while they are in cache.
+f32a winograd_output_unit(f32a M, f32a bias, f32a wm, f32a bm, int64_t B, int64_t H, int64_t W,
+                          float slope) {
+  need(M.ndim() == 3 && M.shape(0) == 16, "winograd_output_unit: M must be (16, C, N)");
   const int64_t C = M.shape(1), N = M.shape(2);
   const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, nt = th * tw;
   need(B >= 0 && H > 0 && W > 0 && N == B * nt,
-       "winograd_output: M's tile count does not match (B, H, W)");
-  need(bias.ndim() == 1 && bias.shape(0) == C, "winograd_output: bias must be (C,)");
+       "winograd_output_unit: M's tile count does not match (B, H, W)");
+  need(bias.ndim() == 1 && bias.shape(0) == C, "winograd_output_unit: bias must be (C,)");
+  const bool mix = wm.size() > 0;
+  need(!mix || (wm.size() == C * C && bm.size() == C),
+       "winograd_output_unit: wm must be (C, C) ([c_in][c_out]) and bm (C,), or both empty");
   f32a y({B, C, H, W});
   const float* pm = M.data();
   const float* pb = bias.data();
+  const float* pw = mix ? wm.data() : nullptr;
+  const float* pbm = mix ? bm.data() : nullptr;
   float* py = y.mutable_data();
+  const int64_t n = 4 * tw;  // two fine rows, each [even | odd]
   {
     py::gil_scoped_release nogil;
 #pragma omp parallel
     {
-      std::vector<float> buf((size_t)(2 * tw));
+      std::vector<float> a((size_t)(C * n)), t((size_t)(C * n));
 #pragma omp for schedule(static)
-      for (int64_t bc = 0; bc < B * C; ++bc) {
-        const int64_t b = bc / C, c = bc % C;
-        wino_out_plane(pm + c * N + b * nt, C * N, H, W, th, tw, pb[c], slope, py + bc * H * W,
-                       buf.data());
+      for (int64_t task = 0; task < B * th; ++task) {
+        const int64_t b = task / th, ty = task % th;
+        for (int64_t c = 0; c < C; ++c)
+          wino_out_row(pm + c * N + b * nt + ty * tw, C * N, tw, pb[c], slope,
+                       a.data() + c * n);
+        const float* src = a.data();
+        if (mix) {
+          mix_rows(a.data(), C, n, pw, pbm, slope, t.data());
+          src = t.data();
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          for (int r = 0; r < 2; ++r) {
+            const int64_t yy = 2 * ty + r;
+            if (yy >= H) continue;
+            float* yr = py + ((b * C + c) * H + yy) * W;
+            const float* e = src + c * n + r * 2 * tw;
+            for (int64_t k = 0; k < tw; ++k) {
+              yr[2 * k] = e[k];
+              if (2 * k + 1 < W) yr[2 * k + 1] = e[tw + k];
+            }
+          }
+        }
       }
     }
   }
@@ -543,6 +562,7 @@ void register_decoder_body(py::module_& m) {
   m.def("last_level_hotspots", &last_level_hotspots, py::arg("x"), py::arg("w3"), py::arg("b3"),
         py::arg("wm"), py::arg("bm"), py::arg("wh"), py::arg("bh"), py::arg("slope"),
         py::arg("lo"), py::arg("hi"), py::arg("thr"));
-  m.def("winograd_output", &winograd_output, py::arg("M"), py::arg("bias"), py::arg("B"),
-        py::arg("H"), py::arg("W"), py::arg("slope"));
+  m.def("winograd_output_unit", &winograd_output_unit, py::arg("M"), py::arg("bias"),
+        py::arg("wm"), py::arg("bm"), py::arg("B"), py::arg("H"), py::arg("W"),
+        py::arg("slope"));
 }

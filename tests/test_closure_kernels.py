@@ -238,16 +238,28 @@ def test_winograd_conv_matches_conv2d():
 
     rng = _rng()
     G = K._WINO_G
-    for H, W in [(int(rng.integers(1, 20)), int(rng.integers(1, 20))), (1, 1), (2, 3), (5, 1)]:
+    cases = [(int(rng.integers(1, 20)), int(rng.integers(1, 20)), None), (1, 1, None),
+             (2, 3, None), (5, 1, None),
+             (6, 8 * int(rng.integers(1, 5)), 16)]  # the last: the register-blocked mix path
+    for H, W, width in cases:
         B, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        O = width or O
         x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
         wt = torch.from_numpy(rng.normal(size=(O, C, 3, 3)).astype(np.float32))
         bias = torch.from_numpy(rng.normal(size=O).astype(np.float32))
         U = torch.einsum("ar,ocrs,bs->aboc", G, wt.double(), G).reshape(16, O, C).float()
         V = torch.from_numpy(cpp.winograd_input(x.numpy()))
         assert V.shape == (16, C, B * ((H + 1) // 2) * ((W + 1) // 2))
-        out = cpp.winograd_output(torch.bmm(U, V).numpy(), bias.numpy(), B, H, W, 0.2)
+        M = torch.bmm(U, V).numpy()
+        empty = np.zeros(0, np.float32)
+        out = cpp.winograd_output_unit(M, bias.numpy(), empty, empty, B, H, W, 0.2)
         ref = F.leaky_relu(F.conv2d(x, wt, bias, padding=1), 0.2)
+        assert _rel_err(out, ref) <= 1e-5, (B, C, O, H, W)
+        wm = torch.from_numpy(rng.normal(size=(O, O)).astype(np.float32))
+        bm = torch.from_numpy(rng.normal(size=O).astype(np.float32))
+        out = cpp.winograd_output_unit(M, bias.numpy(), wm.t().contiguous().numpy(),
+                                       bm.numpy(), B, H, W, 0.2)
+        ref = F.leaky_relu(F.conv2d(ref, wm[:, :, None, None], bm), 0.2)
         assert _rel_err(out, ref) <= 1e-5, (B, C, O, H, W)
 
 
