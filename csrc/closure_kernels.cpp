@@ -51,12 +51,15 @@ static f32a sample_latent(f32a mean, f32a logvar, uint64_t seed, i64a cell_ids, 
   const int64_t* id = cell_ids.data();
   const int64_t* st = steps.data();
   float* z = out.mutable_data();
+  std::vector<uint64_t> keys((size_t)B);  // one key per cell, not per element
+  for (int64_t b = 0; b < B; ++b) keys[(size_t)b] = ck::cell_key(seed, (uint64_t)id[b],
+                                                                  (uint64_t)st[b]);
   {
     py::gil_scoped_release nogil;
 #pragma omp parallel for schedule(static) collapse(2)
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t e = 0; e < E; ++e) {
-        const uint64_t key = ck::cell_key(seed, (uint64_t)id[b], (uint64_t)st[b]);
+        const uint64_t key = keys[(size_t)b];
         const float eps = (float)ck::normal_from_key(key, (uint64_t)e);
         const int64_t i = b * E + e;
         z[i] = m[i] + std::exp(0.5f * v[i]) * eps;
