@@ -12,13 +12,17 @@ Three kernels, each with a pure-PyTorch reference here and compiled versions in
   threshold and the per-cell reduction: 3x3 conv (C -> 1, zero padding) + bias in float32,
   ``T = v (hi - lo) + lo``, count and sum of ``T`` over ``T > threshold`` (float64 sums).
 * :func:`table_lookup` -- table mode: bilinear interpolation in (Ps, t) and the MES-IG rate.
+* :func:`decode_hotspots` -- T tokens to hotspot statistics; on the C++ backend the decoder
+  body runs restructured on the kernels of ``csrc/decoder_body.cpp`` (up-sampling convs mixed
+  at the coarse resolution, Winograd, fused last level + head), see its docstring.
 
 Backend choice: the ``backend`` argument, else the environment variable ``CLOSURE_KERNELS``
 (``auto`` | ``cuda`` | ``cpp`` | ``torch``), else ``auto`` = CUDA if the module imports and sees
 a GPU, then C++, then PyTorch. An explicitly requested backend that is not available raises
 ``ValueError``; under ``auto`` a CUDA runtime failure warns once and falls back to C++.
 The backends agree to a relative error <= 1e-5 in float32 (tests/test_closure_kernels.py); the
-hotspot count can differ only by cells whose T lies within float32 round-off of the threshold.
+hotspot count can differ only by cells whose T lies within round-off (1e-5 max|T|) of the
+threshold.
 """
 
 from __future__ import annotations
