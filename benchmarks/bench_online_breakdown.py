@@ -74,6 +74,7 @@ def main() -> int:
 
     from closure import kernels
     from closure.api import Closure
+    from closure.training.checkpoint import atomic_write_bytes
 
     torch.set_num_threads(args.threads)
     run = Closure.load(table=False).runner
@@ -101,9 +102,7 @@ def main() -> int:
     out["bound_at_equal_flop_rate"] = (dyn + dec_t) / (
         dyn + dec_t * macs["restructured"] / macs["eager"])
     path = Path(args.json)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(out, indent=1) + "\n").encode())
     print(f"batch {args.batch}, {args.threads} thread(s), load {out['loadavg_start'][0]:.1f}")
     print(f"  dynamics (one meso step)   {dyn:.4f} s")
     for b in backends:

@@ -35,6 +35,7 @@ def main() -> int:
 
     from closure.api import Closure
     from closure.table import evaluate_many, heldout_error
+    from closure.training.checkpoint import atomic_write_bytes
 
     torch.set_num_threads(args.threads)
     c = Closure.load(table=False)
@@ -85,9 +86,7 @@ def main() -> int:
             for m in ("linear", "pchip", "akima", "cubic")))
     print("(max held-out error at the midpoints; in brackets: midpoints over 1%)")
     path = Path(args.json)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(out, indent=1) + "\n").encode())
     print(f"wrote {path}")
     return 0
 

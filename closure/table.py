@@ -86,6 +86,14 @@ class Table:
     def horizon_time(self) -> float:
         return self.dt * (self.area.shape[1] - 1)
 
+    def rows_at(self, ps: float) -> tuple[np.ndarray, np.ndarray]:
+        """(area, temperature) over the t nodes at shock pressure ``ps``: linear between the two
+        nearest Ps nodes (the edge interval's line outside them), as the held-out checks use it."""
+        i = int(np.clip(np.searchsorted(self.nodes, ps) - 1, 0, len(self.nodes) - 2))
+        f = (ps - self.nodes[i]) / (self.nodes[i + 1] - self.nodes[i])
+        return (self.area[i] + f * (self.area[i + 1] - self.area[i]),
+                self.temperature[i] + f * (self.temperature[i + 1] - self.temperature[i]))
+
     def lookup(self, ps: np.ndarray, t0: np.ndarray, t1: np.ndarray, shocked: np.ndarray,
                backend: str | None = None) -> tuple[np.ndarray, ...]:
         from closure import kernels
@@ -305,10 +313,7 @@ def build_table(runner: MesoRunner, *, n_initial: int = DEFAULT_N_INITIAL, tol: 
     online_many(check_ps)
     for p in check_ps:
         A_c, T_c = online(float(p))
-        i = int(np.clip(np.searchsorted(tab.nodes, p) - 1, 0, len(nodes) - 2))
-        f = (p - tab.nodes[i]) / (tab.nodes[i + 1] - tab.nodes[i])
-        a_int = tab.area[i] + f * (tab.area[i + 1] - tab.area[i])
-        t_int = tab.temperature[i] + f * (tab.temperature[i + 1] - tab.temperature[i])
+        a_int, t_int = tab.rows_at(p)
         checks.append({"ps": float(p), "error": heldout_error(a_int, t_int, A_c, T_c,
                                                               area_floor)})
     tab.meta = {

@@ -124,18 +124,7 @@ static py::tuple hotspot_head(f32a h, f32a weight, float bias, double lo, double
       }
     }
   }
-  int64_t* pc = count.mutable_data();
-  double* ps = sumT.mutable_data();
-  for (int64_t b = 0; b < B; ++b) {
-    int64_t n = 0;
-    double s = 0.0;
-    for (int64_t y = 0; y < H; ++y) {
-      n += rc[(size_t)(b * H + y)];
-      s += rs[(size_t)(b * H + y)];
-    }
-    pc[b] = n;
-    ps[b] = s;
-  }
+  ck::sum_blocks(rc.data(), rs.data(), B, H, count.mutable_data(), sumT.mutable_data());
   return py::make_tuple(count, sumT);
 }
 

@@ -41,4 +41,20 @@ CK_HD double normal_from_key(uint64_t key, uint64_t e) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+// Per-sample totals of per-block hotspot partials (count, sum of T), blocks [b * nblk, (b+1) *
+// nblk) belonging to sample b, summed in a fixed order so results do not depend on threads.
+inline void sum_blocks(const int64_t* bc, const double* bs, int64_t B, int64_t nblk,
+                       int64_t* count, double* sum) {
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = 0;
+    double s = 0.0;
+    for (int64_t k = 0; k < nblk; ++k) {
+      n += bc[b * nblk + k];
+      s += bs[b * nblk + k];
+    }
+    count[b] = n;
+    sum[b] = s;
+  }
+}
+
 }  // namespace ck

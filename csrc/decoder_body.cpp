@@ -25,7 +25,10 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
+
+#include "closure_kernels.h"
 
 namespace py = pybind11;
 using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
@@ -42,6 +45,16 @@ constexpr float Q1 = 0.25f, Q3 = 0.75f;
 
 void need(bool ok, const std::string& msg) {
   if (!ok) throw std::invalid_argument(msg);
+}
+
+// The optional 1x1 conv of a fused ConvUnit: wm (C, C) as [c_in][c_out] and bm (C,), or both
+// empty (no 1x1 conv). Returns the two pointers, null when empty.
+std::pair<const float*, const float*> mix_weights(const f32a& wm, const f32a& bm, int64_t C,
+                                                  const char* who) {
+  if (wm.size() == 0 && bm.size() == 0) return {nullptr, nullptr};
+  need(wm.size() == C * C && bm.size() == C,
+       std::string(who) + ": wm must be (C, C) ([c_in][c_out]) and bm (C,), or both empty");
+  return {wm.data(), bm.data()};
 }
 
 inline float act(float v, float slope) { return v > 0.0f ? v : v * slope; }
@@ -163,16 +176,13 @@ f32a upconv3x3_unit(f32a y, f32a bias, f32a wm, f32a bm, float slope) {
        "upconv3x3_unit: y must be (B, 9, C, h, w) (tap-major channel mixes)");
   const int64_t B = y.shape(0), C = y.shape(2), h = y.shape(3), w = y.shape(4);
   need(bias.ndim() == 1 && bias.shape(0) == C, "upconv3x3_unit: bias must be (C,)");
-  const bool mix = wm.size() > 0;
-  need(!mix || (wm.size() == C * C && bm.size() == C),
-       "upconv3x3_unit: wm must be (C, C) ([c_in][c_out]) and bm (C,), or both empty");
+  const auto [pw, pbm] = mix_weights(wm, bm, C, "upconv3x3_unit");
+  const bool mix = pw != nullptr;
   const int64_t H = 2 * h, W = 2 * w, plane = h * w, n = W;
   const int64_t nblk = (h + COARSE_BLOCK - 1) / COARSE_BLOCK;
   f32a out({B, C, H, W});
   const float* py = y.data();
   const float* pb = bias.data();
-  const float* pw = mix ? wm.data() : nullptr;
-  const float* pbm = mix ? bm.data() : nullptr;
   float* po = out.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -334,14 +344,11 @@ f32a winograd_output_unit(f32a M, f32a bias, f32a wm, f32a bm, int64_t B, int64_
   need(B >= 0 && H > 0 && W > 0 && N == B * nt,
        "winograd_output_unit: M's tile count does not match (B, H, W)");
   need(bias.ndim() == 1 && bias.shape(0) == C, "winograd_output_unit: bias must be (C,)");
-  const bool mix = wm.size() > 0;
-  need(!mix || (wm.size() == C * C && bm.size() == C),
-       "winograd_output_unit: wm must be (C, C) ([c_in][c_out]) and bm (C,), or both empty");
+  const auto [pw, pbm] = mix_weights(wm, bm, C, "winograd_output_unit");
+  const bool mix = pw != nullptr;
   f32a y({B, C, H, W});
   const float* pm = M.data();
   const float* pb = bias.data();
-  const float* pw = mix ? wm.data() : nullptr;
-  const float* pbm = mix ? bm.data() : nullptr;
   float* py = y.mutable_data();
   const int64_t n = 4 * tw;  // two fine rows, each [even | odd]
   {
@@ -509,16 +516,7 @@ void last_level_run(const float* x, int64_t B, int64_t C, int64_t H, int64_t W,
                            &bs[(size_t)t]);
     }
   }
-  for (int64_t b = 0; b < B; ++b) {  // fixed order: sums do not depend on the thread count
-    int64_t n = 0;
-    double s = 0.0;
-    for (int64_t k = 0; k < nblk; ++k) {
-      n += bc[(size_t)(b * nblk + k)];
-      s += bs[(size_t)(b * nblk + k)];
-    }
-    count[b] = n;
-    sum[b] = s;
-  }
+  ck::sum_blocks(bc.data(), bs.data(), B, nblk, count, sum);
 }
 
 py::tuple last_level_hotspots(f32a x, f32a w3, f32a b3, f32a wm, f32a bm, f32a wh, float bh,

@@ -330,10 +330,7 @@ def test_shipped_table_meets_the_one_percent_tolerance():
     ps = np.random.default_rng(2026).uniform(lo, hi, 3)
     online = evaluate_many(c.runner, ps)
     for i, p in enumerate(ps):
-        j = int(np.clip(np.searchsorted(tab.nodes, p) - 1, 0, len(tab.nodes) - 2))
-        f = (p - tab.nodes[j]) / (tab.nodes[j + 1] - tab.nodes[j])
-        a_int = tab.area[j] + f * (tab.area[j + 1] - tab.area[j])
-        t_int = tab.temperature[j] + f * (tab.temperature[j + 1] - tab.temperature[j])
+        a_int, t_int = tab.rows_at(p)
         err = heldout_error(a_int, t_int, online["A"][i].mean(0), online["T"][i].mean(0),
                             tab.meta["area_floor"])
         assert err <= 0.01, (p, err)

@@ -45,7 +45,7 @@ from closure.models.vae import (
     load_feature_net,
     vae_losses,
 )
-from closure.normalization import CHANNELS, NORM_RANGES
+from closure.normalization import CHANNELS, normalize
 from closure.training.config import STAGES, ConfigError
 from closure.training.data import (
     TrajectorySet,
@@ -188,8 +188,7 @@ def encode_trajectories(tokenizer: Tokenizer, fields: np.ndarray, batch_size: in
 def hot_token_mask(T: np.ndarray, threshold_K: float, near: float) -> np.ndarray:
     """float32 (..., H/8, W/8): 1 where a token's 8x8 cells hold a normalized T (``T``,
     (..., H, W)) above ``near`` x the normalized hotspot threshold."""
-    lo, hi = NORM_RANGES["T"]
-    thr = near * (threshold_K - lo) / (hi - lo)
+    thr = near * normalize(threshold_K, "T")
     H, W = T.shape[-2:]
     blocks = T.reshape(*T.shape[:-2], H // DOWNSAMPLE, DOWNSAMPLE, W // DOWNSAMPLE, DOWNSAMPLE)
     return (blocks.max(axis=(-3, -1)) > thr).astype(np.float32)
@@ -437,8 +436,7 @@ def run_decoder_refine(cfg: dict[str, Any], resume: bool = True) -> Path:
     means = means[:, 0]
     L = tok.latent_channels
     fidx = {f: tok.fields.index(f) for f in sect["fields"]}
-    lo, hi = NORM_RANGES["T"]
-    thr = (cfg["eval"]["threshold_K"] - lo) / (hi - lo)
+    thr = normalize(cfg["eval"]["threshold_K"], "T")
     out, ckpt, log = _prepare_dir(cfg, "decoder-refine", resume)
 
     def params() -> list[torch.nn.Parameter]:
