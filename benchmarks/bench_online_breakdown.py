@@ -6,8 +6,9 @@ For the shipped model (closure/weights/default) and a batch of random tokens: th
 (``substeps`` micro steps of the eight U-Nets, PyTorch on every path) and the decode of the T
 tokens to hotspot statistics per kernel backend (``torch``: the decoder module as trained;
 ``cpp``: the restructured body of csrc/decoder_body.cpp), both as the runner batches them.
-Also the multiply-adds per patch of the two decoder forms, and the end-to-end bound they imply:
-the ratio the compiled path would reach if its body ran at the PyTorch body's FLOP rate.
+Also the multiply-adds per patch of the two decoder forms, the end-to-end bound they imply (the
+ratio the compiled path would reach if its body ran at the PyTorch body's FLOP rate), and the
+runner's batch sizes against the ones they replaced.
 Writes benchmarks/results/online_breakdown.json (medians, timings interleaved round-robin).
 """
 
@@ -92,6 +93,23 @@ def main() -> int:
     t = interleaved_medians(fns, args.repeats)
     out["dynamics_s"] = t["dynamics"]
     out["decode_s"] = {b: t[f"decode_{b}"] for b in backends}
+    # the runner's batching against the alternatives it replaced (per 16 cells): latent steps in
+    # batches of 16 vs step_chunk, decodes in one batch of 16 vs decode_chunk
+    per16 = 16.0 / args.batch
+    sweep: dict = {"dynamics_per_16_cells_s": {}, "decode_per_16_patches_s": {}}
+    chosen = run.step_chunk, run.decode_chunk
+    for sc in sorted({16, chosen[0]}):
+        run.step_chunk = sc
+        sweep["dynamics_per_16_cells_s"][sc] = per16 * interleaved_medians(
+            {"d": lambda: run.step(mean, logvar)}, args.repeats)["d"]
+    run.step_chunk = chosen[0]
+    for dc in sorted({16, chosen[1]}):
+        run.decode_chunk = dc
+        t_dc = interleaved_medians({b: lambda b=b: run.stats(mean, logvar, backend=b)
+                                    for b in backends}, args.repeats)
+        sweep["decode_per_16_patches_s"][dc] = {b: per16 * v for b, v in t_dc.items()}
+    run.decode_chunk = chosen[1]
+    out["batching"] = sweep
     macs = decoder_macs(run.vae_T, run.grid)
     out["decoder_macs_per_patch"] = macs
     out["loadavg_end"] = os.getloadavg()
@@ -113,6 +131,11 @@ def main() -> int:
         print(f"  compiled / PyTorch: decode {out['decode_cpp_over_torch']:.2f}x, one online "
               f"step end to end {out['compiled_over_torch_end_to_end']:.2f}x (bound at equal "
               f"FLOP rate {out['bound_at_equal_flop_rate']:.2f}x)")
+    for sc, v in sweep["dynamics_per_16_cells_s"].items():
+        print(f"  batching: latent steps in batches of {sc:4d}: {v:.4f} s per 16 cells")
+    for dc, v in sweep["decode_per_16_patches_s"].items():
+        print(f"  batching: decodes in batches of {dc:4d}: " + ", ".join(
+            f"{b} {x:.4f} s" for b, x in v.items()) + " per 16 patches")
     print(f"wrote {path}")
     return 0
 

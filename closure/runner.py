@@ -85,10 +85,10 @@ class MesoRunner:
         self.micro_seed = int(micro_seed)
         self.threshold = float(threshold)
         # cells per batch of the encoder, the latent steps and the decodes: the U-Nets work on
-        # 16x24 tokens and gain from wide batches (measured per 16 cells, 1 / 2 threads: 0.113 /
-        # 0.176 s in batches of 16, 0.099 / 0.065 s in batches of 128); the decoder's
-        # activations at 128x192 leave the cache beyond a few patches (PyTorch decode of 16
-        # patches, one thread: 1.05 s in one batch, 0.66-0.80 s in batches of 1-4; C++ alike)
+        # 16x24 tokens and gain from wide batches, the decoder's 128x192 activations leave the
+        # cache beyond a few patches (benchmarks/results/online_breakdown.json "batching", 2
+        # threads, per 16 cells: steps 0.189 s in batches of 16, 0.085 s in 128; decodes 0.595 /
+        # 0.255 s (PyTorch / C++) in one batch of 16, 0.456 / 0.181 s in batches of 2)
         self.chunk = int(chunk)
         self.step_chunk = int(step_chunk)
         self.decode_chunk = int(decode_chunk)
