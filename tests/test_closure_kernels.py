@@ -312,8 +312,8 @@ def _assert_cpp_decode_matches(vae, z, quantile: float) -> None:
     near = (np.abs(T - thr) <= 1e-5 * np.abs(T).max()).reshape(B, -1).sum(1)
     assert np.all(np.abs(a1 - a2) * n <= near + 0.5)
     np.testing.assert_allclose(a2, (T > thr).mean(axis=(1, 2)))
-    ok = np.abs(a1 - a2) * n < 0.5
-    np.testing.assert_allclose(t1[ok], t2[ok], rtol=1e-5)
+    ok = np.abs(a1 - a2) * n < 0.5  # round-off relative to the field's scale, as for the count
+    np.testing.assert_allclose(t1[ok], t2[ok], rtol=1e-5, atol=1e-5 * np.abs(T).max())
     assert 0 < a2.mean() < 1
 
 
