@@ -97,6 +97,9 @@ class _CollectiveValueError(ValueError):
     collective = True
 
 
+ABORT_GRACE_S = 1.0  # s a failing rank leaves the launcher to forward stderr before MPI_Abort
+
+
 class CommTimeout(RuntimeError):
     """A peer did not answer within the deadline (it hung or died)."""
 
@@ -110,7 +113,9 @@ def install_excepthook() -> None:
     """An uncaught exception prints (with the rank) and aborts the whole job.
 
     Errors that every rank raises together (``collective`` attribute) exit normally with status 1,
-    so each rank gets to print its message before the job ends.
+    so each rank gets to print its message before the job ends. Before aborting, a rank waits
+    ``ABORT_GRACE_S``: MPI_Abort tears the launcher down at once, and stderr still in its pipes
+    (this rank's message, or a peer's) would be lost, which happened with MPICH's hydra.
     """
     from mpi4py import MPI
 
@@ -123,6 +128,7 @@ def install_excepthook() -> None:
         sys.stderr.write(f"[rank {rank}] uncaught {exctype.__name__}: {value}\n{text}")
         sys.stderr.flush()  # one write per rank: the ranks' lines do not interleave
         if not getattr(value, "collective", False) and MPI.COMM_WORLD.Get_size() > 1:
+            time.sleep(ABORT_GRACE_S)
             MPI.COMM_WORLD.Abort(1)
 
     hook._macro_parallel = True  # type: ignore[attr-defined]
