@@ -291,22 +291,22 @@ class Closure:
             return self._query(ids, p, np.broadcast_to(d, ids.shape), mode,
                                bool(deterministic), seed)
 
-    def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of ``ids`` in the state arrays and whether each is there."""
+    def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Positions of ``ids`` in the state arrays, whether each is there, and whether ``ids``
+        are exactly the stored ids in their (sorted) order, so the arrays serve as they are."""
         n = self._ids.size
         if ids.size == n and np.array_equal(ids, self._ids):
-            return np.arange(n), np.ones(n, bool)
+            return np.arange(n), np.ones(n, bool), True
         if n == 0:
-            return np.zeros(ids.size, np.int64), np.zeros(ids.size, bool)
+            return np.zeros(ids.size, np.int64), np.zeros(ids.size, bool), False
         pos = np.searchsorted(self._ids, ids)
         posc = np.minimum(pos, n - 1)
-        return posc, self._ids[posc] == ids
+        return posc, self._ids[posc] == ids, False
 
     def _query(self, ids: np.ndarray, p: np.ndarray, dt: np.ndarray, mode: str,
                deterministic: bool, seed: int) -> QueryResult:
         N = ids.size
-        pos, found = self._lookup(ids)
-        fast = found.all() and N == self._ids.size
+        pos, found, fast = self._lookup(ids)
         new = ~found & (p > self.p_trigger)
         tracked = found | new
         dtm = self.runner.dt_meso
