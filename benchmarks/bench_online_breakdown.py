@@ -8,7 +8,9 @@ tokens to hotspot statistics per kernel backend (``torch``: the decoder module a
 ``cpp``: the restructured body of csrc/decoder_body.cpp), both as the runner batches them.
 Also the multiply-adds per patch of the two decoder forms, the end-to-end bound they imply (the
 ratio the compiled path would reach if its body ran at the PyTorch body's FLOP rate), and the
-runner's batch sizes against the ones they replaced.
+runner's batch sizes against the ones they replaced, the same PyTorch work in NCHW memory format
+(as the runner did it before channels-last), the decodes' multiply-add rates and the rate of a
+1024^3 sgemm on the same threads.
 Writes benchmarks/results/online_breakdown.json (medians, timings interleaved round-robin).
 """
 
@@ -62,6 +64,48 @@ def decoder_macs(vae, grid: tuple[int, int]) -> dict[str, int]:
     return {"eager": eager + head, "restructured": restructured + head}
 
 
+def sgemm_seconds(torch, n: int = 1024):
+    """A callable timing nothing but an n^3 float32 matrix product: the machine's BLAS rate."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    return lambda: torch.mm(a, b)
+
+
+def nchw_reference(run, mean, logvar):
+    """The online step's PyTorch work in NCHW memory format, as the runner did it before it
+    switched to channels-last: (latent steps, PyTorch decode + hotspot statistics) callables."""
+    import torch
+    import torch.nn.functional as F
+
+    from closure import kernels
+
+    def dynamics():
+        with torch.inference_mode():
+            for s in range(0, len(mean), run.step_chunk):
+                m, v = mean[s:s + run.step_chunk], logvar[s:s + run.step_chunk]
+                for _ in range(run.model.substeps):
+                    m, v = run.model.dynamics.step(m, v, run.model.coupled)
+
+    L = run.model.tokenizer.latent_channels
+    iT = run.model.fields.index("T")
+    vae = run.vae_T
+
+    def decode():
+        with torch.inference_mode():
+            z = mean[:, iT * L:(iT + 1) * L]
+            for s in range(0, len(z), run.decode_chunk):
+                h = F.leaky_relu(vae.dec_in(z[s:s + run.decode_chunk]), kernels._SLOPE)
+                for i, block in enumerate(vae.dec):
+                    if i < 3:
+                        h = F.interpolate(h, scale_factor=2, mode="bilinear",
+                                          align_corners=False)
+                    h = block(h)
+                kernels.hotspot_head_torch(h, vae.dec_out.weight, float(vae.dec_out.bias[0]),
+                                           run.T_lo, run.T_hi, run.threshold)
+
+    return dynamics, decode
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
@@ -87,12 +131,17 @@ def main() -> int:
     out = {"batch": args.batch, "threads": args.threads, "grid": list(run.grid),
            "step_chunk": run.step_chunk, "decode_chunk": run.decode_chunk,
            "loadavg_start": os.getloadavg()}
-    fns = {"dynamics": lambda: run.step(mean, logvar)}
+    nchw_dynamics, nchw_decode = nchw_reference(run, mean, logvar)
+    fns = {"dynamics": lambda: run.step(mean, logvar), "dynamics_nchw": nchw_dynamics,
+           "decode_torch_nchw": nchw_decode, "sgemm": sgemm_seconds(torch)}
     for b in backends:
         fns[f"decode_{b}"] = lambda b=b: run.stats(mean, logvar, backend=b)
     t = interleaved_medians(fns, args.repeats)
     out["dynamics_s"] = t["dynamics"]
     out["decode_s"] = {b: t[f"decode_{b}"] for b in backends}
+    # the same work in NCHW memory format (the runner before channels-last)
+    out["nchw_s"] = {"dynamics": t["dynamics_nchw"], "decode_torch": t["decode_torch_nchw"]}
+    out["sgemm_1024_gmac_per_s"] = 1024 ** 3 / t["sgemm"] / 1e9
     # the runner's batching against the alternatives it replaced (per 16 cells): latent steps in
     # batches of 16 vs step_chunk, decodes in one batch of 16 vs decode_chunk
     per16 = 16.0 / args.batch
@@ -119,6 +168,15 @@ def main() -> int:
         out["compiled_over_torch_end_to_end"] = (dyn + dec_t) / (dyn + out["decode_s"]["cpp"])
     out["bound_at_equal_flop_rate"] = (dyn + dec_t) / (
         dyn + dec_t * macs["restructured"] / macs["eager"])
+    n_patch = args.batch
+    out["decode_gmac_per_s"] = {"torch": macs["eager"] * n_patch / dec_t / 1e9}
+    if "cpp" in backends:
+        out["decode_gmac_per_s"]["cpp"] = (macs["restructured"] * n_patch
+                                           / out["decode_s"]["cpp"] / 1e9)
+    # the restructured decode's rate at which one online step would be 2x the PyTorch one
+    budget = (dyn + dec_t) / 2.0 - dyn
+    out["cpp_decode_gmac_per_s_for_2x"] = (macs["restructured"] * n_patch / budget / 1e9
+                                           if budget > 0 else float("inf"))
     path = Path(args.json)
     atomic_write_bytes(path, (json.dumps(out, indent=1) + "\n").encode())
     print(f"batch {args.batch}, {args.threads} thread(s), load {out['loadavg_start'][0]:.1f}")
@@ -131,6 +189,11 @@ def main() -> int:
         print(f"  compiled / PyTorch: decode {out['decode_cpp_over_torch']:.2f}x, one online "
               f"step end to end {out['compiled_over_torch_end_to_end']:.2f}x (bound at equal "
               f"FLOP rate {out['bound_at_equal_flop_rate']:.2f}x)")
+    rates = ", ".join(f"{b} {v:.0f}" for b, v in out["decode_gmac_per_s"].items())
+    print(f"  decode GMAC/s: {rates}; 1024^3 sgemm {out['sgemm_1024_gmac_per_s']:.0f}; C++ "
+          f"decode needed for 2x end to end {out['cpp_decode_gmac_per_s_for_2x']:.0f}")
+    print(f"  NCHW memory format: dynamics {out['nchw_s']['dynamics']:.4f} s, PyTorch decode "
+          f"{out['nchw_s']['decode_torch']:.4f} s")
     for sc, v in sweep["dynamics_per_16_cells_s"].items():
         print(f"  batching: latent steps in batches of {sc:4d}: {v:.4f} s per 16 cells")
     for dc, v in sweep["decode_per_16_patches_s"].items():

@@ -87,8 +87,8 @@ class MesoRunner:
         # cells per batch of the encoder, the latent steps and the decodes: the U-Nets work on
         # 16x24 tokens and gain from wide batches, the decoder's 128x192 activations leave the
         # cache beyond a few patches (benchmarks/results/online_breakdown.json "batching", 2
-        # threads, per 16 cells: steps 0.121 s in batches of 16, 0.055 s in 128; decodes 0.343 /
-        # 0.232 s (PyTorch / C++) in one batch of 16, 0.295 / 0.178 s in batches of 2)
+        # threads, per 16 cells: steps 0.168 s in batches of 16, 0.065 s in 128; decodes 0.457 /
+        # 0.298 s (PyTorch / C++) in one batch of 16, 0.368 / 0.243 s in batches of 2)
         self.chunk = int(chunk)
         self.step_chunk = int(step_chunk)
         self.decode_chunk = int(decode_chunk)
@@ -155,7 +155,7 @@ class MesoRunner:
         ms, vs = [], []
         for s in range(0, len(mean), self.step_chunk):
             # channels-last: the U-Nets' convolutions, pooling and up-sampling then need no
-            # layout conversions in PyTorch (1.4x faster on CPU)
+            # layout conversions in PyTorch (online_breakdown.json: "nchw_s" vs "dynamics_s")
             m = mean[s:s + self.step_chunk].contiguous(memory_format=torch.channels_last)
             v = logvar[s:s + self.step_chunk].contiguous(memory_format=torch.channels_last)
             for _ in range(self.model.substeps):
