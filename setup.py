@@ -91,7 +91,8 @@ class BuildExt(build_ext):
 
 ext_modules = [
     Pybind11Extension(
-        "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp", f"{CSRC}/decoder_body.cpp"],
+        "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp", f"{CSRC}/decoder_body.cpp",
+                                 f"{CSRC}/small_gemm.cpp"],
         include_dirs=[CSRC], cxx_std=17, extra_compile_args=["-O3", "-fopenmp"],
         extra_link_args=["-fopenmp"]),
 ]

@@ -236,8 +236,6 @@ _WINO_G = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0
 #: the tile transforms cost more than the saved products (in the default decoder it pays for
 #: the 128 x 128 unit and not for the 32 -> 16 one, which the fused last level handles)
 _WINO_MIN_CHANNELS = 64 * 64
-#: channel counts of the fused last level (template instances in csrc/decoder_body.cpp)
-_LAST_LEVEL_CO = (8, 16, 32)
 
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -269,18 +267,18 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
                 co, ci = w.shape[:2]
                 if i < 3 and k == 0:  # behind the up-sampling: per-tap mixes, tap-major rows
                     u = {"unit": unit, "kind": "upconv", "bias": _np(conv.bias),
-                         "w9": w.permute(2, 3, 0, 1).reshape(9 * co, ci).contiguous(),
+                         "w9T": _np(w.permute(1, 2, 3, 0).reshape(ci, 9 * co)),
                          "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
                 elif ci * co >= _WINO_MIN_CHANNELS:
                     U = torch.einsum("ar,ocrs,bs->aboc", _WINO_G, w.double(), _WINO_G)
                     u = {"unit": unit, "kind": "winograd", "bias": _np(conv.bias),
-                         "u": U.reshape(16, co, ci).float().contiguous(),
+                         "u": _np(U.reshape(16, co, ci).permute(0, 2, 1).float()),
                          "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
             units.append((i, k, u))
     last = None
     block, out = vae.dec[-1], vae.dec_out
     if (len(vae.dec) > 3 and len(block) == 1 and _plain3x3(block[0].conv) and _plain3x3(out)
-            and block[0].conv.out_channels in _LAST_LEVEL_CO and out.out_channels == 1):
+            and out.out_channels == 1):
         unit = block[0]
         last = {"w3": _np(unit.conv.weight.permute(1, 2, 3, 0)), "b3": _np(unit.conv.bias),
                 "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias),
@@ -295,18 +293,13 @@ def _conv_unit_cpp(x: torch.Tensor, u: dict[str, Any], upsampled: bool) -> torch
     mod = _module("cpp")
     unit = u["unit"]
     if u["kind"] == "upconv":
-        B, C, h, w = x.shape
-        y = torch.matmul(u["w9"], x.reshape(B, C, h * w)).reshape(B, 9, -1, h, w)
-        return torch.from_numpy(mod.upconv3x3_unit(y.numpy(), u["bias"], u["wm"], u["bm"],
-                                                   _SLOPE))
+        return torch.from_numpy(mod.upconv3x3_unit(x.numpy(), u["w9T"], u["bias"], u["wm"],
+                                                   u["bm"], _SLOPE))
     if upsampled:
         x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
     if u["kind"] == "winograd":
-        B, _, H, W = x.shape
-        V = torch.from_numpy(mod.winograd_input(np.ascontiguousarray(x.numpy())))
-        M = torch.bmm(u["u"], V)
-        return torch.from_numpy(mod.winograd_output_unit(M.numpy(), u["bias"], u["wm"], u["bm"],
-                                                         B, H, W, _SLOPE))
+        return torch.from_numpy(mod.winograd_unit(np.ascontiguousarray(x.numpy()), u["u"],
+                                                  u["bias"], u["wm"], u["bm"], _SLOPE))
     a = F.leaky_relu(unit.conv(x), _SLOPE)
     return F.leaky_relu(unit.mix(a), _SLOPE)
 

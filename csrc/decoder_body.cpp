@@ -1,27 +1,35 @@
 // C++/OpenMP kernels for the body of the tokenizer's decoder on CPU (module closure._kernels_cpp).
 //
 // The decoder body is ConvUnits (3x3 conv + LeakyReLU + 1x1 conv + LeakyReLU) behind bilinear x2
-// up-sampling. Two restructurings cut its arithmetic; their matrix products stay with BLAS
-// (torch.matmul on the Python side), these kernels do everything around them:
+// up-sampling. Two restructurings cut its arithmetic, and each ConvUnit is one fused kernel:
+// every OpenMP task takes a sample and a band of rows, and its matrix products (the register-
+// blocked micro-kernel of small_gemm.h) run on rows held in cache, so no intermediate leaves
+// the core between the unit's input and output.
 //
 //  upconv3x3_unit     ConvUnit behind a bilinear x2 up-sampling. Channel mixing commutes with
 //                     up-sampling, so the nine taps' mixes y_t = W_t x are formed at the coarse
-//                     resolution (a quarter of the products) and this kernel up-samples, shifts
-//                     and sums them, a = act(b + sum_t S_t U y_t), with U the bilinear x2
-//                     up-sampling (align_corners=False, edge-clamped) and S_t the tap's shift
-//                     with zero fill (separable: an x pass, then a y pass), then applies the 1x1
-//                     conv, out = act(bm + Wm a), while the rows are in cache.
-//  winograd_input /   3x3 conv (zero padding) as Winograd F(2x2, 3x3): input tiles V = B^T d B,
-//  winograd_output_   16 products M = U V (BLAS), output a = act(b + A^T M A), 2.25x fewer
-//  unit               products than direct convolution; then, like upconv3x3_unit, the 1x1
-//                     conv out = act(bm + Wm a) while the rows are in cache.
+//                     resolution (a quarter of the products), then up-sampled, shifted and
+//                     summed, a = act(b + sum_t S_t U y_t), with U the bilinear x2 up-sampling
+//                     (align_corners=False, edge-clamped) and S_t the tap's shift with zero fill
+//                     (separable: an x pass, then a y pass); then the 1x1 conv,
+//                     out = act(bm + Wm a).
+//  winograd_unit      ConvUnit whose 3x3 conv (zero padding) runs as Winograd F(2x2, 3x3): input
+//                     tiles V = B^T d B, 16 products M = U V, output a = act(b + A^T M A), 2.25x
+//                     fewer products than direct convolution; then the 1x1 conv.
+//  last_level_hotspots  the last ConvUnit, the output conv, de-normalization, threshold and
+//                     per-sample reduction (see below).
 //
 // act is LeakyReLU with the given slope (1 = identity). References: closure/kernels.py.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -29,6 +37,7 @@
 #include <vector>
 
 #include "closure_kernels.h"
+#include "small_gemm.h"
 
 namespace py = pybind11;
 using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
@@ -104,17 +113,18 @@ CK_CLONES void x_pass(const float* __restrict rm, const float* __restrict r0,
   }
 }
 
-// y pass + bias + activation of one fine row I of one channel: g[d] holds, for tap row
-// dy = d - 1, the x-passed coarse rows r0.. of length n = 2w ([E | O]); out keeps that layout.
-CK_CLONES void y_pass_row(const float* const* g, int64_t h, int64_t r0, int64_t n, int64_t I,
-                          float bias, float slope, float* __restrict out) {
+// y pass + bias + activation of one fine row I of one channel: rows[rel] holds the x-passed
+// coarse row i - 1 + rel (length n = 2w, [E | O]) of tap row dy = -1, tap row d - 1 at
+// + d dstride (null outside the image, never read); out keeps that layout.
+CK_CLONES void y_pass_row(const float* const* rows, int64_t h, int64_t i, int64_t n, int64_t I,
+                          int64_t dstride, float bias, float slope, float* __restrict out) {
   std::fill(out, out + n, bias);
   for (int d = 0; d < 3; ++d) {
     int64_t idx[2];
     float wt[2];
     const int m = up_terms(h, I + d - 1, idx, wt);
     for (int t = 0; t < m; ++t) {
-      const float* src = g[d] + (idx[t] - r0) * n;
+      const float* src = rows[idx[t] - (i - 1)] + d * dstride;
       const float c = wt[t];
 #pragma omp simd
       for (int64_t k = 0; k < n; ++k) out[k] += c * src[k];
@@ -124,106 +134,103 @@ CK_CLONES void y_pass_row(const float* const* g, int64_t h, int64_t r0, int64_t 
   for (int64_t k = 0; k < n; ++k) out[k] = act(out[k], slope);
 }
 
-// 1x1 conv of a row tile: t[o][k] = act(bm[o] + sum_c wmT[c][o] a[c][k]), C x n, register
-// blocked 8 output channels x 16 pixels.
-CK_CLONES void mix_rows(const float* __restrict a, int64_t C, int64_t n,
-                        const float* __restrict wmT, const float* __restrict bm, float slope,
-                        float* __restrict t) {
-  constexpr int OB = 8, KB = 16;
-  int64_t o0 = 0;
-  for (; o0 + OB <= C; o0 += OB) {
-    int64_t k0 = 0;
-    for (; k0 + KB <= n; k0 += KB) {
-      float acc[OB][KB];
-      for (int i = 0; i < OB; ++i)
-        for (int k = 0; k < KB; ++k) acc[i][k] = bm[o0 + i];
-      for (int64_t c = 0; c < C; ++c) {
-        const float* av = a + c * n + k0;
-        const float* wv = wmT + c * C + o0;
-        for (int i = 0; i < OB; ++i) {
-          const float wgt = wv[i];
-#pragma omp simd
-          for (int k = 0; k < KB; ++k) acc[i][k] += wgt * av[k];
-        }
-      }
-      for (int i = 0; i < OB; ++i)
-        for (int k = 0; k < KB; ++k) t[(o0 + i) * n + k0 + k] = act(acc[i][k], slope);
-    }
-    for (; k0 < n; ++k0) {
-      for (int i = 0; i < OB; ++i) {
-        float sm = bm[o0 + i];
-        for (int64_t c = 0; c < C; ++c) sm += wmT[c * C + o0 + i] * a[c * n + k0];
-        t[(o0 + i) * n + k0] = act(sm, slope);
-      }
-    }
-  }
-  for (; o0 < C; ++o0) {
-    for (int64_t k = 0; k < n; ++k) {
-      float sm = bm[o0];
-      for (int64_t c = 0; c < C; ++c) sm += wmT[c * C + o0] * a[c * n + k];
-      t[o0 * n + k] = act(sm, slope);
-    }
-  }
+// Row blocks per sample so that the tasks (samples x blocks) divide evenly among the threads:
+// a block's first and last coarse rows are the only ones computed twice.
+int64_t blocks_per_sample(int64_t B, int64_t rows) {
+#ifdef _OPENMP
+  const int64_t T = std::max(1, omp_get_max_threads());
+#else
+  const int64_t T = 1;
+#endif
+  return std::max<int64_t>(1, std::min(rows, T / std::gcd(std::max<int64_t>(B, 1), T)));
 }
 
-// Coarse rows per work item of upconv3x3_unit: its x passes (with a halo row on each side) for
-// all channels stay in L2 (3 taps x 6 rows x C x 2w floats: 442 kB for each level of the default
-// decoder).
-constexpr int64_t COARSE_BLOCK = 4;
+// Strided rows of an operand as the row offsets gemm_bias_act takes.
+inline void strided(int64_t* off, int64_t n, int64_t first, int64_t stride) {
+  for (int64_t k = 0; k < n; ++k) off[k] = first + k * stride;
+}
 
-f32a upconv3x3_unit(f32a y, f32a bias, f32a wm, f32a bm, float slope) {
-  need(y.ndim() == 5 && y.shape(1) == 9,
-       "upconv3x3_unit: y must be (B, 9, C, h, w) (tap-major channel mixes)");
-  const int64_t B = y.shape(0), C = y.shape(2), h = y.shape(3), w = y.shape(4);
-  need(bias.ndim() == 1 && bias.shape(0) == C, "upconv3x3_unit: bias must be (C,)");
-  const auto [pw, pbm] = mix_weights(wm, bm, C, "upconv3x3_unit");
+// ConvUnit behind the bilinear x2 up-sampling, per sample and block of coarse rows i: the nine
+// taps' channel mixes of coarse rows (W9 x_i, one small product for a group of g rows, g w >=
+// 48 columns), their x passes into a ring of g + 2 coarse rows (each row is mixed once), then
+// per fine-row pair the y passes, bias, act and the 1x1 conv while the rows are in cache.
+// x (B, C, h, w); w9T (C, 9 O) as [c][t O + o] with tap t = 3 dy + dx.
+f32a upconv3x3_unit(f32a x, f32a w9T, f32a bias, f32a wm, f32a bm, float slope) {
+  need(x.ndim() == 4, "upconv3x3_unit: x must be (B, C, h, w)");
+  const int64_t B = x.shape(0), C = x.shape(1), h = x.shape(2), w = x.shape(3);
+  need(w9T.ndim() == 2 && w9T.shape(0) == C && w9T.shape(1) % 9 == 0 && w9T.shape(1) > 0,
+       "upconv3x3_unit: w9T must be (C, 9 O) ([c_in][tap * O + c_out])");
+  const int64_t O = w9T.shape(1) / 9;
+  need(bias.ndim() == 1 && bias.shape(0) == O, "upconv3x3_unit: bias must be (O,)");
+  const auto [pw, pbm] = mix_weights(wm, bm, O, "upconv3x3_unit");
   const bool mix = pw != nullptr;
   const int64_t H = 2 * h, W = 2 * w, plane = h * w, n = W;
-  const int64_t nblk = (h + COARSE_BLOCK - 1) / COARSE_BLOCK;
-  f32a out({B, C, H, W});
-  const float* py = y.data();
+  f32a out({B, O, H, W});
+  if (B == 0 || h == 0 || w == 0) return out;
+  const int64_t g = std::clamp<int64_t>((48 + w - 1) / w, 1, h), nslot = g + 2;
+  const int64_t slot = 3 * O * n;  // x-passed rows of one coarse row: [dy][c][E | O]
+  const int64_t nblk = blocks_per_sample(B, h), rows_per = (h + nblk - 1) / nblk;
+  const float* px = x.data();
+  const float* pw9 = w9T.data();
   const float* pb = bias.data();
   float* po = out.mutable_data();
   {
     py::gil_scoped_release nogil;
 #pragma omp parallel
     {
-      std::vector<float> gbuf((size_t)(C * 3 * (COARSE_BLOCK + 2) * n));
-      std::vector<float> a((size_t)(C * n)), t((size_t)(C * n));
+      std::vector<float> ring((size_t)(nslot * slot)), ybuf((size_t)(9 * O * g * w));
+      std::vector<float> a((size_t)(O * 2 * n)), t((size_t)(O * 2 * n));
+      std::vector<int64_t> offx((size_t)C), offa((size_t)O);
+      strided(offa.data(), O, 0, 2 * n);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < B * nblk; ++task) {
-        const int64_t b = task / nblk, i0 = (task % nblk) * COARSE_BLOCK;
-        const int64_t i1 = std::min(h, i0 + COARSE_BLOCK);
-        const int64_t r0 = std::max<int64_t>(0, i0 - 1), r1 = std::min(h - 1, i1);
-        const int64_t nr = r1 - r0 + 1;
-        for (int64_t c = 0; c < C; ++c) {
-          for (int d = 0; d < 3; ++d) {
-            float* gd = gbuf.data() + (c * 3 + d) * nr * n;
-            const float* base = py + ((b * 9 + 3 * d) * C + c) * plane;
-            for (int64_t i = r0; i <= r1; ++i) {
-              const float* r = base + i * w;
-              float* dst = gd + (i - r0) * n;
-              x_pass(r, r + C * plane, r + 2 * C * plane, w, dst, dst + w);
+        const int64_t b = task / nblk, i0 = (task % nblk) * rows_per;
+        const int64_t i1 = std::min(h, i0 + rows_per);
+        int64_t next = std::max<int64_t>(0, i0 - 1);  // first coarse row not yet mixed
+        for (int64_t i = i0; i < i1; ++i) {
+          while (next <= std::min(h - 1, i + 1)) {
+            const int64_t nr = std::min(g, h - next), N = nr * w;
+            strided(offx.data(), C, (b * C) * plane + next * w, plane);
+            sg::gemm_bias_act(9 * O, N, C, pw9, 9 * O, px, offx.data(), nullptr, 1.0f,
+                              ybuf.data(), N);
+            for (int64_t r = 0; r < nr; ++r) {
+              float* G = ring.data() + ((next + r) % nslot) * slot;
+              for (int d = 0; d < 3; ++d) {
+                for (int64_t c = 0; c < O; ++c) {
+                  const float* y0 = ybuf.data() + (3 * d * O + c) * N + r * w;
+                  float* dst = G + (d * O + c) * n;
+                  x_pass(y0, y0 + O * N, y0 + 2 * O * N, w, dst, dst + w);
+                }
+              }
             }
+            next += nr;
           }
-        }
-        for (int64_t I = 2 * i0; I < 2 * i1; ++I) {
-          for (int64_t c = 0; c < C; ++c) {
-            const float* gc = gbuf.data() + c * 3 * nr * n;
-            const float* g[3] = {gc, gc + nr * n, gc + 2 * nr * n};
-            y_pass_row(g, h, r0, n, I, pb[c], slope, a.data() + c * n);
+          for (int p = 0; p < 2; ++p) {
+            for (int64_t c = 0; c < O; ++c) {
+              const float* rows[3];
+              for (int rel = 0; rel < 3; ++rel) {
+                const int64_t row = i - 1 + rel;
+                rows[rel] = (row >= 0 && row < h) ? ring.data() + (row % nslot) * slot + c * n
+                                                  : nullptr;
+              }
+              y_pass_row(rows, h, i, n, 2 * i + p, O * n, pb[c], slope,
+                         a.data() + c * 2 * n + p * n);
+            }
           }
           const float* src = a.data();
           if (mix) {
-            mix_rows(a.data(), C, n, pw, pbm, slope, t.data());
+            sg::gemm_bias_act(O, 2 * n, O, pw, O, a.data(), offa.data(), pbm, slope, t.data(),
+                              2 * n);
             src = t.data();
           }
-          for (int64_t c = 0; c < C; ++c) {  // [E | O] -> interleaved fine columns
-            float* orow = po + ((b * C + c) * H + I) * W;
-            const float* s = src + c * n;
-            for (int64_t j = 0; j < w; ++j) {
-              orow[2 * j] = s[j];
-              orow[2 * j + 1] = s[w + j];
+          for (int64_t c = 0; c < O; ++c) {  // [E | O] -> interleaved fine columns
+            for (int p = 0; p < 2; ++p) {
+              float* orow = po + ((b * O + c) * H + 2 * i + p) * W;
+              const float* s = src + c * 2 * n + p * n;
+              for (int64_t j = 0; j < w; ++j) {
+                orow[2 * j] = s[j];
+                orow[2 * j + 1] = s[w + j];
+              }
             }
           }
         }
@@ -233,16 +240,17 @@ f32a upconv3x3_unit(f32a y, f32a bias, f32a wm, f32a bm, float slope) {
   return out;
 }
 
-// Winograd F(2x2, 3x3) input tiles of channel plane x (H x W, zero padded by 1): tile (ty, tx)
-// covers input rows 2ty-1..2ty+2 and columns 2tx-1..2tx+2; element e of all tiles of a tile row
-// is contiguous (stride vs between elements). Row-wise so that every loop runs over tx with unit
-// stride: the padded input row is split into even (pe) and odd (po) columns first.
-CK_CLONES void wino_in_plane(const float* __restrict x, int64_t H, int64_t W, int64_t th,
-                             int64_t tw, float* __restrict V, int64_t vs, float* __restrict buf) {
+// Winograd F(2x2, 3x3) input tiles of tile rows [ty0, ty1) of channel plane x (H x W, zero
+// padded by 1): tile (ty, tx) covers input rows 2ty-1..2ty+2 and columns 2tx-1..2tx+2; element
+// e of the tiles is at V + e vs + (ty - ty0) tw + tx. Row-wise so that every loop runs over tx
+// with unit stride: the padded input row is split into even (pe) and odd (po) columns first.
+CK_CLONES void wino_in_rows(const float* __restrict x, int64_t H, int64_t W, int64_t ty0,
+                            int64_t ty1, int64_t tw, float* __restrict V, int64_t vs,
+                            float* __restrict buf) {
   float* pe = buf;            // padded row, even columns: pe[k] = x[2k - 1]
   float* po = pe + tw + 1;    // odd columns:              po[k] = x[2k]
   float* rt = po + tw + 1;    // 4 rows x 4 column-transformed elements x tw
-  for (int64_t ty = 0; ty < th; ++ty) {
+  for (int64_t ty = ty0; ty < ty1; ++ty) {
     for (int r = 0; r < 4; ++r) {
       const int64_t yy = 2 * ty - 1 + r;
       float* t0 = rt + (4 * r) * tw;
@@ -267,7 +275,7 @@ CK_CLONES void wino_in_plane(const float* __restrict x, int64_t H, int64_t W, in
         t3[k] = po[k] - po[k + 1];
       }
     }
-    float* v = V + ty * tw;
+    float* v = V + (ty - ty0) * tw;
     for (int b = 0; b < 4; ++b) {
       const float* d0 = rt + (0 + b) * tw;
       const float* d1 = rt + (4 + b) * tw;
@@ -288,30 +296,9 @@ CK_CLONES void wino_in_plane(const float* __restrict x, int64_t H, int64_t W, in
   }
 }
 
-f32a winograd_input(f32a x) {
-  need(x.ndim() == 4, "winograd_input: x must be (B, C, H, W)");
-  const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
-  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, nt = th * tw, N = B * nt;
-  f32a V({(int64_t)16, C, N});
-  const float* px = x.data();
-  float* pv = V.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-#pragma omp parallel
-    {
-      std::vector<float> buf((size_t)(18 * tw + 2));
-#pragma omp for schedule(static)
-      for (int64_t bc = 0; bc < B * C; ++bc) {
-        const int64_t b = bc / C, c = bc % C;
-        wino_in_plane(px + bc * H * W, H, W, th, tw, pv + c * N + b * nt, C * N, buf.data());
-      }
-    }
-  }
-  return V;
-}
-
-// Output transform of tile row ty of one channel: rows 2ty and 2ty+1 (when inside) as
-// act(bias + A^T M A), each stored as [even columns (tw) | odd columns (tw)] at dst, dst + 2 tw.
+// Output transform of one tile row of one channel: rows 2ty and 2ty+1 as act(bias + A^T M A),
+// each stored as [even columns (tw) | odd columns (tw)] at dst, dst + 2 tw; element e of the
+// tile row at M + e ms.
 CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, float bias,
                             float slope, float* __restrict dst) {
   for (int r = 0; r < 2; ++r) {
@@ -334,48 +321,69 @@ CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, f
   }
 }
 
-// Winograd output transform + bias + act, then (when wm is not empty) the ConvUnit's 1x1 conv
-// out = act(bm + Wm a) on the tile row's two fine rows while they are in cache.
-f32a winograd_output_unit(f32a M, f32a bias, f32a wm, f32a bm, int64_t B, int64_t H, int64_t W,
-                          float slope) {
-  need(M.ndim() == 3 && M.shape(0) == 16, "winograd_output_unit: M must be (16, C, N)");
-  const int64_t C = M.shape(1), N = M.shape(2);
-  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, nt = th * tw;
-  need(B >= 0 && H > 0 && W > 0 && N == B * nt,
-       "winograd_output_unit: M's tile count does not match (B, H, W)");
-  need(bias.ndim() == 1 && bias.shape(0) == C, "winograd_output_unit: bias must be (C,)");
-  const auto [pw, pbm] = mix_weights(wm, bm, C, "winograd_output_unit");
+// ConvUnit (3x3 conv, zero padding, + 1x1 conv) with the 3x3 conv as Winograd F(2x2, 3x3), per
+// sample and group of tile rows (>= 48 tiles): input tiles, the 16 products M_e = U_e V_e, the
+// output transform + bias + act and the 1x1 conv, all on buffers held in cache.
+// x (B, C, H, W); U (16, C, O) = G g G^T as [e][c_in][c_out].
+f32a winograd_unit(f32a x, f32a U, f32a bias, f32a wm, f32a bm, float slope) {
+  need(x.ndim() == 4, "winograd_unit: x must be (B, C, H, W)");
+  const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
+  need(U.ndim() == 3 && U.shape(0) == 16 && U.shape(1) == C,
+       "winograd_unit: U must be (16, C, O) ([element][c_in][c_out])");
+  const int64_t O = U.shape(2);
+  need(bias.ndim() == 1 && bias.shape(0) == O, "winograd_unit: bias must be (O,)");
+  const auto [pw, pbm] = mix_weights(wm, bm, O, "winograd_unit");
   const bool mix = pw != nullptr;
-  f32a y({B, C, H, W});
-  const float* pm = M.data();
+  f32a y({B, O, H, W});
+  if (B == 0 || H == 0 || W == 0 || O == 0) return y;
+  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2;
+  const int64_t gr = std::clamp<int64_t>((48 + tw - 1) / tw, 1, th);  // tile rows per group
+  const int64_t ngrp = (th + gr - 1) / gr, nmax = gr * tw;
+  const float* px = x.data();
+  const float* pu = U.data();
   const float* pb = bias.data();
   float* py = y.mutable_data();
-  const int64_t n = 4 * tw;  // two fine rows, each [even | odd]
   {
     py::gil_scoped_release nogil;
 #pragma omp parallel
     {
-      std::vector<float> a((size_t)(C * n)), t((size_t)(C * n));
+      std::vector<float> V((size_t)(16 * C * nmax)), M((size_t)(16 * O * nmax));
+      std::vector<float> a((size_t)(O * 4 * nmax)), t((size_t)(O * 4 * nmax));
+      std::vector<float> buf((size_t)(18 * tw + 2));
+      std::vector<int64_t> offv((size_t)C), offa((size_t)O);
 #pragma omp for schedule(static)
-      for (int64_t task = 0; task < B * th; ++task) {
-        const int64_t b = task / th, ty = task % th;
+      for (int64_t task = 0; task < B * ngrp; ++task) {
+        const int64_t b = task / ngrp, ty0 = (task % ngrp) * gr;
+        const int64_t ty1 = std::min(th, ty0 + gr), N = (ty1 - ty0) * tw, n4 = 4 * N;
         for (int64_t c = 0; c < C; ++c)
-          wino_out_row(pm + c * N + b * nt + ty * tw, C * N, tw, pb[c], slope,
-                       a.data() + c * n);
+          wino_in_rows(px + (b * C + c) * H * W, H, W, ty0, ty1, tw, V.data() + c * N, C * N,
+                       buf.data());
+        for (int e = 0; e < 16; ++e) {
+          strided(offv.data(), C, e * C * N, N);
+          sg::gemm_bias_act(O, N, C, pu + e * C * O, O, V.data(), offv.data(), nullptr, 1.0f,
+                            M.data() + e * O * N, N);
+        }
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t ty = ty0; ty < ty1; ++ty)
+            wino_out_row(M.data() + o * N + (ty - ty0) * tw, O * N, tw, pb[o], slope,
+                         a.data() + o * n4 + (ty - ty0) * 4 * tw);
         const float* src = a.data();
         if (mix) {
-          mix_rows(a.data(), C, n, pw, pbm, slope, t.data());
+          strided(offa.data(), O, 0, n4);
+          sg::gemm_bias_act(O, n4, O, pw, O, a.data(), offa.data(), pbm, slope, t.data(), n4);
           src = t.data();
         }
-        for (int64_t c = 0; c < C; ++c) {
-          for (int r = 0; r < 2; ++r) {
-            const int64_t yy = 2 * ty + r;
-            if (yy >= H) continue;
-            float* yr = py + ((b * C + c) * H + yy) * W;
-            const float* e = src + c * n + r * 2 * tw;
-            for (int64_t k = 0; k < tw; ++k) {
-              yr[2 * k] = e[k];
-              if (2 * k + 1 < W) yr[2 * k + 1] = e[tw + k];
+        for (int64_t o = 0; o < O; ++o) {
+          for (int64_t ty = ty0; ty < ty1; ++ty) {
+            for (int r = 0; r < 2; ++r) {
+              const int64_t yy = 2 * ty + r;
+              if (yy >= H) continue;
+              float* yr = py + ((b * O + o) * H + yy) * W;
+              const float* e = src + o * n4 + (ty - ty0) * 4 * tw + r * 2 * tw;
+              for (int64_t k = 0; k < tw; ++k) {
+                yr[2 * k] = e[k];
+                if (2 * k + 1 < W) yr[2 * k + 1] = e[tw + k];
+              }
             }
           }
         }
@@ -389,53 +397,52 @@ f32a winograd_output_unit(f32a M, f32a bias, f32a wm, f32a bm, int64_t B, int64_
 // (3x3 conv C -> CO, zero padding, then 1x1 conv CO -> CO), the head v = Wh * a + bh (3x3 conv
 // CO -> 1, zero padding), T = v (hi - lo) + lo, and the per-sample count and sum of T over
 // T > thr. Rows are processed in blocks (one halo row of a on each side recomputed), so no
-// full-resolution activation is written. Weights: w3 (C, 3, 3, CO), wm (CO_in, CO_out),
-// wh (3, 3, CO).
+// full-resolution activation is written. The 3x3 conv is one product over the block's padded
+// rows laid end to end (row k of the operand: input channel c shifted by (ky, kx)); the two
+// columns it computes between consecutive rows land on a's zero padding and are cleared.
+// Weights: w3 (C, 3, 3, CO), wm (CO_in, CO_out), wh (3, 3, CO).
 constexpr int64_t ROW_BLOCK = 16;
+constexpr int64_t CONV_ROWS = 4;  // rows of a per product (bounds the temporary)
 
-template <int CO, int PX>
-inline void conv_pixels(const float* __restrict xp, int64_t C, int64_t R, int64_t Wp, int64_t r,
-                        int64_t J, const float* __restrict w3, const float* __restrict b3,
-                        const float* __restrict wm, const float* __restrict bm, float slope,
-                        float* __restrict out) {
-  float acc[PX][CO];
-  for (int p = 0; p < PX; ++p)
-    for (int o = 0; o < CO; ++o) acc[p][o] = b3[o];
-  for (int64_t c = 0; c < C; ++c) {
+struct LastLevel {
+  int64_t C, H, W, CO;
+  const float *w3, *b3, *wm, *bm, *wh;
+  float bh, slope, scale, off, thr;
+};
+
+CK_CLONES void head_row(const LastLevel& L, const float* __restrict ab, int64_t ra, int64_t RA,
+                        float* __restrict v, int64_t* count, double* sum) {
+  const int64_t W = L.W, Wp = W + 2;
+  std::fill(v, v + W, 0.0f);
+  for (int64_t o = 0; o < L.CO; ++o) {
     for (int ky = 0; ky < 3; ++ky) {
-      const float* xr = xp + (c * R + r + ky) * Wp + J;
-      const float* wr = w3 + (c * 9 + ky * 3) * CO;
+      const float* arow = ab + (o * RA + ra + ky) * Wp;
       for (int kx = 0; kx < 3; ++kx) {
-        const float* wv = wr + kx * CO;
-        for (int p = 0; p < PX; ++p) {
-          const float v = xr[p + kx];
+        const float c = L.wh[(ky * 3 + kx) * L.CO + o];
+        const float* s = arow + kx;
 #pragma omp simd
-          for (int o = 0; o < CO; ++o) acc[p][o] += v * wv[o];
-        }
+        for (int64_t J = 0; J < W; ++J) v[J] += c * s[J];
       }
     }
   }
-  for (int p = 0; p < PX; ++p) {
-    float m[CO];
-    for (int o = 0; o < CO; ++o) m[o] = bm[o];
-    for (int c = 0; c < CO; ++c) {
-      const float a = act(acc[p][c], slope);
-      const float* wv = wm + c * CO;
-#pragma omp simd
-      for (int o = 0; o < CO; ++o) m[o] += a * wv[o];
+  int64_t n = 0;
+  double s = 0.0;
+  for (int64_t J = 0; J < W; ++J) {
+    const float T = (v[J] + L.bh) * L.scale + L.off;
+    if (T > L.thr) {
+      ++n;
+      s += (double)T;
     }
-    for (int o = 0; o < CO; ++o) out[p * CO + o] = act(m[o], slope);
   }
+  *count += n;
+  *sum += s;
 }
 
-template <int CO>
-CK_CLONES void last_level_block(const float* __restrict x, int64_t C, int64_t H, int64_t W,
-                                int64_t I0, int64_t I1, const float* __restrict w3,
-                                const float* __restrict b3, const float* __restrict wm,
-                                const float* __restrict bm, const float* __restrict wh, float bh,
-                                float slope, float scale, float off, float thr,
-                                float* __restrict xp, float* __restrict ab, int64_t* count,
-                                double* sum) {
+void last_level_block(const LastLevel& L, const float* __restrict x, int64_t I0, int64_t I1,
+                      float* __restrict xp, float* __restrict ab, float* __restrict tmp,
+                      int64_t* __restrict off3, int64_t* __restrict offm, float* __restrict v,
+                      int64_t* count, double* sum) {
+  const int64_t C = L.C, H = L.H, W = L.W, CO = L.CO;
   const int64_t R = I1 - I0 + 4, Wp = W + 2;
   // zero-padded input rows I0-2 .. I1+1
   for (int64_t c = 0; c < C; ++c) {
@@ -449,104 +456,70 @@ CK_CLONES void last_level_block(const float* __restrict x, int64_t C, int64_t H,
         std::copy(x + (c * H + yy) * W, x + (c * H + yy + 1) * W, dst + 1);
     }
   }
-  // activations a of rows I0-1 .. I1 (zero outside the image: the head's padding), (W+2) x CO
+  // activations a of rows I0-1 .. I1 as [o][ra][W+2] (zero outside the image: the head's
+  // padding); pixel J of a row at column J + 1
   const int64_t RA = I1 - I0 + 2;
-  for (int64_t ra = 0; ra < RA; ++ra) {
-    float* arow = ab + ra * Wp * CO;
-    std::fill(arow, arow + CO, 0.0f);
-    std::fill(arow + (W + 1) * CO, arow + (W + 2) * CO, 0.0f);
-    const int64_t yy = I0 - 1 + ra;
-    if (yy < 0 || yy >= H) {
-      std::fill(arow, arow + Wp * CO, 0.0f);
-      continue;
-    }
-    int64_t J = 0;
-    for (; J + 8 <= W; J += 8)
-      conv_pixels<CO, 8>(xp, C, R, Wp, ra, J, w3, b3, wm, bm, slope, arow + (J + 1) * CO);
-    for (; J < W; ++J)
-      conv_pixels<CO, 1>(xp, C, R, Wp, ra, J, w3, b3, wm, bm, slope, arow + (J + 1) * CO);
+  strided(offm, CO, 0, CONV_ROWS * Wp);
+  for (int64_t ra0 = 0; ra0 < RA; ra0 += CONV_ROWS) {
+    const int64_t nra = std::min(CONV_ROWS, RA - ra0), N = (nra - 1) * Wp + W;
+    for (int64_t c = 0; c < C; ++c)
+      for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) off3[c * 9 + ky * 3 + kx] = (c * R + ra0 + ky) * Wp + kx;
+    sg::gemm_bias_act(CO, N, 9 * C, L.w3, CO, xp, off3, L.b3, L.slope, tmp, CONV_ROWS * Wp);
+    sg::gemm_bias_act(CO, N, CO, L.wm, CO, tmp, offm, L.bm, L.slope, ab + ra0 * Wp + 1, RA * Wp);
   }
-  int64_t n = 0;
-  double s = 0.0;
-  for (int64_t I = I0; I < I1; ++I) {
-    const int64_t ra = I - I0;  // a row I-1
-    for (int64_t J = 0; J < W; ++J) {
-      float acc[CO];
-      for (int o = 0; o < CO; ++o) acc[o] = 0.0f;
-      for (int ky = 0; ky < 3; ++ky) {
-        const float* arow = ab + ((ra + ky) * Wp + J) * CO;
-        for (int kx = 0; kx < 3; ++kx) {
-          const float* wv = wh + (ky * 3 + kx) * CO;
-          const float* av = arow + kx * CO;
-#pragma omp simd
-          for (int o = 0; o < CO; ++o) acc[o] += wv[o] * av[o];
-        }
-      }
-      float v = 0.0f;
-      for (int o = 0; o < CO; ++o) v += acc[o];
-      const float T = (v + bh) * scale + off;
-      if (T > thr) {
-        ++n;
-        s += (double)T;
+  for (int64_t o = 0; o < CO; ++o) {
+    for (int64_t ra = 0; ra < RA; ++ra) {
+      float* arow = ab + (o * RA + ra) * Wp;
+      const int64_t yy = I0 - 1 + ra;
+      if (yy < 0 || yy >= H) {
+        std::fill(arow, arow + Wp, 0.0f);
+      } else {
+        arow[0] = arow[W + 1] = 0.0f;
       }
     }
   }
-  *count = n;
-  *sum = s;
-}
-
-template <int CO>
-void last_level_run(const float* x, int64_t B, int64_t C, int64_t H, int64_t W,
-                    const float* w3, const float* b3, const float* wm, const float* bm,
-                    const float* wh, float bh, float slope, float scale, float off, float thr,
-                    int64_t* count, double* sum) {
-  const int64_t nblk = (H + ROW_BLOCK - 1) / ROW_BLOCK;
-  std::vector<int64_t> bc((size_t)(B * nblk));
-  std::vector<double> bs((size_t)(B * nblk));
-#pragma omp parallel
-  {
-    std::vector<float> xp((size_t)(C * (ROW_BLOCK + 4) * (W + 2)));
-    std::vector<float> ab((size_t)((ROW_BLOCK + 2) * (W + 2) * CO));
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < B * nblk; ++t) {
-      const int64_t b = t / nblk, I0 = (t % nblk) * ROW_BLOCK;
-      const int64_t I1 = std::min(H, I0 + ROW_BLOCK);
-      last_level_block<CO>(x + b * C * H * W, C, H, W, I0, I1, w3, b3, wm, bm, wh, bh, slope,
-                           scale, off, thr, xp.data(), ab.data(), &bc[(size_t)t],
-                           &bs[(size_t)t]);
-    }
-  }
-  ck::sum_blocks(bc.data(), bs.data(), B, nblk, count, sum);
+  *count = 0;
+  *sum = 0.0;
+  for (int64_t I = I0; I < I1; ++I) head_row(L, ab, I - I0, RA, v, count, sum);
 }
 
 py::tuple last_level_hotspots(f32a x, f32a w3, f32a b3, f32a wm, f32a bm, f32a wh, float bh,
                               float slope, double lo, double hi, double thr) {
   need(x.ndim() == 4, "last_level_hotspots: x must be (B, C, H, W)");
   const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
-  need(b3.ndim() == 1, "last_level_hotspots: b3 must be (CO,)");
+  need(b3.ndim() == 1 && b3.shape(0) > 0, "last_level_hotspots: b3 must be (CO,)");
   const int64_t CO = b3.shape(0);
-  need(CO == 8 || CO == 16 || CO == 32,
-       "last_level_hotspots: CO must be 8, 16 or 32, got " + std::to_string(CO));
   need(w3.size() == C * 9 * CO, "last_level_hotspots: w3 must be (C, 3, 3, CO)");
   need(wm.size() == CO * CO && bm.size() == CO, "last_level_hotspots: wm (CO, CO), bm (CO,)");
   need(wh.size() == 9 * CO, "last_level_hotspots: wh must be (3, 3, CO)");
   py::array_t<int64_t> count({B});
   py::array_t<double> sum({B});
-  const float scale = (float)(hi - lo), off = (float)lo, fthr = (float)thr;
+  const LastLevel L{C, H, W, CO, w3.data(), b3.data(), wm.data(), bm.data(), wh.data(), bh,
+                    slope, (float)(hi - lo), (float)lo, (float)thr};
+  const float* px = x.data();
+  int64_t* pc = count.mutable_data();
+  double* ps = sum.mutable_data();
   {
     py::gil_scoped_release nogil;
-    auto run = [&](auto tag) {
-      constexpr int K = decltype(tag)::value;
-      last_level_run<K>(x.data(), B, C, H, W, w3.data(), b3.data(), wm.data(), bm.data(),
-                        wh.data(), bh, slope, scale, off, fthr, count.mutable_data(),
-                        sum.mutable_data());
-    };
-    if (CO == 8)
-      run(std::integral_constant<int, 8>{});
-    else if (CO == 16)
-      run(std::integral_constant<int, 16>{});
-    else
-      run(std::integral_constant<int, 32>{});
+    const int64_t nblk = (H + ROW_BLOCK - 1) / ROW_BLOCK, Wp = W + 2;
+    std::vector<int64_t> bc((size_t)(B * nblk));
+    std::vector<double> bs((size_t)(B * nblk));
+#pragma omp parallel
+    {
+      std::vector<float> xp((size_t)(C * (ROW_BLOCK + 4) * Wp));
+      std::vector<float> ab((size_t)(CO * (ROW_BLOCK + 2) * Wp));
+      std::vector<float> tmp((size_t)(CO * CONV_ROWS * Wp)), v((size_t)W);
+      std::vector<int64_t> off3((size_t)(9 * C)), offm((size_t)CO);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < B * nblk; ++t) {
+        const int64_t b = t / nblk, I0 = (t % nblk) * ROW_BLOCK;
+        const int64_t I1 = std::min(H, I0 + ROW_BLOCK);
+        last_level_block(L, px + b * C * H * W, I0, I1, xp.data(), ab.data(), tmp.data(),
+                         off3.data(), offm.data(), v.data(), &bc[(size_t)t], &bs[(size_t)t]);
+      }
+    }
+    ck::sum_blocks(bc.data(), bs.data(), B, nblk, pc, ps);
   }
   return py::make_tuple(count, sum);
 }
@@ -554,13 +527,15 @@ py::tuple last_level_hotspots(f32a x, f32a w3, f32a b3, f32a wm, f32a bm, f32a w
 }  // namespace
 
 void register_decoder_body(py::module_& m) {
-  m.def("upconv3x3_unit", &upconv3x3_unit, py::arg("y"), py::arg("bias"), py::arg("wm"),
-        py::arg("bm"), py::arg("slope"));
-  m.def("winograd_input", &winograd_input, py::arg("x"));
+  m.def("upconv3x3_unit", &upconv3x3_unit, py::arg("x"), py::arg("w9T"), py::arg("bias"),
+        py::arg("wm"), py::arg("bm"), py::arg("slope"));
+  m.def("winograd_unit", &winograd_unit, py::arg("x"), py::arg("U"), py::arg("bias"),
+        py::arg("wm"), py::arg("bm"), py::arg("slope"));
   m.def("last_level_hotspots", &last_level_hotspots, py::arg("x"), py::arg("w3"), py::arg("b3"),
         py::arg("wm"), py::arg("bm"), py::arg("wh"), py::arg("bh"), py::arg("slope"),
         py::arg("lo"), py::arg("hi"), py::arg("thr"));
-  m.def("winograd_output_unit", &winograd_output_unit, py::arg("M"), py::arg("bias"),
-        py::arg("wm"), py::arg("bm"), py::arg("B"), py::arg("H"), py::arg("W"),
-        py::arg("slope"));
+  m.def("avx512_active", &sg::avx512_active,
+        "Whether the decoder body's products use the AVX-512 micro-kernel");
+  m.def("set_avx512", &sg::set_avx512, py::arg("on"),
+        "Switch the AVX-512 micro-kernel off (False) or back on where the CPU has it (True)");
 }

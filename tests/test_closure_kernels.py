@@ -196,10 +196,25 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
+@pytest.fixture(params=["avx512", "portable"])
+def gemm_isa(request):
+    """Run a test on the AVX-512 micro-kernel of the decoder body's products and on the portable
+    loops (skipped for AVX-512 where the CPU lacks it)."""
+    from closure import _kernels_cpp as cpp
+
+    was = cpp.avx512_active()
+    cpp.set_avx512(request.param == "avx512")
+    if request.param == "avx512" and not cpp.avx512_active():
+        cpp.set_avx512(was)
+        pytest.skip("the CPU has no AVX-512")
+    yield request.param
+    cpp.set_avx512(was)
+
+
 @needs_cpp
 @pytest.mark.parametrize("shape", ["random", "one-row", "one-column", "single", "wide"])
 @pytest.mark.parametrize("with_mix", [True, False])
-def test_upconv_unit_matches_upsample_then_conv_unit(shape, with_mix):
+def test_upconv_unit_matches_upsample_then_conv_unit(shape, with_mix, gemm_isa):
     from closure import _kernels_cpp as cpp
     from closure.models.blocks import ConvUnit
 
@@ -207,58 +222,54 @@ def test_upconv_unit_matches_upsample_then_conv_unit(shape, with_mix):
     torch.manual_seed(int(rng.integers(0, 2**31)))
     B, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 20)), int(rng.integers(1, 20))
     h, w = int(rng.integers(1, 12)), int(rng.integers(1, 14))
-    if shape == "wide":  # the register-blocked mix path: channels % 8 == 0, 2w % 16 == 0
-        C, O, h, w = 16, 24, int(rng.integers(5, 11)), 8 * int(rng.integers(1, 4))
+    if shape == "wide":  # full 8-row blocks and 48-column panels of the micro-kernel
+        C, O, h, w = 16, 24, int(rng.integers(5, 11)), 24 * int(rng.integers(1, 3))
     h, w = {"one-row": (1, w), "one-column": (h, 1), "single": (1, 1)}.get(shape, (h, w))
     unit = ConvUnit(C, O).eval()
     x = torch.from_numpy(rng.normal(size=(B, C, h, w)).astype(np.float32))
     with torch.no_grad():
         up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         ref = unit(up) if with_mix else F.leaky_relu(unit.conv(up), 0.2)
-        wt = unit.conv.weight
-        y = torch.matmul(wt.permute(2, 3, 0, 1).reshape(9 * O, C), x.reshape(B, C, h * w))
+        w9T = K._np(unit.conv.weight.permute(1, 2, 3, 0).reshape(C, 9 * O))
         wm, bm = ((K._np(unit.mix.weight[:, :, 0, 0].t()), K._np(unit.mix.bias)) if with_mix
                   else (np.zeros(0, np.float32), np.zeros(0, np.float32)))
-        out = cpp.upconv3x3_unit(y.reshape(B, 9, O, h, w).numpy(), K._np(unit.conv.bias), wm,
-                                 bm, 0.2)
+        out = cpp.upconv3x3_unit(x.numpy(), w9T, K._np(unit.conv.bias), wm, bm, 0.2)
     assert out.shape == (B, O, 2 * h, 2 * w)
     assert _rel_err(out, ref) <= 1e-5
 
 
 @needs_cpp
-def test_winograd_conv_matches_conv2d():
+def test_winograd_unit_matches_conv_unit(gemm_isa):
     from closure import _kernels_cpp as cpp
 
     rng = _rng()
     G = K._WINO_G
     cases = [(int(rng.integers(1, 20)), int(rng.integers(1, 20)), None), (1, 1, None),
-             (2, 3, None), (5, 1, None),
-             (6, 8 * int(rng.integers(1, 5)), 16)]  # the last: the register-blocked mix path
+             (2, 3, None), (5, 1, None), (7, 50, None),  # 25 tiles per row: one per group
+             (6, 8 * int(rng.integers(1, 5)), 16)]  # the last: full 8-row blocks
     for H, W, width in cases:
         B, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
         O = width or O
         x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
         wt = torch.from_numpy(rng.normal(size=(O, C, 3, 3)).astype(np.float32))
         bias = torch.from_numpy(rng.normal(size=O).astype(np.float32))
-        U = torch.einsum("ar,ocrs,bs->aboc", G, wt.double(), G).reshape(16, O, C).float()
-        V = torch.from_numpy(cpp.winograd_input(x.numpy()))
-        assert V.shape == (16, C, B * ((H + 1) // 2) * ((W + 1) // 2))
-        M = torch.bmm(U, V).numpy()
+        U = torch.einsum("ar,ocrs,bs->abco", G, wt.double(), G).reshape(16, C, O)
+        U = np.ascontiguousarray(U.float().numpy())
         empty = np.zeros(0, np.float32)
-        out = cpp.winograd_output_unit(M, bias.numpy(), empty, empty, B, H, W, 0.2)
+        out = cpp.winograd_unit(x.numpy(), U, bias.numpy(), empty, empty, 0.2)
         ref = F.leaky_relu(F.conv2d(x, wt, bias, padding=1), 0.2)
         assert _rel_err(out, ref) <= 1e-5, (B, C, O, H, W)
         wm = torch.from_numpy(rng.normal(size=(O, O)).astype(np.float32))
         bm = torch.from_numpy(rng.normal(size=O).astype(np.float32))
-        out = cpp.winograd_output_unit(M, bias.numpy(), wm.t().contiguous().numpy(),
-                                       bm.numpy(), B, H, W, 0.2)
+        out = cpp.winograd_unit(x.numpy(), U, bias.numpy(), wm.t().contiguous().numpy(),
+                                bm.numpy(), 0.2)
         ref = F.leaky_relu(F.conv2d(ref, wm[:, :, None, None], bm), 0.2)
         assert _rel_err(out, ref) <= 1e-5, (B, C, O, H, W)
 
 
 @needs_cpp
-@pytest.mark.parametrize("co", [8, 16, 32])
-def test_fused_last_level_matches_torch(co):
+@pytest.mark.parametrize("co", [3, 8, 16, 32])
+def test_fused_last_level_matches_torch(co, gemm_isa):
     from closure import _kernels_cpp as cpp
     from closure.models.blocks import ConvUnit
 
@@ -319,7 +330,7 @@ def _assert_cpp_decode_matches(vae, z, quantile: float) -> None:
 
 @needs_cpp
 @pytest.mark.parametrize("base", [8, 16])
-def test_restructured_decode_matches_the_decoder(base):
+def test_restructured_decode_matches_the_decoder(base, gemm_isa):
     """The C++ body (up-sampling convs, Winograd, fused last level) against ``vae.decode``."""
     vae = _straddling_vae(base)
     prep = K._prepare(vae)
