@@ -250,6 +250,13 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
 
 
+def _winograd_weights(w: torch.Tensor) -> np.ndarray:
+    """Winograd F(2x2, 3x3) transform U = G g G^T of 3x3 kernels w (O, C, 3, 3), as (16, C, O)
+    float32 (formed in float64)."""
+    U = torch.einsum("ar,ocrs,bs->abco", _WINO_G, w.detach().cpu().double(), _WINO_G)
+    return _np(U.reshape(16, w.shape[1], w.shape[0]))
+
+
 def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
     """Re-laid-out weights of ``vae``'s decoder for the C++ body, cached per module (rebuilt when
     a parameter changes)."""
@@ -270,9 +277,8 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
                          "w9T": _np(w.permute(1, 2, 3, 0).reshape(ci, 9 * co)),
                          "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
                 elif ci * co >= _WINO_MIN_CHANNELS:
-                    U = torch.einsum("ar,ocrs,bs->aboc", _WINO_G, w.double(), _WINO_G)
                     u = {"unit": unit, "kind": "winograd", "bias": _np(conv.bias),
-                         "u": _np(U.reshape(16, co, ci).permute(0, 2, 1).float()),
+                         "u": _winograd_weights(w),
                          "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
             units.append((i, k, u))
     last = None
@@ -280,7 +286,7 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
     if (len(vae.dec) > 3 and len(block) == 1 and _plain3x3(block[0].conv) and _plain3x3(out)
             and out.out_channels == 1):
         unit = block[0]
-        last = {"w3": _np(unit.conv.weight.permute(1, 2, 3, 0)), "b3": _np(unit.conv.bias),
+        last = {"u": _winograd_weights(unit.conv.weight), "b3": _np(unit.conv.bias),
                 "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias),
                 "wh": _np(out.weight[0].permute(1, 2, 0)), "bh": float(out.bias.detach()[0])}
     hit = {"stamp": stamp, "units": units, "last": last}
@@ -315,7 +321,7 @@ def _decode_cpp(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float, thr
         h = _conv_unit_cpp(h.contiguous(), u, upsampled=(i < 3 and k == 0))
     if prep["last"] is not None:
         p = prep["last"]
-        count, s = mod.last_level_hotspots(np.ascontiguousarray(h.numpy()), p["w3"], p["b3"],
+        count, s = mod.last_level_hotspots(np.ascontiguousarray(h.numpy()), p["u"], p["b3"],
                                            p["wm"], p["bm"], p["wh"], p["bh"], _SLOPE, lo, hi,
                                            thr)
         return count, s, tuple(h.shape[-2:])

@@ -240,47 +240,56 @@ f32a upconv3x3_unit(f32a x, f32a w9T, f32a bias, f32a wm, f32a bm, float slope) 
   return out;
 }
 
+// Column transform of one input row for all tile columns: t_j[k] for the tile covering columns
+// 2k-1 .. 2k+2 (zero outside 0..W-1): t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3.
+CK_CLONES void wino_in_cols(const float* __restrict row, int64_t W, int64_t tw,
+                            float* __restrict t0, float* __restrict t1, float* __restrict t2,
+                            float* __restrict t3) {
+  auto at = [&](int64_t i) { return (i >= 0 && i < W) ? row[i] : 0.0f; };
+  auto edge = [&](int64_t k) {
+    const float d0 = at(2 * k - 1), d1 = at(2 * k), d2 = at(2 * k + 1), d3 = at(2 * k + 2);
+    t0[k] = d0 - d2, t1[k] = d1 + d2, t2[k] = d2 - d1, t3[k] = d1 - d3;
+  };
+  const int64_t k1 = std::max<int64_t>(1, std::min(tw, (W - 1) / 2));  // interior: 2k+2 < W+1
+  edge(0);
+#pragma omp simd
+  for (int64_t k = 1; k < k1; ++k) {
+    const float d0 = row[2 * k - 1], d1 = row[2 * k], d2 = row[2 * k + 1], d3 = row[2 * k + 2];
+    t0[k] = d0 - d2;
+    t1[k] = d1 + d2;
+    t2[k] = d2 - d1;
+    t3[k] = d1 - d3;
+  }
+  for (int64_t k = k1; k < tw; ++k) edge(k);
+}
+
 // Winograd F(2x2, 3x3) input tiles of tile rows [ty0, ty1) of channel plane x (H x W, zero
 // padded by 1): tile (ty, tx) covers input rows 2ty-1..2ty+2 and columns 2tx-1..2tx+2; element
-// e of the tiles is at V + e vs + (ty - ty0) tw + tx. Row-wise so that every loop runs over tx
-// with unit stride: the padded input row is split into even (pe) and odd (po) columns first.
+// e of the tiles is at V + e vs + (ty - ty0) tw + tx. Each input row's column transform is
+// formed once (consecutive tile rows share two rows); buf holds 16 tw floats.
 CK_CLONES void wino_in_rows(const float* __restrict x, int64_t H, int64_t W, int64_t ty0,
                             int64_t ty1, int64_t tw, float* __restrict V, int64_t vs,
                             float* __restrict buf) {
-  float* pe = buf;            // padded row, even columns: pe[k] = x[2k - 1]
-  float* po = pe + tw + 1;    // odd columns:              po[k] = x[2k]
-  float* rt = po + tw + 1;    // 4 rows x 4 column-transformed elements x tw
+  // ring of 4 column-transformed rows: input row yy at slot yy & 3, its 4 parts at + j tw
+  auto slot = [&](int64_t yy) { return buf + (yy & 3) * 4 * tw; };
+  auto load = [&](int64_t yy) {
+    float* t = slot(yy);
+    if (yy < 0 || yy >= H)
+      std::fill(t, t + 4 * tw, 0.0f);
+    else
+      wino_in_cols(x + yy * W, W, tw, t, t + tw, t + 2 * tw, t + 3 * tw);
+  };
+  load(2 * ty0 - 1);
+  load(2 * ty0);
   for (int64_t ty = ty0; ty < ty1; ++ty) {
-    for (int r = 0; r < 4; ++r) {
-      const int64_t yy = 2 * ty - 1 + r;
-      float* t0 = rt + (4 * r) * tw;
-      float* t1 = t0 + tw;
-      float* t2 = t1 + tw;
-      float* t3 = t2 + tw;
-      if (yy < 0 || yy >= H) {
-        std::fill(t0, t0 + 4 * tw, 0.0f);
-        continue;
-      }
-      const float* row = x + yy * W;
-      for (int64_t k = 0; k <= tw; ++k) {
-        const int64_t ce = 2 * k - 1, co = 2 * k;
-        pe[k] = (ce >= 0 && ce < W) ? row[ce] : 0.0f;
-        po[k] = co < W ? row[co] : 0.0f;
-      }
-#pragma omp simd
-      for (int64_t k = 0; k < tw; ++k) {
-        t0[k] = pe[k] - pe[k + 1];
-        t1[k] = po[k] + pe[k + 1];
-        t2[k] = pe[k + 1] - po[k];
-        t3[k] = po[k] - po[k + 1];
-      }
-    }
+    load(2 * ty + 1);
+    load(2 * ty + 2);
     float* v = V + (ty - ty0) * tw;
     for (int b = 0; b < 4; ++b) {
-      const float* d0 = rt + (0 + b) * tw;
-      const float* d1 = rt + (4 + b) * tw;
-      const float* d2 = rt + (8 + b) * tw;
-      const float* d3 = rt + (12 + b) * tw;
+      const float* d0 = slot(2 * ty - 1) + b * tw;
+      const float* d1 = slot(2 * ty) + b * tw;
+      const float* d2 = slot(2 * ty + 1) + b * tw;
+      const float* d3 = slot(2 * ty + 2) + b * tw;
       float* v0 = v + (0 + b) * vs;
       float* v1 = v + (4 + b) * vs;
       float* v2 = v + (8 + b) * vs;
@@ -296,21 +305,21 @@ CK_CLONES void wino_in_rows(const float* __restrict x, int64_t H, int64_t W, int
   }
 }
 
-// Output transform of one tile row of one channel: rows 2ty and 2ty+1 as act(bias + A^T M A),
-// each stored as [even columns (tw) | odd columns (tw)] at dst, dst + 2 tw; element e of the
-// tile row at M + e ms.
-CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, float bias,
-                            float slope, float* __restrict dst) {
+// Output transform of N tiles of one channel: output rows r = 0, 1 of each tile as act(bias +
+// A^T M A), even columns at dst + r 2N, odd columns at dst + r 2N + N (tile order kept);
+// element e of the tiles at M + e ms.
+CK_CLONES void wino_out_tiles(const float* __restrict M, int64_t ms, int64_t N, float bias,
+                              float slope, float* __restrict dst) {
   for (int r = 0; r < 2; ++r) {
     // row r of A^T M: r = 0 -> m0 + m1 + m2, r = 1 -> m1 - m2 - m3 (rows of the 4x4 tile)
     const float sg = r == 0 ? 1.0f : -1.0f;  // sign of the last two rows
     const float* a0 = M + (r == 0 ? 0 : 4) * ms;
     const float* a1 = M + (r == 0 ? 4 : 8) * ms;
     const float* a2 = M + (r == 0 ? 8 : 12) * ms;
-    float* o0 = dst + r * 2 * tw;
-    float* o1 = o0 + tw;
+    float* o0 = dst + r * 2 * N;
+    float* o1 = o0 + N;
 #pragma omp simd
-    for (int64_t k = 0; k < tw; ++k) {
+    for (int64_t k = 0; k < N; ++k) {
       const float t0 = a0[k] + sg * (a1[k] + a2[k]);
       const float t1 = a0[ms + k] + sg * (a1[ms + k] + a2[ms + k]);
       const float t2 = a0[2 * ms + k] + sg * (a1[2 * ms + k] + a2[2 * ms + k]);
@@ -321,10 +330,47 @@ CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, f
   }
 }
 
-// ConvUnit (3x3 conv, zero padding, + 1x1 conv) with the 3x3 conv as Winograd F(2x2, 3x3), per
-// sample and group of tile rows (>= 48 tiles): input tiles, the 16 products M_e = U_e V_e, the
-// output transform + bias + act and the 1x1 conv, all on buffers held in cache.
-// x (B, C, H, W); U (16, C, O) = G g G^T as [e][c_in][c_out].
+// Per-thread buffers of wino_unit_rows for up to `tiles` tiles per group.
+struct WinoBuffers {
+  std::vector<float> V, M, a, t, in;
+  std::vector<int64_t> offv, offa;
+  WinoBuffers(int64_t C, int64_t O, int64_t tiles, int64_t tw)
+      : V((size_t)(16 * C * tiles)), M((size_t)(16 * O * tiles)), a((size_t)(O * 4 * tiles)),
+        t((size_t)(O * 4 * tiles)), in((size_t)(16 * tw)), offv((size_t)C),
+        offa((size_t)O) {}
+};
+
+// Tile rows per Winograd group: at least 48 tiles per product (the micro-kernel's panel).
+inline int64_t wino_group_rows(int64_t th, int64_t tw) {
+  return std::clamp<int64_t>((48 + tw - 1) / tw, 1, std::max<int64_t>(th, 1));
+}
+
+// ConvUnit (3x3 conv, zero padding, + 1x1 conv when wm is not null) of tile rows [ty0, ty1) of
+// one sample x (C, H, W) with the 3x3 conv as Winograd F(2x2, 3x3): input tiles, the 16
+// products M_e = U_e V_e, output transform + bias + act, 1x1 conv. Returns the result: fine
+// row 2 ty + r of channel o, even columns at + o (4 N) + r (2 N) + (ty - ty0) tw, odd columns
+// N further, N = (ty1 - ty0) tw. U (16, C, O) = G g G^T as [e][c_in][c_out].
+const float* wino_unit_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t ty0,
+                            int64_t ty1, const float* U, int64_t O, const float* bias,
+                            const float* wm, const float* bm, float slope, WinoBuffers& wb) {
+  const int64_t tw = (W + 1) / 2, N = (ty1 - ty0) * tw, n4 = 4 * N;
+  for (int64_t c = 0; c < C; ++c)
+    wino_in_rows(x + c * H * W, H, W, ty0, ty1, tw, wb.V.data() + c * N, C * N, wb.in.data());
+  for (int e = 0; e < 16; ++e) {
+    strided(wb.offv.data(), C, e * C * N, N);
+    sg::gemm_bias_act(O, N, C, U + e * C * O, O, wb.V.data(), wb.offv.data(), nullptr, 1.0f,
+                      wb.M.data() + e * O * N, N);
+  }
+  for (int64_t o = 0; o < O; ++o)
+    wino_out_tiles(wb.M.data() + o * N, O * N, N, bias[o], slope, wb.a.data() + o * n4);
+  if (wm == nullptr) return wb.a.data();
+  strided(wb.offa.data(), O, 0, n4);
+  sg::gemm_bias_act(O, n4, O, wm, O, wb.a.data(), wb.offa.data(), bm, slope, wb.t.data(), n4);
+  return wb.t.data();
+}
+
+// ConvUnit with the 3x3 conv as Winograd F(2x2, 3x3) (wino_unit_rows), per sample and group of
+// tile rows, everything on buffers held in cache. x (B, C, H, W); U (16, C, O).
 f32a winograd_unit(f32a x, f32a U, f32a bias, f32a wm, f32a bm, float slope) {
   need(x.ndim() == 4, "winograd_unit: x must be (B, C, H, W)");
   const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
@@ -333,12 +379,10 @@ f32a winograd_unit(f32a x, f32a U, f32a bias, f32a wm, f32a bm, float slope) {
   const int64_t O = U.shape(2);
   need(bias.ndim() == 1 && bias.shape(0) == O, "winograd_unit: bias must be (O,)");
   const auto [pw, pbm] = mix_weights(wm, bm, O, "winograd_unit");
-  const bool mix = pw != nullptr;
   f32a y({B, O, H, W});
   if (B == 0 || H == 0 || W == 0 || O == 0) return y;
-  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2;
-  const int64_t gr = std::clamp<int64_t>((48 + tw - 1) / tw, 1, th);  // tile rows per group
-  const int64_t ngrp = (th + gr - 1) / gr, nmax = gr * tw;
+  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, gr = wino_group_rows(th, tw);
+  const int64_t ngrp = (th + gr - 1) / gr;
   const float* px = x.data();
   const float* pu = U.data();
   const float* pb = bias.data();
@@ -347,42 +391,24 @@ f32a winograd_unit(f32a x, f32a U, f32a bias, f32a wm, f32a bm, float slope) {
     py::gil_scoped_release nogil;
 #pragma omp parallel
     {
-      std::vector<float> V((size_t)(16 * C * nmax)), M((size_t)(16 * O * nmax));
-      std::vector<float> a((size_t)(O * 4 * nmax)), t((size_t)(O * 4 * nmax));
-      std::vector<float> buf((size_t)(18 * tw + 2));
-      std::vector<int64_t> offv((size_t)C), offa((size_t)O);
+      WinoBuffers wb(C, O, gr * tw, tw);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < B * ngrp; ++task) {
         const int64_t b = task / ngrp, ty0 = (task % ngrp) * gr;
-        const int64_t ty1 = std::min(th, ty0 + gr), N = (ty1 - ty0) * tw, n4 = 4 * N;
-        for (int64_t c = 0; c < C; ++c)
-          wino_in_rows(px + (b * C + c) * H * W, H, W, ty0, ty1, tw, V.data() + c * N, C * N,
-                       buf.data());
-        for (int e = 0; e < 16; ++e) {
-          strided(offv.data(), C, e * C * N, N);
-          sg::gemm_bias_act(O, N, C, pu + e * C * O, O, V.data(), offv.data(), nullptr, 1.0f,
-                            M.data() + e * O * N, N);
-        }
-        for (int64_t o = 0; o < O; ++o)
-          for (int64_t ty = ty0; ty < ty1; ++ty)
-            wino_out_row(M.data() + o * N + (ty - ty0) * tw, O * N, tw, pb[o], slope,
-                         a.data() + o * n4 + (ty - ty0) * 4 * tw);
-        const float* src = a.data();
-        if (mix) {
-          strided(offa.data(), O, 0, n4);
-          sg::gemm_bias_act(O, n4, O, pw, O, a.data(), offa.data(), pbm, slope, t.data(), n4);
-          src = t.data();
-        }
+        const int64_t ty1 = std::min(th, ty0 + gr), n4 = 4 * (ty1 - ty0) * tw;
+        const float* src = wino_unit_rows(px + b * C * H * W, C, H, W, ty0, ty1, pu, O, pb, pw,
+                                          pbm, slope, wb);
         for (int64_t o = 0; o < O; ++o) {
           for (int64_t ty = ty0; ty < ty1; ++ty) {
             for (int r = 0; r < 2; ++r) {
               const int64_t yy = 2 * ty + r;
               if (yy >= H) continue;
               float* yr = py + ((b * O + o) * H + yy) * W;
-              const float* e = src + o * n4 + (ty - ty0) * 4 * tw + r * 2 * tw;
+              const int64_t N = n4 / 4;
+              const float* e = src + o * n4 + r * 2 * N + (ty - ty0) * tw;
               for (int64_t k = 0; k < tw; ++k) {
                 yr[2 * k] = e[k];
-                if (2 * k + 1 < W) yr[2 * k + 1] = e[tw + k];
+                if (2 * k + 1 < W) yr[2 * k + 1] = e[N + k];
               }
             }
           }
@@ -394,19 +420,16 @@ f32a winograd_unit(f32a x, f32a U, f32a bias, f32a wm, f32a bm, float slope) {
 }
 
 // Last decoder level fused with the output head: per pixel a = act(Wm act(W3 * x + b3) + bm)
-// (3x3 conv C -> CO, zero padding, then 1x1 conv CO -> CO), the head v = Wh * a + bh (3x3 conv
-// CO -> 1, zero padding), T = v (hi - lo) + lo, and the per-sample count and sum of T over
-// T > thr. Rows are processed in blocks (one halo row of a on each side recomputed), so no
-// full-resolution activation is written. The 3x3 conv is one product over the block's padded
-// rows laid end to end (row k of the operand: input channel c shifted by (ky, kx)); the two
-// columns it computes between consecutive rows land on a's zero padding and are cleared.
-// Weights: w3 (C, 3, 3, CO), wm (CO_in, CO_out), wh (3, 3, CO).
-constexpr int64_t ROW_BLOCK = 16;
-constexpr int64_t CONV_ROWS = 4;  // rows of a per product (bounds the temporary)
+// (3x3 conv C -> CO, zero padding, as Winograd F(2x2, 3x3), then 1x1 conv CO -> CO), the head
+// v = Wh * a + bh (3x3 conv CO -> 1, zero padding), T = v (hi - lo) + lo, and the per-sample
+// count and sum of T over T > thr. Rows are processed in blocks (the tile rows holding the halo
+// row of a on each side recomputed), so no full-resolution activation is written.
+// Weights: U (16, C, CO) = G w3 G^T as [e][c_in][c_out], wm (CO_in, CO_out), wh (3, 3, CO).
+constexpr int64_t ROW_BLOCK = 32;  // even: blocks start on a tile row
 
 struct LastLevel {
   int64_t C, H, W, CO;
-  const float *w3, *b3, *wm, *bm, *wh;
+  const float *U, *b3, *wm, *bm, *wh;
   float bh, slope, scale, off, thr;
 };
 
@@ -438,44 +461,32 @@ CK_CLONES void head_row(const LastLevel& L, const float* __restrict ab, int64_t 
   *sum += s;
 }
 
+// Rows [I0, I1) of one sample x (C, H, W); ab holds a's rows I0-1 .. I1 as [o][ra][W + 2] (pixel
+// J at column J + 1, zero padding around and outside the image).
 void last_level_block(const LastLevel& L, const float* __restrict x, int64_t I0, int64_t I1,
-                      float* __restrict xp, float* __restrict ab, float* __restrict tmp,
-                      int64_t* __restrict off3, int64_t* __restrict offm, float* __restrict v,
+                      WinoBuffers& wb, float* __restrict ab, float* __restrict v,
                       int64_t* count, double* sum) {
-  const int64_t C = L.C, H = L.H, W = L.W, CO = L.CO;
-  const int64_t R = I1 - I0 + 4, Wp = W + 2;
-  // zero-padded input rows I0-2 .. I1+1
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t r = 0; r < R; ++r) {
-      float* dst = xp + (c * R + r) * Wp;
-      const int64_t yy = I0 - 2 + r;
-      dst[0] = dst[W + 1] = 0.0f;
-      if (yy < 0 || yy >= H)
-        std::fill(dst + 1, dst + 1 + W, 0.0f);
-      else
-        std::copy(x + (c * H + yy) * W, x + (c * H + yy + 1) * W, dst + 1);
-    }
-  }
-  // activations a of rows I0-1 .. I1 as [o][ra][W+2] (zero outside the image: the head's
-  // padding); pixel J of a row at column J + 1
-  const int64_t RA = I1 - I0 + 2;
-  strided(offm, CO, 0, CONV_ROWS * Wp);
-  for (int64_t ra0 = 0; ra0 < RA; ra0 += CONV_ROWS) {
-    const int64_t nra = std::min(CONV_ROWS, RA - ra0), N = (nra - 1) * Wp + W;
-    for (int64_t c = 0; c < C; ++c)
-      for (int ky = 0; ky < 3; ++ky)
-        for (int kx = 0; kx < 3; ++kx) off3[c * 9 + ky * 3 + kx] = (c * R + ra0 + ky) * Wp + kx;
-    sg::gemm_bias_act(CO, N, 9 * C, L.w3, CO, xp, off3, L.b3, L.slope, tmp, CONV_ROWS * Wp);
-    sg::gemm_bias_act(CO, N, CO, L.wm, CO, tmp, offm, L.bm, L.slope, ab + ra0 * Wp + 1, RA * Wp);
-  }
-  for (int64_t o = 0; o < CO; ++o) {
-    for (int64_t ra = 0; ra < RA; ++ra) {
-      float* arow = ab + (o * RA + ra) * Wp;
-      const int64_t yy = I0 - 1 + ra;
-      if (yy < 0 || yy >= H) {
-        std::fill(arow, arow + Wp, 0.0f);
-      } else {
-        arow[0] = arow[W + 1] = 0.0f;
+  const int64_t H = L.H, W = L.W, CO = L.CO, Wp = W + 2, RA = I1 - I0 + 2;
+  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, gr = wino_group_rows(th, tw);
+  std::fill(ab, ab + CO * RA * Wp, 0.0f);
+  const int64_t ta = std::max<int64_t>(0, (I0 - 1) / 2), tb = std::min(th, I1 / 2 + 1);
+  for (int64_t t0 = ta; t0 < tb; t0 += gr) {
+    const int64_t t1 = std::min(tb, t0 + gr), n4 = 4 * (t1 - t0) * tw;
+    const float* src = wino_unit_rows(x, L.C, H, W, t0, t1, L.U, CO, L.b3, L.wm, L.bm, L.slope,
+                                      wb);
+    for (int64_t o = 0; o < CO; ++o) {
+      for (int64_t ty = t0; ty < t1; ++ty) {
+        for (int r = 0; r < 2; ++r) {
+          const int64_t yy = 2 * ty + r, ra = yy - (I0 - 1);
+          if (yy >= H || ra < 0 || ra >= RA) continue;
+          float* arow = ab + (o * RA + ra) * Wp + 1;
+          const int64_t N = n4 / 4;
+          const float* e = src + o * n4 + r * 2 * N + (ty - t0) * tw;
+          for (int64_t k = 0; k < tw; ++k) {
+            arow[2 * k] = e[k];
+            if (2 * k + 1 < W) arow[2 * k + 1] = e[N + k];
+          }
+        }
       }
     }
   }
@@ -484,39 +495,40 @@ void last_level_block(const LastLevel& L, const float* __restrict x, int64_t I0,
   for (int64_t I = I0; I < I1; ++I) head_row(L, ab, I - I0, RA, v, count, sum);
 }
 
-py::tuple last_level_hotspots(f32a x, f32a w3, f32a b3, f32a wm, f32a bm, f32a wh, float bh,
+py::tuple last_level_hotspots(f32a x, f32a U, f32a b3, f32a wm, f32a bm, f32a wh, float bh,
                               float slope, double lo, double hi, double thr) {
   need(x.ndim() == 4, "last_level_hotspots: x must be (B, C, H, W)");
   const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
   need(b3.ndim() == 1 && b3.shape(0) > 0, "last_level_hotspots: b3 must be (CO,)");
   const int64_t CO = b3.shape(0);
-  need(w3.size() == C * 9 * CO, "last_level_hotspots: w3 must be (C, 3, 3, CO)");
+  need(U.ndim() == 3 && U.shape(0) == 16 && U.shape(1) == C && U.shape(2) == CO,
+       "last_level_hotspots: U must be (16, C, CO) ([element][c_in][c_out])");
   need(wm.size() == CO * CO && bm.size() == CO, "last_level_hotspots: wm (CO, CO), bm (CO,)");
   need(wh.size() == 9 * CO, "last_level_hotspots: wh must be (3, 3, CO)");
   py::array_t<int64_t> count({B});
   py::array_t<double> sum({B});
-  const LastLevel L{C, H, W, CO, w3.data(), b3.data(), wm.data(), bm.data(), wh.data(), bh,
+  const LastLevel L{C, H, W, CO, U.data(), b3.data(), wm.data(), bm.data(), wh.data(), bh,
                     slope, (float)(hi - lo), (float)lo, (float)thr};
   const float* px = x.data();
   int64_t* pc = count.mutable_data();
   double* ps = sum.mutable_data();
+  if (B == 0) return py::make_tuple(count, sum);
   {
     py::gil_scoped_release nogil;
     const int64_t nblk = (H + ROW_BLOCK - 1) / ROW_BLOCK, Wp = W + 2;
+    const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, gr = wino_group_rows(th, tw);
     std::vector<int64_t> bc((size_t)(B * nblk));
     std::vector<double> bs((size_t)(B * nblk));
 #pragma omp parallel
     {
-      std::vector<float> xp((size_t)(C * (ROW_BLOCK + 4) * Wp));
-      std::vector<float> ab((size_t)(CO * (ROW_BLOCK + 2) * Wp));
-      std::vector<float> tmp((size_t)(CO * CONV_ROWS * Wp)), v((size_t)W);
-      std::vector<int64_t> off3((size_t)(9 * C)), offm((size_t)CO);
+      WinoBuffers wb(C, CO, gr * tw, tw);
+      std::vector<float> ab((size_t)(CO * (ROW_BLOCK + 2) * Wp)), v((size_t)W);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < B * nblk; ++t) {
         const int64_t b = t / nblk, I0 = (t % nblk) * ROW_BLOCK;
         const int64_t I1 = std::min(H, I0 + ROW_BLOCK);
-        last_level_block(L, px + b * C * H * W, I0, I1, xp.data(), ab.data(), tmp.data(),
-                         off3.data(), offm.data(), v.data(), &bc[(size_t)t], &bs[(size_t)t]);
+        last_level_block(L, px + b * C * H * W, I0, I1, wb, ab.data(), v.data(),
+                         &bc[(size_t)t], &bs[(size_t)t]);
       }
     }
     ck::sum_blocks(bc.data(), bs.data(), B, nblk, pc, ps);
@@ -531,7 +543,7 @@ void register_decoder_body(py::module_& m) {
         py::arg("wm"), py::arg("bm"), py::arg("slope"));
   m.def("winograd_unit", &winograd_unit, py::arg("x"), py::arg("U"), py::arg("bias"),
         py::arg("wm"), py::arg("bm"), py::arg("slope"));
-  m.def("last_level_hotspots", &last_level_hotspots, py::arg("x"), py::arg("w3"), py::arg("b3"),
+  m.def("last_level_hotspots", &last_level_hotspots, py::arg("x"), py::arg("U"), py::arg("b3"),
         py::arg("wm"), py::arg("bm"), py::arg("wh"), py::arg("bh"), py::arg("slope"),
         py::arg("lo"), py::arg("hi"), py::arg("thr"));
   m.def("avx512_active", &sg::avx512_active,

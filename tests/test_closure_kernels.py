@@ -243,7 +243,6 @@ def test_winograd_unit_matches_conv_unit(gemm_isa):
     from closure import _kernels_cpp as cpp
 
     rng = _rng()
-    G = K._WINO_G
     cases = [(int(rng.integers(1, 20)), int(rng.integers(1, 20)), None), (1, 1, None),
              (2, 3, None), (5, 1, None), (7, 50, None),  # 25 tiles per row: one per group
              (6, 8 * int(rng.integers(1, 5)), 16)]  # the last: full 8-row blocks
@@ -253,8 +252,7 @@ def test_winograd_unit_matches_conv_unit(gemm_isa):
         x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
         wt = torch.from_numpy(rng.normal(size=(O, C, 3, 3)).astype(np.float32))
         bias = torch.from_numpy(rng.normal(size=O).astype(np.float32))
-        U = torch.einsum("ar,ocrs,bs->abco", G, wt.double(), G).reshape(16, C, O)
-        U = np.ascontiguousarray(U.float().numpy())
+        U = K._winograd_weights(wt)
         empty = np.zeros(0, np.float32)
         out = cpp.winograd_unit(x.numpy(), U, bias.numpy(), empty, empty, 0.2)
         ref = F.leaky_relu(F.conv2d(x, wt, bias, padding=1), 0.2)
@@ -285,7 +283,7 @@ def test_fused_last_level_matches_torch(co, gemm_isa):
         T = (head(a)[:, 0] * np.float32(hi - lo) + np.float32(lo)).numpy()
         thr = float(np.quantile(T, 0.7))  # a threshold inside the field: ~30 % hot cells
         c1, s1 = cpp.last_level_hotspots(
-            x.numpy(), K._np(unit.conv.weight.permute(1, 2, 3, 0)), K._np(unit.conv.bias),
+            x.numpy(), K._winograd_weights(unit.conv.weight), K._np(unit.conv.bias),
             K._np(unit.mix.weight[:, :, 0, 0].t()), K._np(unit.mix.bias),
             K._np(head.weight[0].permute(1, 2, 0)), float(head.bias[0]), 0.2, lo, hi, thr)
     c2, s2 = K.hotspot_head_torch(a, head.weight.detach(), float(head.bias.detach()[0]), lo,
