@@ -87,11 +87,10 @@ inline int up_terms(int64_t n, int64_t q, int64_t* idx, float* wt) {
   return 1;
 }
 
-// x pass of one coarse row: taps dx = -1, 0, +1 read rows rm, r0, rp (length w); fine columns
-// 2j go to E[j], 2j+1 to O[j].
+// x pass of one coarse row: taps dx = -1, 0, +1 read rows rm, r0, rp (length w); fine column q
+// (0 <= q < 2w) goes to out[q].
 CK_CLONES void x_pass(const float* __restrict rm, const float* __restrict r0,
-                      const float* __restrict rp, int64_t w, float* __restrict E,
-                      float* __restrict O) {
+                      const float* __restrict rp, int64_t w, float* __restrict out) {
   const float* rows[3] = {rm, r0, rp};
   auto border = [&](int64_t j) {
     for (int p = 0; p < 2; ++p) {
@@ -102,20 +101,22 @@ CK_CLONES void x_pass(const float* __restrict rm, const float* __restrict r0,
         const int m = up_terms(w, 2 * j + p + d - 1, idx, wt);
         for (int t = 0; t < m; ++t) s += wt[t] * rows[d][idx[t]];
       }
-      (p == 0 ? E : O)[j] = s;
+      out[2 * j + p] = s;
     }
   };
   border(0);
   if (w > 1) border(w - 1);
+#pragma omp simd
   for (int64_t j = 1; j < w - 1; ++j) {
-    E[j] = Q3 * (rm[j - 1] + r0[j] + rp[j]) + Q1 * (rm[j] + r0[j - 1] + rp[j + 1]);
-    O[j] = Q1 * (rm[j - 1] + rp[j]) + Q3 * (rm[j] + r0[j] + rp[j + 1]) + Q1 * r0[j + 1];
+    out[2 * j] = Q3 * (rm[j - 1] + r0[j] + rp[j]) + Q1 * (rm[j] + r0[j - 1] + rp[j + 1]);
+    out[2 * j + 1] =
+        Q1 * (rm[j - 1] + rp[j]) + Q3 * (rm[j] + r0[j] + rp[j + 1]) + Q1 * r0[j + 1];
   }
 }
 
 // y pass + bias + activation of one fine row I of one channel: rows[rel] holds the x-passed
-// coarse row i - 1 + rel (length n = 2w, [E | O]) of tap row dy = -1, tap row d - 1 at
-// + d dstride (null outside the image, never read); out keeps that layout.
+// coarse row i - 1 + rel (length n = 2w) of tap row dy = -1, tap row d - 1 at + d dstride
+// (null outside the image, never read).
 CK_CLONES void y_pass_row(const float* const* rows, int64_t h, int64_t i, int64_t n, int64_t I,
                           int64_t dstride, float bias, float slope, float* __restrict out) {
   std::fill(out, out + n, bias);
@@ -179,7 +180,7 @@ f32a upconv3x3_unit(f32a x, f32a w9T, f32a bias, f32a wm, f32a bm, float slope) 
 #pragma omp parallel
     {
       std::vector<float> ring((size_t)(nslot * slot)), ybuf((size_t)(9 * O * g * w));
-      std::vector<float> a((size_t)(O * 2 * n)), t((size_t)(O * 2 * n));
+      std::vector<float> a((size_t)(mix ? O * 2 * n : 0));
       std::vector<int64_t> offx((size_t)C), offa((size_t)O);
       strided(offa.data(), O, 0, 2 * n);
 #pragma omp for schedule(static)
@@ -198,13 +199,14 @@ f32a upconv3x3_unit(f32a x, f32a w9T, f32a bias, f32a wm, f32a bm, float slope) 
               for (int d = 0; d < 3; ++d) {
                 for (int64_t c = 0; c < O; ++c) {
                   const float* y0 = ybuf.data() + (3 * d * O + c) * N + r * w;
-                  float* dst = G + (d * O + c) * n;
-                  x_pass(y0, y0 + O * N, y0 + 2 * O * N, w, dst, dst + w);
+                  x_pass(y0, y0 + O * N, y0 + 2 * O * N, w, G + (d * O + c) * n);
                 }
               }
             }
             next += nr;
           }
+          // fine rows 2i, 2i+1 (contiguous in each output plane), through the 1x1 conv if any
+          float* orows = po + (b * O * H + 2 * i) * W;
           for (int p = 0; p < 2; ++p) {
             for (int64_t c = 0; c < O; ++c) {
               const float* rows[3];
@@ -213,26 +215,13 @@ f32a upconv3x3_unit(f32a x, f32a w9T, f32a bias, f32a wm, f32a bm, float slope) 
                 rows[rel] = (row >= 0 && row < h) ? ring.data() + (row % nslot) * slot + c * n
                                                   : nullptr;
               }
-              y_pass_row(rows, h, i, n, 2 * i + p, O * n, pb[c], slope,
-                         a.data() + c * 2 * n + p * n);
+              float* dst = mix ? a.data() + c * 2 * n + p * n : orows + c * H * W + p * W;
+              y_pass_row(rows, h, i, n, 2 * i + p, O * n, pb[c], slope, dst);
             }
           }
-          const float* src = a.data();
-          if (mix) {
-            sg::gemm_bias_act(O, 2 * n, O, pw, O, a.data(), offa.data(), pbm, slope, t.data(),
-                              2 * n);
-            src = t.data();
-          }
-          for (int64_t c = 0; c < O; ++c) {  // [E | O] -> interleaved fine columns
-            for (int p = 0; p < 2; ++p) {
-              float* orow = po + ((b * O + c) * H + 2 * i + p) * W;
-              const float* s = src + c * 2 * n + p * n;
-              for (int64_t j = 0; j < w; ++j) {
-                orow[2 * j] = s[j];
-                orow[2 * j + 1] = s[w + j];
-              }
-            }
-          }
+          if (mix)
+            sg::gemm_bias_act(O, 2 * n, O, pw, O, a.data(), offa.data(), pbm, slope, orows,
+                              H * W);
         }
       }
     }
@@ -305,38 +294,41 @@ CK_CLONES void wino_in_rows(const float* __restrict x, int64_t H, int64_t W, int
   }
 }
 
-// Output transform of N tiles of one channel: output rows r = 0, 1 of each tile as act(bias +
-// A^T M A), even columns at dst + r 2N, odd columns at dst + r 2N + N (tile order kept);
-// element e of the tiles at M + e ms.
-CK_CLONES void wino_out_tiles(const float* __restrict M, int64_t ms, int64_t N, float bias,
-                              float slope, float* __restrict dst) {
+// Output transform of one tile row (tw tiles) of one channel: output rows r = 0, 1 of the tiles
+// as act(bias + A^T M A) into row0 and row1 (null: not wanted), W columns each; element e of the
+// tiles at M + e ms.
+CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, int64_t W,
+                            float bias, float slope, float* __restrict row0,
+                            float* __restrict row1) {
+  const int64_t full = W / 2;  // tiles with both output columns inside
   for (int r = 0; r < 2; ++r) {
+    float* out = r == 0 ? row0 : row1;
+    if (out == nullptr) continue;
     // row r of A^T M: r = 0 -> m0 + m1 + m2, r = 1 -> m1 - m2 - m3 (rows of the 4x4 tile)
     const float sg = r == 0 ? 1.0f : -1.0f;  // sign of the last two rows
     const float* a0 = M + (r == 0 ? 0 : 4) * ms;
     const float* a1 = M + (r == 0 ? 4 : 8) * ms;
     const float* a2 = M + (r == 0 ? 8 : 12) * ms;
-    float* o0 = dst + r * 2 * N;
-    float* o1 = o0 + N;
+    auto col = [&](int64_t k, int j) {
+      return a0[j * ms + k] + sg * (a1[j * ms + k] + a2[j * ms + k]);
+    };
 #pragma omp simd
-    for (int64_t k = 0; k < N; ++k) {
-      const float t0 = a0[k] + sg * (a1[k] + a2[k]);
-      const float t1 = a0[ms + k] + sg * (a1[ms + k] + a2[ms + k]);
-      const float t2 = a0[2 * ms + k] + sg * (a1[2 * ms + k] + a2[2 * ms + k]);
-      const float t3 = a0[3 * ms + k] + sg * (a1[3 * ms + k] + a2[3 * ms + k]);
-      o0[k] = act(bias + (t0 + t1 + t2), slope);
-      o1[k] = act(bias + (t1 - t2 - t3), slope);
+    for (int64_t k = 0; k < full; ++k) {
+      const float t0 = col(k, 0), t1 = col(k, 1), t2 = col(k, 2), t3 = col(k, 3);
+      out[2 * k] = act(bias + (t0 + t1 + t2), slope);
+      out[2 * k + 1] = act(bias + (t1 - t2 - t3), slope);
     }
+    if (full < tw) out[2 * full] = act(bias + (col(full, 0) + col(full, 1) + col(full, 2)), slope);
   }
 }
 
-// Per-thread buffers of wino_unit_rows for up to `tiles` tiles per group.
+// Per-thread buffers of wino_unit_rows for up to `rows` tile rows per group.
 struct WinoBuffers {
-  std::vector<float> V, M, a, t, in;
+  std::vector<float> V, M, a, in;
   std::vector<int64_t> offv, offa;
-  WinoBuffers(int64_t C, int64_t O, int64_t tiles, int64_t tw)
-      : V((size_t)(16 * C * tiles)), M((size_t)(16 * O * tiles)), a((size_t)(O * 4 * tiles)),
-        t((size_t)(O * 4 * tiles)), in((size_t)(16 * tw)), offv((size_t)C),
+  WinoBuffers(int64_t C, int64_t O, int64_t rows, int64_t tw, int64_t W)
+      : V((size_t)(16 * C * rows * tw)), M((size_t)(16 * O * rows * tw)),
+        a((size_t)(O * 2 * rows * W)), in((size_t)(16 * tw)), offv((size_t)C),
         offa((size_t)O) {}
 };
 
@@ -347,13 +339,14 @@ inline int64_t wino_group_rows(int64_t th, int64_t tw) {
 
 // ConvUnit (3x3 conv, zero padding, + 1x1 conv when wm is not null) of tile rows [ty0, ty1) of
 // one sample x (C, H, W) with the 3x3 conv as Winograd F(2x2, 3x3): input tiles, the 16
-// products M_e = U_e V_e, output transform + bias + act, 1x1 conv. Returns the result: fine
-// row 2 ty + r of channel o, even columns at + o (4 N) + r (2 N) + (ty - ty0) tw, odd columns
-// N further, N = (ty1 - ty0) tw. U (16, C, O) = G g G^T as [e][c_in][c_out].
-const float* wino_unit_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t ty0,
-                            int64_t ty1, const float* U, int64_t O, const float* bias,
-                            const float* wm, const float* bm, float slope, WinoBuffers& wb) {
-  const int64_t tw = (W + 1) / 2, N = (ty1 - ty0) * tw, n4 = 4 * N;
+// products M_e = U_e V_e, output transform + bias + act, 1x1 conv. Output rows 2 ty0 ..
+// min(H, 2 ty1) - 1 of channel o go to dst + o ld + (row - 2 ty0) W.
+// U (16, C, O) = G g G^T as [e][c_in][c_out].
+void wino_unit_rows(const float* x, int64_t C, int64_t H, int64_t W, int64_t ty0, int64_t ty1,
+                    const float* U, int64_t O, const float* bias, const float* wm,
+                    const float* bm, float slope, WinoBuffers& wb, float* dst, int64_t ld) {
+  const int64_t tw = (W + 1) / 2, N = (ty1 - ty0) * tw;
+  const int64_t nrows = std::min(H, 2 * ty1) - 2 * ty0;
   for (int64_t c = 0; c < C; ++c)
     wino_in_rows(x + c * H * W, H, W, ty0, ty1, tw, wb.V.data() + c * N, C * N, wb.in.data());
   for (int e = 0; e < 16; ++e) {
@@ -361,12 +354,19 @@ const float* wino_unit_rows(const float* x, int64_t C, int64_t H, int64_t W, int
     sg::gemm_bias_act(O, N, C, U + e * C * O, O, wb.V.data(), wb.offv.data(), nullptr, 1.0f,
                       wb.M.data() + e * O * N, N);
   }
-  for (int64_t o = 0; o < O; ++o)
-    wino_out_tiles(wb.M.data() + o * N, O * N, N, bias[o], slope, wb.a.data() + o * n4);
-  if (wm == nullptr) return wb.a.data();
-  strided(wb.offa.data(), O, 0, n4);
-  sg::gemm_bias_act(O, n4, O, wm, O, wb.a.data(), wb.offa.data(), bm, slope, wb.t.data(), n4);
-  return wb.t.data();
+  // without the 1x1 conv the transform writes the output itself
+  float* out = wm != nullptr ? wb.a.data() : dst;
+  const int64_t lo = wm != nullptr ? nrows * W : ld;
+  for (int64_t o = 0; o < O; ++o) {
+    for (int64_t ty = ty0; ty < ty1; ++ty) {
+      float* r0 = out + o * lo + (2 * (ty - ty0)) * W;
+      wino_out_row(wb.M.data() + o * N + (ty - ty0) * tw, O * N, tw, W, bias[o], slope, r0,
+                   2 * ty + 1 < H ? r0 + W : nullptr);
+    }
+  }
+  if (wm == nullptr) return;
+  strided(wb.offa.data(), O, 0, lo);
+  sg::gemm_bias_act(O, nrows * W, O, wm, O, wb.a.data(), wb.offa.data(), bm, slope, dst, ld);
 }
 
 // ConvUnit with the 3x3 conv as Winograd F(2x2, 3x3) (wino_unit_rows), per sample and group of
@@ -391,28 +391,13 @@ f32a winograd_unit(f32a x, f32a U, f32a bias, f32a wm, f32a bm, float slope) {
     py::gil_scoped_release nogil;
 #pragma omp parallel
     {
-      WinoBuffers wb(C, O, gr * tw, tw);
+      WinoBuffers wb(C, O, gr, tw, W);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < B * ngrp; ++task) {
         const int64_t b = task / ngrp, ty0 = (task % ngrp) * gr;
-        const int64_t ty1 = std::min(th, ty0 + gr), n4 = 4 * (ty1 - ty0) * tw;
-        const float* src = wino_unit_rows(px + b * C * H * W, C, H, W, ty0, ty1, pu, O, pb, pw,
-                                          pbm, slope, wb);
-        for (int64_t o = 0; o < O; ++o) {
-          for (int64_t ty = ty0; ty < ty1; ++ty) {
-            for (int r = 0; r < 2; ++r) {
-              const int64_t yy = 2 * ty + r;
-              if (yy >= H) continue;
-              float* yr = py + ((b * O + o) * H + yy) * W;
-              const int64_t N = n4 / 4;
-              const float* e = src + o * n4 + r * 2 * N + (ty - ty0) * tw;
-              for (int64_t k = 0; k < tw; ++k) {
-                yr[2 * k] = e[k];
-                if (2 * k + 1 < W) yr[2 * k + 1] = e[N + k];
-              }
-            }
-          }
-        }
+        const int64_t ty1 = std::min(th, ty0 + gr);
+        wino_unit_rows(px + b * C * H * W, C, H, W, ty0, ty1, pu, O, pb, pw, pbm, slope, wb,
+                       py + (b * O * H + 2 * ty0) * W, H * W);
       }
     }
   }
@@ -433,19 +418,24 @@ struct LastLevel {
   float bh, slope, scale, off, thr;
 };
 
-CK_CLONES void head_row(const LastLevel& L, const float* __restrict ab, int64_t ra, int64_t RA,
+// Head, threshold and reduction of output row I; a holds rows I-1, I, I+1 at a + (ky W), channel
+// o at + o lda (zero rows outside the image).
+CK_CLONES void head_row(const LastLevel& L, const float* __restrict a, int64_t lda,
                         float* __restrict v, int64_t* count, double* sum) {
-  const int64_t W = L.W, Wp = W + 2;
+  const int64_t W = L.W;
   std::fill(v, v + W, 0.0f);
   for (int64_t o = 0; o < L.CO; ++o) {
     for (int ky = 0; ky < 3; ++ky) {
-      const float* arow = ab + (o * RA + ra + ky) * Wp;
-      for (int kx = 0; kx < 3; ++kx) {
-        const float c = L.wh[(ky * 3 + kx) * L.CO + o];
-        const float* s = arow + kx;
+      const float* s = a + o * lda + ky * W;
+      const float* wk = L.wh + ky * 3 * L.CO + o;
+      const float cl = wk[0], cc = wk[L.CO], cr = wk[2 * L.CO];
+      // columns J-1, J, J+1 with zero padding at both ends
 #pragma omp simd
-        for (int64_t J = 0; J < W; ++J) v[J] += c * s[J];
-      }
+      for (int64_t J = 0; J < W; ++J) v[J] += cc * s[J];
+#pragma omp simd
+      for (int64_t J = 1; J < W; ++J) v[J] += cl * s[J - 1];
+#pragma omp simd
+      for (int64_t J = 0; J < W - 1; ++J) v[J] += cr * s[J + 1];
     }
   }
   int64_t n = 0;
@@ -461,38 +451,32 @@ CK_CLONES void head_row(const LastLevel& L, const float* __restrict ab, int64_t 
   *sum += s;
 }
 
-// Rows [I0, I1) of one sample x (C, H, W); ab holds a's rows I0-1 .. I1 as [o][ra][W + 2] (pixel
-// J at column J + 1, zero padding around and outside the image).
+// Rows [I0, I1) of one sample x (C, H, W); ab holds a's rows I0-2 .. I1+1 as [o][row][W] (zero
+// rows outside the image), RB = I1 - I0 + 4 rows per channel.
 void last_level_block(const LastLevel& L, const float* __restrict x, int64_t I0, int64_t I1,
                       WinoBuffers& wb, float* __restrict ab, float* __restrict v,
                       int64_t* count, double* sum) {
-  const int64_t H = L.H, W = L.W, CO = L.CO, Wp = W + 2, RA = I1 - I0 + 2;
+  const int64_t H = L.H, W = L.W, CO = L.CO, RB = I1 - I0 + 4;
   const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, gr = wino_group_rows(th, tw);
-  std::fill(ab, ab + CO * RA * Wp, 0.0f);
-  const int64_t ta = std::max<int64_t>(0, (I0 - 1) / 2), tb = std::min(th, I1 / 2 + 1);
-  for (int64_t t0 = ta; t0 < tb; t0 += gr) {
-    const int64_t t1 = std::min(tb, t0 + gr), n4 = 4 * (t1 - t0) * tw;
-    const float* src = wino_unit_rows(x, L.C, H, W, t0, t1, L.U, CO, L.b3, L.wm, L.bm, L.slope,
-                                      wb);
-    for (int64_t o = 0; o < CO; ++o) {
-      for (int64_t ty = t0; ty < t1; ++ty) {
-        for (int r = 0; r < 2; ++r) {
-          const int64_t yy = 2 * ty + r, ra = yy - (I0 - 1);
-          if (yy >= H || ra < 0 || ra >= RA) continue;
-          float* arow = ab + (o * RA + ra) * Wp + 1;
-          const int64_t N = n4 / 4;
-          const float* e = src + o * n4 + r * 2 * N + (ty - t0) * tw;
-          for (int64_t k = 0; k < tw; ++k) {
-            arow[2 * k] = e[k];
-            if (2 * k + 1 < W) arow[2 * k + 1] = e[N + k];
-          }
-        }
+  for (int64_t o = 0; o < CO; ++o) {
+    for (int64_t yy = I0 - 2; yy < I1 + 2; ++yy) {
+      if (yy < 0 || yy >= H) {
+        float* row = ab + (o * RB + yy - (I0 - 2)) * W;
+        std::fill(row, row + W, 0.0f);
       }
     }
   }
+  // tile rows holding rows I0-1 .. I1: rows 2 ta >= I0-2 .. 2 tb - 1 <= I1+1
+  const int64_t ta = std::max<int64_t>(0, (I0 - 1) / 2), tb = std::min(th, I1 / 2 + 1);
+  for (int64_t t0 = ta; t0 < tb; t0 += gr) {
+    const int64_t t1 = std::min(tb, t0 + gr);
+    wino_unit_rows(x, L.C, H, W, t0, t1, L.U, CO, L.b3, L.wm, L.bm, L.slope, wb,
+                   ab + (2 * t0 - (I0 - 2)) * W, RB * W);
+  }
   *count = 0;
   *sum = 0.0;
-  for (int64_t I = I0; I < I1; ++I) head_row(L, ab, I - I0, RA, v, count, sum);
+  for (int64_t I = I0; I < I1; ++I)
+    head_row(L, ab + (I - 1 - (I0 - 2)) * W, RB * W, v, count, sum);
 }
 
 py::tuple last_level_hotspots(f32a x, f32a U, f32a b3, f32a wm, f32a bm, f32a wh, float bh,
@@ -515,14 +499,14 @@ py::tuple last_level_hotspots(f32a x, f32a U, f32a b3, f32a wm, f32a bm, f32a wh
   if (B == 0) return py::make_tuple(count, sum);
   {
     py::gil_scoped_release nogil;
-    const int64_t nblk = (H + ROW_BLOCK - 1) / ROW_BLOCK, Wp = W + 2;
+    const int64_t nblk = (H + ROW_BLOCK - 1) / ROW_BLOCK;
     const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, gr = wino_group_rows(th, tw);
     std::vector<int64_t> bc((size_t)(B * nblk));
     std::vector<double> bs((size_t)(B * nblk));
 #pragma omp parallel
     {
-      WinoBuffers wb(C, CO, gr * tw, tw);
-      std::vector<float> ab((size_t)(CO * (ROW_BLOCK + 2) * Wp)), v((size_t)W);
+      WinoBuffers wb(C, CO, gr, tw, W);
+      std::vector<float> ab((size_t)(CO * (ROW_BLOCK + 4) * W)), v((size_t)W);
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < B * nblk; ++t) {
         const int64_t b = t / nblk, I0 = (t % nblk) * ROW_BLOCK;
