@@ -232,9 +232,8 @@ _SLOPE = 0.2
 #: Winograd F(2x2, 3x3) weight transform G (float64; U = G g G^T)
 _WINO_G = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]],
                        dtype=torch.float64)
-#: Winograd is used for 3x3 convs with at least this many input x output channels: below it
-#: the tile transforms cost more than the saved products (in the default decoder it pays for
-#: the 128 x 128 unit and not for the 32 -> 16 one, which the fused last level handles)
+#: the decoder body's 3x3 convs at one resolution run as Winograd units from this many input x
+#: output channels on (the default decoder's 128 x 128 unit at 32x48)
 _WINO_MIN_CHANNELS = 64 * 64
 
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -250,6 +249,13 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
 
 
+def _stamp(module: torch.nn.Module) -> tuple:
+    """Identity and version of ``module``'s parameters: re-laid-out weights are rebuilt when it
+    changes (inference tensors have no version counter: their storage identity stands in)."""
+    return tuple((p.data_ptr(), -1 if p.is_inference() else p._version)
+                 for p in module.parameters())
+
+
 def _winograd_weights(w: torch.Tensor) -> np.ndarray:
     """Winograd F(2x2, 3x3) transform U = G g G^T of 3x3 kernels w (O, C, 3, 3), as (16, C, O)
     float32 (formed in float64)."""
@@ -260,7 +266,7 @@ def _winograd_weights(w: torch.Tensor) -> np.ndarray:
 def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
     """Re-laid-out weights of ``vae``'s decoder for the C++ body, cached per module (rebuilt when
     a parameter changes)."""
-    stamp = tuple((p.data_ptr(), p._version) for p in vae.parameters())
+    stamp = _stamp(vae)
     hit = _prepared.get(vae)
     if hit is not None and hit["stamp"] == stamp:
         return hit

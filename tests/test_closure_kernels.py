@@ -339,6 +339,16 @@ def test_restructured_decode_matches_the_decoder(base, gemm_isa):
 
 
 @needs_cpp
+def test_restructured_decode_of_a_decoder_built_in_inference_mode():
+    """Parameters created under torch.inference_mode() have no version counter: the weight
+    cache must still work (and agree with the decoder)."""
+    with torch.inference_mode():
+        vae = _straddling_vae(8)
+        z = torch.randn(2, 4, 2, 3)
+        _assert_cpp_decode_matches(vae, z, 0.5)
+
+
+@needs_cpp
 def test_restructured_decode_follows_weight_updates():
     """Re-laid-out weights are cached per module and rebuilt when a parameter changes."""
     vae = _straddling_vae(8)
