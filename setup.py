@@ -92,7 +92,7 @@ class BuildExt(build_ext):
 ext_modules = [
     Pybind11Extension(
         "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp", f"{CSRC}/decoder_body.cpp",
-                                 f"{CSRC}/small_gemm.cpp"],
+                                 f"{CSRC}/small_gemm.cpp", f"{CSRC}/latent_unet.cpp"],
         include_dirs=[CSRC], cxx_std=17, extra_compile_args=["-O3", "-fopenmp"],
         extra_link_args=["-fopenmp"]),
 ]

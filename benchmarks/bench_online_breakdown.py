@@ -2,10 +2,11 @@
 
     python benchmarks/bench_online_breakdown.py [--batch 128] [--threads 1] [--repeats 5]
 
-For the shipped model (closure/weights/default) and a batch of random tokens: the latent dynamics
-(``substeps`` micro steps of the eight U-Nets, PyTorch on every path) and the decode of the T
-tokens to hotspot statistics per kernel backend (``torch``: the decoder module as trained;
-``cpp``: the restructured body of csrc/decoder_body.cpp), both as the runner batches them.
+For the shipped model (closure/weights/default) and a batch of random tokens, per kernel backend:
+the latent dynamics (``substeps`` micro steps of the eight U-Nets; ``torch``: the modules,
+``cpp``: csrc/latent_unet.cpp) and the decode of the T tokens to hotspot statistics (``torch``:
+the decoder module as trained; ``cpp``: the restructured body of csrc/decoder_body.cpp), both as
+the runner batches them.
 Also the multiply-adds per patch of the two decoder forms, the end-to-end bound they imply (the
 ratio the compiled path would reach if its body ran at the PyTorch body's FLOP rate), and the
 runner's batch sizes against the ones they replaced, the same PyTorch work in NCHW memory format
@@ -132,12 +133,13 @@ def main() -> int:
            "step_chunk": run.step_chunk, "decode_chunk": run.decode_chunk,
            "loadavg_start": os.getloadavg()}
     nchw_dynamics, nchw_decode = nchw_reference(run, mean, logvar)
-    fns = {"dynamics": lambda: run.step(mean, logvar), "dynamics_nchw": nchw_dynamics,
-           "decode_torch_nchw": nchw_decode, "sgemm": sgemm_seconds(torch)}
+    fns = {"dynamics_nchw": nchw_dynamics, "decode_torch_nchw": nchw_decode,
+           "sgemm": sgemm_seconds(torch)}
     for b in backends:
+        fns[f"dynamics_{b}"] = lambda b=b: run.step(mean, logvar, backend=b)
         fns[f"decode_{b}"] = lambda b=b: run.stats(mean, logvar, backend=b)
     t = interleaved_medians(fns, args.repeats)
-    out["dynamics_s"] = t["dynamics"]
+    out["dynamics_s"] = {b: t[f"dynamics_{b}"] for b in backends}
     out["decode_s"] = {b: t[f"decode_{b}"] for b in backends}
     # the same work in NCHW memory format (the runner before channels-last)
     out["nchw_s"] = {"dynamics": t["dynamics_nchw"], "decode_torch": t["decode_torch_nchw"]}
@@ -150,7 +152,7 @@ def main() -> int:
     for sc in sorted({16, chosen[0]}):
         run.step_chunk = sc
         sweep["dynamics_per_16_cells_s"][sc] = per16 * interleaved_medians(
-            {"d": lambda: run.step(mean, logvar)}, args.repeats)["d"]
+            {"d": lambda: run.step(mean, logvar, backend="torch")}, args.repeats)["d"]
     run.step_chunk = chosen[0]
     for dc in sorted({16, chosen[1]}):
         run.decode_chunk = dc
@@ -162,10 +164,13 @@ def main() -> int:
     macs = decoder_macs(run.vae_T, run.grid)
     out["decoder_macs_per_patch"] = macs
     out["loadavg_end"] = os.getloadavg()
-    dyn, dec_t = out["dynamics_s"], out["decode_s"]["torch"]
+    dyn, dec_t = out["dynamics_s"]["torch"], out["decode_s"]["torch"]
+    dyn_c = out["dynamics_s"].get("cpp", dyn)
     if "cpp" in backends:
+        out["dynamics_cpp_over_torch"] = dyn / dyn_c
         out["decode_cpp_over_torch"] = dec_t / out["decode_s"]["cpp"]
-        out["compiled_over_torch_end_to_end"] = (dyn + dec_t) / (dyn + out["decode_s"]["cpp"])
+        out["compiled_over_torch_end_to_end"] = (dyn + dec_t) / (dyn_c + out["decode_s"]["cpp"])
+    # the decoders alone: PyTorch dynamics on both sides, the decode at PyTorch's FLOP rate
     out["bound_at_equal_flop_rate"] = (dyn + dec_t) / (
         dyn + dec_t * macs["restructured"] / macs["eager"])
     n_patch = args.batch
@@ -174,19 +179,21 @@ def main() -> int:
         out["decode_gmac_per_s"]["cpp"] = (macs["restructured"] * n_patch
                                            / out["decode_s"]["cpp"] / 1e9)
     # the restructured decode's rate at which one online step would be 2x the PyTorch one
-    budget = (dyn + dec_t) / 2.0 - dyn
+    budget = (dyn + dec_t) / 2.0 - dyn_c
     out["cpp_decode_gmac_per_s_for_2x"] = (macs["restructured"] * n_patch / budget / 1e9
                                            if budget > 0 else float("inf"))
     path = Path(args.json)
     atomic_write_bytes(path, (json.dumps(out, indent=1) + "\n").encode())
     print(f"batch {args.batch}, {args.threads} thread(s), load {out['loadavg_start'][0]:.1f}")
-    print(f"  dynamics (one meso step)   {dyn:.4f} s")
+    for b in backends:
+        print(f"  dynamics (one meso step), {b:5s} {out['dynamics_s'][b]:.4f} s")
     for b in backends:
         print(f"  decode + hotspots, {b:5s}   {out['decode_s'][b]:.4f} s")
     print(f"  decoder multiply-adds per patch: {macs['eager'] / 1e6:.0f} M as written, "
           f"{macs['restructured'] / 1e6:.0f} M restructured")
     if "cpp" in backends:
-        print(f"  compiled / PyTorch: decode {out['decode_cpp_over_torch']:.2f}x, one online "
+        print(f"  compiled / PyTorch: dynamics {out['dynamics_cpp_over_torch']:.2f}x, decode "
+              f"{out['decode_cpp_over_torch']:.2f}x, one online "
               f"step end to end {out['compiled_over_torch_end_to_end']:.2f}x (bound at equal "
               f"FLOP rate {out['bound_at_equal_flop_rate']:.2f}x)")
     rates = ", ".join(f"{b} {v:.0f}" for b, v in out["decode_gmac_per_s"].items())

@@ -49,6 +49,7 @@ __all__ = [
     "sample_latent_torch",
     "table_lookup",
     "table_lookup_torch",
+    "unet_forward",
 ]
 
 BACKENDS = ("cuda", "cpp", "torch")
@@ -298,6 +299,61 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
     hit = {"stamp": stamp, "units": units, "last": last}
     _prepared[vae] = hit
     return hit
+
+
+# ---------------------------------------------------------------------------------------------
+# latent U-Nets (C++ backend)
+
+_unets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unet_unit(unit: torch.nn.Module) -> tuple | None:
+    conv, mix = unit.conv, unit.mix
+    if not (_plain3x3(conv) and mix.kernel_size == (1, 1) and mix.bias is not None):
+        return None
+    return (_np(conv.weight.permute(1, 2, 3, 0).reshape(-1, conv.out_channels)),
+            _np(conv.bias), _np(mix.weight[:, :, 0, 0].t()), _np(mix.bias))
+
+
+def _prepare_unet(net: torch.nn.Module) -> dict[str, Any] | None:
+    """Re-laid-out weights of a :class:`closure.models.unet.UNet` for ``unet_forward`` (None when
+    a layer is not one the kernel implements), cached per module, rebuilt when a parameter
+    changes."""
+    stamp = _stamp(net)
+    hit = _unets.get(net)
+    if hit is not None and hit["stamp"] == stamp:
+        return hit["w"]
+    blocks = [[_unet_unit(u) for u in block] for block in (*net.down, *net.up)]
+    out = net.out
+    ok = (all(u is not None for b in blocks for u in b) and out.kernel_size == (1, 1)
+          and out.bias is not None and out.groups == 1)
+    w = None
+    if ok:
+        n_down = len(net.down)
+        w = {"down": blocks[:n_down], "up": blocks[n_down:],
+             "wo": _np(out.weight[:, :, 0, 0].t()), "bo": _np(out.bias)}
+    _unets[net] = {"stamp": stamp, "w": w}
+    return w
+
+
+def unet_forward(net: torch.nn.Module, x: torch.Tensor, *, backend: str | None = None,
+                 ) -> torch.Tensor:
+    """``net(x)`` for a latent :class:`closure.models.unet.UNet` in eval mode, on a backend:
+    ``cpp`` runs the whole network per sample in one C++ kernel (csrc/latent_unet.cpp: direct
+    3x3 convs, pooling, up-sampling and skips on buffers held in cache) and returns a contiguous
+    NCHW float32 tensor; other backends, training mode, autograd and layers the kernel does not
+    implement (padding modes other than zeros) run the module."""
+    if (resolve_backend(backend) != "cpp" or net.training
+            or torch.is_grad_enabled() and x.requires_grad):
+        return net(x)
+    w = _prepare_unet(net)
+    if w is None:
+        return net(x)
+    if x.ndim != 4 or x.shape[1] != net.c_in:
+        raise ValueError(f"UNet expects (B, {net.c_in}, H, W), got {tuple(x.shape)}")
+    xs = np.ascontiguousarray(x.detach().float().cpu().numpy())
+    return torch.from_numpy(_module("cpp").unet_forward(xs, w["down"], w["up"], w["wo"],
+                                                        w["bo"], _SLOPE))
 
 
 def _conv_unit_cpp(x: torch.Tensor, u: dict[str, Any], upsampled: bool) -> torch.Tensor:

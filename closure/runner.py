@@ -21,6 +21,7 @@ The trained horizon is ``horizon`` meso steps (frames 1..n_t-1 of the meso data:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -149,17 +150,23 @@ class MesoRunner:
         return torch.cat(means), torch.cat(logvars)
 
     @torch.inference_mode()
-    def step(self, mean: torch.Tensor, logvar: torch.Tensor,
+    def step(self, mean: torch.Tensor, logvar: torch.Tensor, *, backend: str | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Advance tokens by one meso step (``substeps`` micro steps, coupled)."""
+        """Advance tokens by one meso step (``substeps`` micro steps, coupled). On the ``cpp``
+        kernel backend each U-Net runs as one C++ kernel (:func:`closure.kernels.unet_forward`),
+        elsewhere as its PyTorch module."""
+        be = kernels.resolve_backend(self.backend if backend is None else backend)
+        apply = functools.partial(kernels.unet_forward, backend="cpp") if be == "cpp" else None
+        # PyTorch: channels-last, so that the U-Nets' convolutions, pooling and up-sampling need
+        # no layout conversions (online_breakdown.json: "nchw_s" vs "dynamics_s"); the C++
+        # kernel takes NCHW
+        fmt = torch.contiguous_format if apply is not None else torch.channels_last
         ms, vs = [], []
         for s in range(0, len(mean), self.step_chunk):
-            # channels-last: the U-Nets' convolutions, pooling and up-sampling then need no
-            # layout conversions in PyTorch (online_breakdown.json: "nchw_s" vs "dynamics_s")
-            m = mean[s:s + self.step_chunk].contiguous(memory_format=torch.channels_last)
-            v = logvar[s:s + self.step_chunk].contiguous(memory_format=torch.channels_last)
+            m = mean[s:s + self.step_chunk].contiguous(memory_format=fmt)
+            v = logvar[s:s + self.step_chunk].contiguous(memory_format=fmt)
             for _ in range(self.model.substeps):
-                m, v = self.model.dynamics.step(m, v, self.model.coupled)
+                m, v = self.model.dynamics.step(m, v, self.model.coupled, apply)
             ms.append(m.contiguous())
             vs.append(v.contiguous())
         if not ms:

@@ -29,6 +29,7 @@
 namespace py = pybind11;
 
 void register_decoder_body(py::module_& m);  // decoder_body.cpp
+void register_latent_unet(py::module_& m);   // latent_unet.cpp
 using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using f64a = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using i64a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
@@ -224,6 +225,7 @@ PYBIND11_MODULE(_kernels_cpp, m) {
         py::arg("shocked"), py::arg("thr"));
   m.def("max_threads", &max_threads);
   register_decoder_body(m);
+  register_latent_unet(m);
   m.attr("openmp") = py::bool_(
 #ifdef _OPENMP
       true

@@ -122,16 +122,34 @@ def test_table_lookup_known_values():
         np.testing.assert_allclose(u, [0.2, 0.1, 0.5, 0.3, 0.0])
 
 
+def _roundoff_band(vae, z) -> tuple[np.ndarray, float]:
+    """Decoded T (float32) and the band around it that float32 round-off may cross: the larger
+    of 1e-5 max|T| and twice the deviation from a float64 decode (the random, scaled-up weights
+    of _straddling_vae can make T a small difference of large activations)."""
+    import copy
+
+    with torch.no_grad():
+        T = (vae.decode(z)[:, 0] * 4700.0 + 300.0).numpy()
+        T64 = (copy.deepcopy(vae).double().decode(z.double())[:, 0] * 4700.0 + 300.0).numpy()
+    return T, max(1e-5 * float(np.abs(T).max()), 2.0 * float(np.abs(T - T64).max()))
+
+
 def test_decode_hotspots_paths_agree():
     vae = _straddling_vae(4)
     z = torch.randn(3, 4, 4, 6)
-    with torch.no_grad():  # a threshold inside the decoded field: ~30 % hot cells
-        thr = float(np.quantile(vae.decode(z).numpy() * 4700.0 + 300.0, 0.7))
+    T, band = _roundoff_band(vae, z)
+    thr = float(np.quantile(T, 0.7))  # a threshold inside the decoded field: ~30 % hot cells
     ref = kernels_ref(vae, z, thr)
+    # a cell whose T lies within round-off of the threshold may fall on either side, and the
+    # mean hotspot T of a sample with few hot cells moves with it: compare T_hs where the
+    # hot-cell counts agree
+    near = (np.abs(T - thr) <= band).reshape(len(T), -1).sum(1)
+    n = T.shape[1] * T.shape[2]
     for be in K.available_backends():
         a, t = K.decode_hotspots(vae, z, 300.0, 5000.0, thr, backend=be)
-        np.testing.assert_allclose(a, ref[0], atol=2.0 / (32 * 48))
-        np.testing.assert_allclose(t, ref[1], rtol=1e-4)
+        assert np.all(np.abs(a - ref[0]) * n <= near + 0.5), be
+        same = np.abs(a - ref[0]) * n < 0.5
+        np.testing.assert_allclose(t[same], ref[1][same], rtol=1e-5, atol=band, err_msg=be)
     assert 0 < ref[0].mean() < 1
 
 
@@ -312,17 +330,16 @@ def _straddling_vae(base: int):
 
 def _assert_cpp_decode_matches(vae, z, quantile: float) -> None:
     """C++ decode against ``vae.decode`` at a threshold inside the decoded field."""
-    with torch.no_grad():
-        T = (vae.decode(z)[:, 0] * 4700.0 + 300.0).numpy()
+    T, band = _roundoff_band(vae, z)
     thr = float(np.quantile(T, quantile))
     a1, t1 = K.decode_hotspots(vae, z, 300.0, 5000.0, thr, backend="cpp")
     a2, t2 = K.decode_hotspots(vae, z, 300.0, 5000.0, thr, backend="torch")
     B, n = T.shape[0], T.shape[1] * T.shape[2]
-    near = (np.abs(T - thr) <= 1e-5 * np.abs(T).max()).reshape(B, -1).sum(1)
+    near = (np.abs(T - thr) <= band).reshape(B, -1).sum(1)
     assert np.all(np.abs(a1 - a2) * n <= near + 0.5)
-    np.testing.assert_allclose(a2, (T > thr).mean(axis=(1, 2)))
+    assert np.all(np.abs(a2 - (T > thr).mean(axis=(1, 2))) * n <= near + 0.5)
     ok = np.abs(a1 - a2) * n < 0.5  # round-off relative to the field's scale, as for the count
-    np.testing.assert_allclose(t1[ok], t2[ok], rtol=1e-5, atol=1e-5 * np.abs(T).max())
+    np.testing.assert_allclose(t1[ok], t2[ok], rtol=1e-5, atol=band)
     assert 0 < a2.mean() < 1
 
 
@@ -362,3 +379,75 @@ def test_restructured_decode_follows_weight_updates():
     after = K._prepare(vae)
     assert after is not before and after["last"]["bh"] == float(vae.dec_out.bias.detach()[0])
     _assert_cpp_decode_matches(vae, z, 0.5)
+
+
+@needs_cpp
+@pytest.mark.parametrize("depth,reps,grid", [(2, 2, (16, 24)), (2, 1, (5, 7)), (1, 2, (3, 5)),
+                                             (0, 1, (4, 6)), (2, 2, (1, 1)), (2, 2, (9, 2))])
+def test_unet_forward_matches_the_module(depth, reps, grid, gemm_isa):
+    """The C++ U-Net (csrc/latent_unet.cpp) against UNet.forward: pooling with ceil_mode on odd
+    grids, up-sampling to the skip's size, skips, random (non-zero) output layer."""
+    from closure.models.unet import UNet
+
+    rng = _rng()
+    torch.manual_seed(int(rng.integers(0, 2**31)))
+    c_in, c_out, base = int(rng.integers(1, 13)), int(rng.integers(1, 9)), int(rng.integers(3, 17))
+    net = UNet(c_in, c_out, base=base, depth=depth, reps=reps).eval()
+    x = torch.from_numpy(rng.normal(size=(int(rng.integers(1, 6)), c_in, *grid))
+                         .astype(np.float32))
+    with torch.no_grad():
+        ref = net(x)
+        out = K.unet_forward(net, x, backend="cpp")
+    assert out.shape == ref.shape and out.is_contiguous()
+    assert _rel_err(out, ref) <= 1e-5
+
+
+@needs_cpp
+def test_unet_forward_propagates_nan_like_the_module():
+    from closure.models.unet import UNet
+
+    torch.manual_seed(int(_rng().integers(0, 2**31)))
+    net = UNet(4, 4, base=8).eval()
+    x = torch.randn(2, 4, 8, 12)
+    x[1, 2, 5, 7] = float("nan")
+    with torch.no_grad():
+        ref, out = net(x), K.unet_forward(net, x, backend="cpp")
+    assert torch.isnan(ref[1]).any() and not torch.isnan(ref[0]).any()
+    assert torch.equal(torch.isnan(out), torch.isnan(ref))
+    assert _rel_err(out[0], ref[0]) <= 1e-5
+
+
+@needs_cpp
+def test_unet_forward_falls_back_to_the_module():
+    """Padding modes the kernel does not implement, training mode and autograd run the module."""
+    from closure.models.unet import UNet
+
+    x = torch.randn(2, 3, 6, 8)
+    net = UNet(3, 2, base=4, padding_mode="replicate").eval()
+    with torch.no_grad():
+        assert torch.equal(K.unet_forward(net, x, backend="cpp"), net(x))
+    net = UNet(3, 2, base=4, dropout=0.0)
+    net.train()
+    with torch.no_grad():
+        assert torch.equal(K.unet_forward(net, x, backend="cpp"), net(x))
+    net.eval()
+    xg = x.clone().requires_grad_(True)
+    y = K.unet_forward(net, xg, backend="cpp")
+    assert y.requires_grad
+    y.sum().backward()
+    assert xg.grad is not None
+
+
+@needs_cpp
+def test_runner_step_agrees_across_backends():
+    """One meso step of the shipped model's latent dynamics: C++ U-Nets against PyTorch."""
+    from closure.api import Closure
+
+    run = Closure.load(table=False).runner
+    n, h, w = run.model.dynamics.n_latent, run.grid[0] // 8, run.grid[1] // 8
+    g = torch.Generator().manual_seed(int(_rng().integers(0, 2**31)))
+    mean = torch.randn(3, n, h, w, generator=g)
+    logvar = torch.randn(3, n, h, w, generator=g) - 6.0
+    m1, v1 = run.step(mean, logvar, backend="torch")
+    m2, v2 = run.step(mean, logvar, backend="cpp")
+    assert _rel_err(m2, m1) <= 1e-5 and _rel_err(v2, v1) <= 1e-5

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -36,6 +36,13 @@ __all__ = [
     "meso_substeps",
     "state_norm",
 ]
+
+#: evaluates a latent U-Net on an input: ``apply(net, x) -> net(x)``
+NetRunner = Callable[[UNet, torch.Tensor], torch.Tensor]
+
+
+def _call(net: UNet, x: torch.Tensor) -> torch.Tensor:
+    return net(x)
 
 
 class LatentDynamics(nn.Module):
@@ -66,33 +73,37 @@ class LatentDynamics(nn.Module):
                              f"{tuple(mean.shape)} and {tuple(logvar.shape)}")
 
     def decoupled_step(self, mean: torch.Tensor, logvar: torch.Tensor,
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+                       apply: NetRunner | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance each field's latent independently by one micro step."""
+        run = apply or _call
         L, means, logvars = self.latent_channels, [], []
         for i, f in enumerate(self.fields):
             m, v = mean[:, i * L:(i + 1) * L], logvar[:, i * L:(i + 1) * L]
-            dm = self.decoupled_mean[f](m)
-            dv = self.decoupled_logvar[f](torch.cat([m, v], 1))
+            dm = run(self.decoupled_mean[f], m)
+            dv = run(self.decoupled_logvar[f], torch.cat([m, v], 1))
             means.append(m + dm if self.residual else dm)
             logvars.append(v + dv if self.residual else dv)
         return torch.cat(means, 1), torch.cat(logvars, 1)
 
     def coupled_step(self, mean: torch.Tensor, logvar: torch.Tensor,
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     apply: NetRunner | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Couple all fields' latents (applied after :meth:`decoupled_step`)."""
-        dm = self.coupled_mean(mean)
-        dv = self.coupled_logvar(torch.cat([mean, logvar], 1))
+        run = apply or _call
+        dm = run(self.coupled_mean, mean)
+        dv = run(self.coupled_logvar, torch.cat([mean, logvar], 1))
         if self.residual:
             return mean + dm, logvar + dv
         return dm, dv
 
     def step(self, mean: torch.Tensor, logvar: torch.Tensor, coupled: bool = True,
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One micro step: decoupled nets, then (if ``coupled``) the coupled pair."""
+             apply: NetRunner | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One micro step: decoupled nets, then (if ``coupled``) the coupled pair. ``apply(net,
+        x)``, when given, evaluates the U-Nets in place of ``net(x)`` (the closure's compiled
+        kernels, :func:`closure.kernels.unet_forward`)."""
         self._check(mean, logvar)
-        mean, logvar = self.decoupled_step(mean, logvar)
+        mean, logvar = self.decoupled_step(mean, logvar, apply)
         if coupled:
-            mean, logvar = self.coupled_step(mean, logvar)
+            mean, logvar = self.coupled_step(mean, logvar, apply)
         return mean, logvar
 
     def rollout(self, mean: torch.Tensor, logvar: torch.Tensor, n_steps: int,
