@@ -421,7 +421,7 @@ class Closure:
             members = member_of(qid[sel], run.n_micro, run.micro_seed)
             m0, v0 = run.encode(ps_eff[sel], members)
             a0, t0 = stats(sel, m0, v0)
-            m1, v1 = run.step(m0, v0)
+            m1, v1 = run.step(m0, v0, backend=self.backend)
             a1, t1 = stats(sel, m1, v1)
             mean[sel], logvar[sel] = m1.numpy(), v1.numpy()
             step[sel], tps[sel] = 1, ps_eff[sel]
@@ -433,7 +433,8 @@ class Closure:
                 sel = np.flatnonzero(step < target)
                 if sel.size == 0:
                     return
-                m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]))
+                m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]),
+                                backend=self.backend)
                 a, t = stats(sel, m, v)
                 mean[sel], logvar[sel] = m.numpy(), v.numpy()
                 a_lo[sel], T_lo[sel] = a_hi[sel], T_hi[sel]

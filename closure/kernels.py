@@ -15,6 +15,8 @@ Three kernels, each with a pure-PyTorch reference here and compiled versions in
 * :func:`decode_hotspots` -- T tokens to hotspot statistics; on the C++ backend the decoder
   body runs restructured on the kernels of ``csrc/decoder_body.cpp`` (up-sampling convs mixed
   at the coarse resolution, Winograd, fused last level + head), see its docstring.
+* :func:`unet_forward` -- a latent U-Net of the dynamics; on the C++ backend one kernel per
+  batch (``csrc/latent_unet.cpp``).
 
 Backend choice: the ``backend`` argument, else the environment variable ``CLOSURE_KERNELS``
 (``auto`` | ``cuda`` | ``cpp`` | ``torch``), else ``auto`` = CUDA if the module imports and sees
@@ -402,9 +404,9 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
     * ``torch``: ``vae``'s own decoder, then the output conv, threshold and reduction
       (:func:`hotspot_head_torch`).
     * ``cpp``: the same function restructured (csrc/decoder_body.cpp): each 3x3 conv behind a
-      bilinear x2 up-sampling mixes channels at the coarse resolution (BLAS) and the kernel
-      up-samples and sums the nine taps (a quarter of the products); wide 3x3 convs at one
-      resolution run as Winograd F(2x2, 3x3); the last ConvUnit, the output conv, the
+      bilinear x2 up-sampling mixes channels at the coarse resolution and the kernel up-samples
+      and sums the nine taps (a quarter of the products); wide 3x3 convs at one resolution run
+      as Winograd F(2x2, 3x3); the last ConvUnit (Winograd), the output conv, the
       de-normalization, threshold and reduction are one fused kernel with no full-resolution
       temporary. Agrees with ``torch`` to float32 round-off (relative ~1e-6).
     * ``cuda``: the decoder in PyTorch on the module's device, the fused head on the GPU.

@@ -86,10 +86,11 @@ class MesoRunner:
         self.micro_seed = int(micro_seed)
         self.threshold = float(threshold)
         # cells per batch of the encoder, the latent steps and the decodes: the U-Nets work on
-        # 16x24 tokens and gain from wide batches, the decoder's 128x192 activations leave the
-        # cache beyond a few patches (benchmarks/results/online_breakdown.json "batching", 2
-        # threads, per 16 cells: steps 0.168 s in batches of 16, 0.065 s in 128; decodes 0.457 /
-        # 0.298 s (PyTorch / C++) in one batch of 16, 0.368 / 0.243 s in batches of 2)
+        # 16x24 tokens and gain from wide batches, the PyTorch decoder's 128x192 activations
+        # leave the cache beyond a few patches (benchmarks/results/online_breakdown.json
+        # "batching", 2 threads, per 16 cells: PyTorch steps 0.138 s in batches of 16, 0.077 s
+        # in 128; decodes 0.435 / 0.148 s (PyTorch / C++) in one batch of 16, 0.320 / 0.141 s
+        # in batches of 2)
         self.chunk = int(chunk)
         self.step_chunk = int(step_chunk)
         self.decode_chunk = int(decode_chunk)
