@@ -23,8 +23,7 @@ Backend choice: the ``backend`` argument, else the environment variable ``CLOSUR
 a GPU, then C++, then PyTorch. An explicitly requested backend that is not available raises
 ``ValueError``; under ``auto`` a CUDA runtime failure warns once and falls back to C++.
 The backends agree to a relative error <= 1e-5 in float32 (tests/test_closure_kernels.py); the
-hotspot count can differ only by cells whose T lies within round-off (1e-5 max|T|) of the
-threshold.
+hotspot count can differ only by cells whose T lies within float32 round-off of the threshold.
 """
 
 from __future__ import annotations
@@ -259,6 +258,11 @@ def _stamp(module: torch.nn.Module) -> tuple:
                  for p in module.parameters())
 
 
+def _mix_weights(unit: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """A ConvUnit's 1x1 conv as the kernels take it: (C_in, C_out) weights and bias."""
+    return _np(unit.mix.weight[:, :, 0, 0].t()), _np(unit.mix.bias)
+
+
 def _winograd_weights(w: torch.Tensor) -> np.ndarray:
     """Winograd F(2x2, 3x3) transform U = G g G^T of 3x3 kernels w (O, C, 3, 3), as (16, C, O)
     float32 (formed in float64)."""
@@ -282,21 +286,23 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
                 w = conv.weight.detach().float().cpu()
                 co, ci = w.shape[:2]
                 if i < 3 and k == 0:  # behind the up-sampling: per-tap mixes, tap-major rows
+                    wm, bm = _mix_weights(unit)
                     u = {"unit": unit, "kind": "upconv", "bias": _np(conv.bias),
                          "w9T": _np(w.permute(1, 2, 3, 0).reshape(ci, 9 * co)),
-                         "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
+                         "wm": wm, "bm": bm}
                 elif ci * co >= _WINO_MIN_CHANNELS:
+                    wm, bm = _mix_weights(unit)
                     u = {"unit": unit, "kind": "winograd", "bias": _np(conv.bias),
-                         "u": _winograd_weights(w),
-                         "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias)}
+                         "u": _winograd_weights(w), "wm": wm, "bm": bm}
             units.append((i, k, u))
     last = None
     block, out = vae.dec[-1], vae.dec_out
     if (len(vae.dec) > 3 and len(block) == 1 and _plain3x3(block[0].conv) and _plain3x3(out)
             and out.out_channels == 1):
         unit = block[0]
+        wm, bm = _mix_weights(unit)
         last = {"u": _winograd_weights(unit.conv.weight), "b3": _np(unit.conv.bias),
-                "wm": _np(unit.mix.weight[:, :, 0, 0].t()), "bm": _np(unit.mix.bias),
+                "wm": wm, "bm": bm,
                 "wh": _np(out.weight[0].permute(1, 2, 0)), "bh": float(out.bias.detach()[0])}
     hit = {"stamp": stamp, "units": units, "last": last}
     _prepared[vae] = hit
@@ -314,7 +320,7 @@ def _unet_unit(unit: torch.nn.Module) -> tuple | None:
     if not (_plain3x3(conv) and mix.kernel_size == (1, 1) and mix.bias is not None):
         return None
     return (_np(conv.weight.permute(1, 2, 3, 0).reshape(-1, conv.out_channels)),
-            _np(conv.bias), _np(mix.weight[:, :, 0, 0].t()), _np(mix.bias))
+            _np(conv.bias), *_mix_weights(unit))
 
 
 def _prepare_unet(net: torch.nn.Module) -> dict[str, Any] | None:

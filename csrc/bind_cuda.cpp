@@ -9,21 +9,19 @@
 #include <string>
 
 #include "closure_kernels_cuda.h"
+#include "py_args.h"
 
 namespace py = pybind11;
-using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using f64a = py::array_t<double, py::array::c_style | py::array::forcecast>;
-using i64a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-using u8a = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+using ck::f32a;
+using ck::f64a;
+using ck::i64a;
+using ck::need;
+using ck::u8a;
 
 static void check(int code, const char* what) {
   if (code != 0)
     throw std::runtime_error(std::string(what) + ": CUDA error " + std::to_string(code) + " (" +
                              ck_cuda_error_string(code) + ")");
-}
-
-static void need(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
 }
 
 static f32a sample_latent(f32a mean, f32a logvar, uint64_t seed, i64a cell_ids, i64a steps) {

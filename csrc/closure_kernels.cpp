@@ -25,19 +25,17 @@
 #endif
 
 #include "closure_kernels.h"
+#include "py_args.h"
 
 namespace py = pybind11;
 
 void register_decoder_body(py::module_& m);  // decoder_body.cpp
 void register_latent_unet(py::module_& m);   // latent_unet.cpp
-using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using f64a = py::array_t<double, py::array::c_style | py::array::forcecast>;
-using i64a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-using u8a = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
-
-static void need(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
+using ck::f32a;
+using ck::f64a;
+using ck::i64a;
+using ck::need;
+using ck::u8a;
 
 static f32a sample_latent(f32a mean, f32a logvar, uint64_t seed, i64a cell_ids, i64a steps) {
   need(mean.ndim() == 2, "sample_latent: mean must be (B, E)");

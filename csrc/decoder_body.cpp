@@ -37,10 +37,12 @@
 #include <vector>
 
 #include "closure_kernels.h"
+#include "py_args.h"
 #include "small_gemm.h"
 
 namespace py = pybind11;
-using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using ck::f32a;
+using ck::need;
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -51,10 +53,6 @@ using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
 namespace {
 
 constexpr float Q1 = 0.25f, Q3 = 0.75f;
-
-void need(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
 
 // The optional 1x1 conv of a fused ConvUnit: wm (C, C) as [c_in][c_out] and bm (C,), or both
 // empty (no 1x1 conv). Returns the two pointers, null when empty.

@@ -19,10 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "py_args.h"
 #include "small_gemm.h"
 
 namespace py = pybind11;
-using f32a = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using ck::f32a;
+using ck::need;
 
 namespace {
 
@@ -30,10 +32,6 @@ struct Unit {
   f32a w3T, b3, wm, bm;  // (9 C, O) as [c 9 + ky 3 + kx][o], (O,), (O, O) as [c_in][c_out], (O,)
   int64_t C, O;
 };
-
-void need(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
 
 std::vector<std::vector<Unit>> parse_blocks(const py::list& blocks, const char* what) {
   std::vector<std::vector<Unit>> out;
