@@ -351,8 +351,9 @@ def unet_forward(net: torch.nn.Module, x: torch.Tensor, *, backend: str | None =
     3x3 convs, pooling, up-sampling and skips on buffers held in cache) and returns a contiguous
     NCHW float32 tensor; other backends, training mode, autograd and layers the kernel does not
     implement (padding modes other than zeros) run the module."""
-    if (resolve_backend(backend) != "cpp" or net.training
-            or torch.is_grad_enabled() and x.requires_grad):
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in net.parameters()))
+    if resolve_backend(backend) != "cpp" or net.training or needs_grad:
         return net(x)
     w = _prepare_unet(net)
     if w is None:

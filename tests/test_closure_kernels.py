@@ -436,6 +436,9 @@ def test_unet_forward_falls_back_to_the_module():
     assert y.requires_grad
     y.sum().backward()
     assert xg.grad is not None
+    net.zero_grad()  # trainable weights, input without gradient (fine-tuning in eval mode)
+    K.unet_forward(net, x, backend="cpp").sum().backward()
+    assert net.out.weight.grad is not None
 
 
 @needs_cpp
