@@ -263,6 +263,13 @@ def _mix_weights(unit: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
     return _np(unit.mix.weight[:, :, 0, 0].t()), _np(unit.mix.bias)
 
 
+def _direct_weights(conv: torch.nn.Conv2d) -> tuple[np.ndarray, np.ndarray]:
+    """A 3x3 conv as the direct-convolution kernels take it: (9 C_in, C_out) weights as
+    [c 9 + ky 3 + kx][c_out], and the bias."""
+    return (_np(conv.weight.permute(1, 2, 3, 0).reshape(-1, conv.out_channels)),
+            _np(conv.bias))
+
+
 def _winograd_weights(w: torch.Tensor) -> np.ndarray:
     """Winograd F(2x2, 3x3) transform U = G g G^T of 3x3 kernels w (O, C, 3, 3), as (16, C, O)
     float32 (formed in float64)."""
@@ -304,7 +311,8 @@ def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
         last = {"u": _winograd_weights(unit.conv.weight), "b3": _np(unit.conv.bias),
                 "wm": wm, "bm": bm,
                 "wh": _np(out.weight[0].permute(1, 2, 0)), "bh": float(out.bias.detach()[0])}
-    hit = {"stamp": stamp, "units": units, "last": last}
+    dec_in = _direct_weights(vae.dec_in) if _plain3x3(vae.dec_in) else None
+    hit = {"stamp": stamp, "units": units, "last": last, "dec_in": dec_in}
     _prepared[vae] = hit
     return hit
 
@@ -319,8 +327,7 @@ def _unet_unit(unit: torch.nn.Module) -> tuple | None:
     conv, mix = unit.conv, unit.mix
     if not (_plain3x3(conv) and mix.kernel_size == (1, 1) and mix.bias is not None):
         return None
-    return (_np(conv.weight.permute(1, 2, 3, 0).reshape(-1, conv.out_channels)),
-            _np(conv.bias), *_mix_weights(unit))
+    return (*_direct_weights(conv), *_mix_weights(unit))
 
 
 def _prepare_unet(net: torch.nn.Module) -> dict[str, Any] | None:
@@ -386,15 +393,27 @@ def _decode_cpp(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float, thr
     """Hotspot (count, sum of T, grid) of ``vae.decode(z)`` with the restructured C++ body."""
     prep = _prepare(vae)
     mod = _module("cpp")
-    h = F.leaky_relu(vae.dec_in(z.float().cpu().contiguous()), _SLOPE)
-    n_body = len(prep["units"]) - (1 if prep["last"] is not None else 0)
-    for i, k, u in prep["units"][:n_body]:
+    z = z.float().cpu().contiguous()
+    if prep["dec_in"] is not None:
+        h = torch.from_numpy(mod.conv3x3_act(z.numpy(), *prep["dec_in"], _SLOPE))
+    else:
+        h = F.leaky_relu(vae.dec_in(z), _SLOPE)
+    units, last = prep["units"], prep["last"]
+    n_body = len(units) - (1 if last is not None else 0)
+    # the last level behind an up-sampling ConvUnit: both and the head in one streaming kernel
+    fuse = last is not None and n_body > 0 and units[n_body - 1][2]["kind"] == "upconv"
+    for i, k, u in units[:n_body - 1 if fuse else n_body]:
         h = _conv_unit_cpp(h.contiguous(), u, upsampled=(i < 3 and k == 0))
-    if prep["last"] is not None:
-        p = prep["last"]
-        count, s = mod.last_level_hotspots(np.ascontiguousarray(h.numpy()), p["u"], p["b3"],
-                                           p["wm"], p["bm"], p["wh"], p["bh"], _SLOPE, lo, hi,
-                                           thr)
+    if fuse:
+        u = units[n_body - 1][2]
+        count, s = mod.upconv_last_hotspots(
+            np.ascontiguousarray(h.numpy()), u["w9T"], u["bias"], u["wm"], u["bm"], last["u"],
+            last["b3"], last["wm"], last["bm"], last["wh"], last["bh"], _SLOPE, lo, hi, thr)
+        return count, s, (2 * h.shape[-2], 2 * h.shape[-1])
+    if last is not None:
+        count, s = mod.last_level_hotspots(np.ascontiguousarray(h.numpy()), last["u"],
+                                           last["b3"], last["wm"], last["bm"], last["wh"],
+                                           last["bh"], _SLOPE, lo, hi, thr)
         return count, s, tuple(h.shape[-2:])
     count, s = hotspot_head(h, vae.dec_out.weight.detach(), float(vae.dec_out.bias.detach()[0]),
                             lo, hi, thr, backend="cpp")
@@ -413,8 +432,9 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
     * ``cpp``: the same function restructured (csrc/decoder_body.cpp): each 3x3 conv behind a
       bilinear x2 up-sampling mixes channels at the coarse resolution and the kernel up-samples
       and sums the nine taps (a quarter of the products); wide 3x3 convs at one resolution run
-      as Winograd F(2x2, 3x3); the last ConvUnit (Winograd), the output conv, the
-      de-normalization, threshold and reduction are one fused kernel with no full-resolution
+      as Winograd F(2x2, 3x3); the input conv is a direct conv; the last up-sampling
+      ConvUnit, the last ConvUnit (Winograd), the output conv, the de-normalization, threshold
+      and reduction are one kernel streaming down the image, with no full-resolution
       temporary. Agrees with ``torch`` to float32 round-off (relative ~1e-6).
     * ``cuda``: the decoder in PyTorch on the module's device, the fused head on the GPU.
     """

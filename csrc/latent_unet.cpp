@@ -61,10 +61,12 @@ struct Scratch {
   std::vector<int64_t> off, offa;
 };
 
-// One ConvUnit on one sample: in (C, H, W) -> out (O, H, W).
-void unit_forward(const Unit& u, const float* in, int64_t H, int64_t W, float slope, float* out,
-                  Scratch& s) {
-  const int64_t C = u.C, O = u.O, Wp = W + 2, Hp = H + 2, N = (H - 1) * Wp + W;
+// 3x3 conv (zero padding) + bias + act of one sample in (C, H, W) as one product over the
+// zero-padded input rows: s.a gets (O, H, W + 2), the last two columns of each row discarded.
+// w3T (9 C, O) as [c 9 + ky 3 + kx][o].
+void conv3x3_padded(const float* w3T, const float* b3, int64_t C, int64_t O, const float* in,
+                    int64_t H, int64_t W, float slope, Scratch& s) {
+  const int64_t Wp = W + 2, Hp = H + 2, N = (H - 1) * Wp + W;
   float* xp = s.xp.data();
   for (int64_t c = 0; c < C; ++c) {
     float* plane = xp + c * Hp * Wp;
@@ -78,15 +80,26 @@ void unit_forward(const Unit& u, const float* in, int64_t H, int64_t W, float sl
     for (int ky = 0; ky < 3; ++ky)
       for (int kx = 0; kx < 3; ++kx) s.off[c * 9 + ky * 3 + kx] = c * Hp * Wp + ky * Wp + kx;
   }
-  sg::gemm_bias_act(O, N, 9 * C, u.w3T.data(), O, xp, s.off.data(), u.b3.data(), slope,
-                    s.a.data(), H * Wp);
+  sg::gemm_bias_act(O, N, 9 * C, w3T, O, xp, s.off.data(), b3, slope, s.a.data(), H * Wp);
+}
+
+// Rows of (O, H, W + 2) planes without their last two columns, into (O, H, W).
+void drop_pad_columns(const float* src, int64_t O, int64_t H, int64_t W, float* out) {
+  const int64_t Wp = W + 2;
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t y = 0; y < H; ++y)
+      std::copy(src + (o * H + y) * Wp, src + (o * H + y) * Wp + W, out + (o * H + y) * W);
+}
+
+// One ConvUnit on one sample: in (C, H, W) -> out (O, H, W).
+void unit_forward(const Unit& u, const float* in, int64_t H, int64_t W, float slope, float* out,
+                  Scratch& s) {
+  const int64_t O = u.O, Wp = W + 2, N = (H - 1) * Wp + W;
+  conv3x3_padded(u.w3T.data(), u.b3.data(), u.C, O, in, H, W, slope, s);
   for (int64_t o = 0; o < O; ++o) s.offa[o] = o * H * Wp;
   sg::gemm_bias_act(O, N, O, u.wm.data(), O, s.a.data(), s.offa.data(), u.bm.data(), slope,
                     s.t.data(), H * Wp);
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t y = 0; y < H; ++y)
-      std::copy(s.t.data() + (o * H + y) * Wp, s.t.data() + (o * H + y) * Wp + W,
-                out + (o * H + y) * W);
+  drop_pad_columns(s.t.data(), O, H, W, out);
 }
 
 // 2x2 max pooling, stride 2, ceil_mode (windows cut at the border); NaN propagates.
@@ -243,10 +256,43 @@ f32a unet_forward(f32a x, py::list down_blocks, py::list up_blocks, f32a wo, f32
   return y;
 }
 
+// 3x3 conv (zero padding) + bias + LeakyReLU of a batch x (B, C, H, W), one sample per task:
+// the decoder's input conv. w3T (9 C, O) as [c 9 + ky 3 + kx][o], b3 (O,).
+f32a conv3x3_act(f32a x, f32a w3T, f32a b3, float slope) {
+  need(x.ndim() == 4, "conv3x3_act: x must be (B, C, H, W)");
+  const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
+  need(w3T.ndim() == 2 && w3T.shape(0) == 9 * C,
+       "conv3x3_act: w3T must be (9 C, O) ([c 9 + ky 3 + kx][c_out])");
+  const int64_t O = w3T.shape(1);
+  need(b3.ndim() == 1 && b3.shape(0) == O, "conv3x3_act: b3 must be (O,)");
+  f32a y({B, O, H, W});
+  if (B == 0 || H == 0 || W == 0 || O == 0) return y;
+  const float* px = x.data();
+  float* py = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+#pragma omp parallel
+    {
+      Scratch s;
+      s.xp.resize((size_t)(C * (H + 2) * (W + 2)));
+      s.a.resize((size_t)(O * H * (W + 2)));
+      s.off.resize((size_t)(9 * C));
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < B; ++b) {
+        conv3x3_padded(w3T.data(), b3.data(), C, O, px + b * C * H * W, H, W, slope, s);
+        drop_pad_columns(s.a.data(), O, H, W, py + b * O * H * W);
+      }
+    }
+  }
+  return y;
+}
+
 }  // namespace
 
 void register_latent_unet(py::module_& m) {
   m.def("unet_forward", &unet_forward, py::arg("x"), py::arg("down"), py::arg("up"),
         py::arg("wo"), py::arg("bo"), py::arg("slope"),
         "Forward pass of a latent U-Net (closure/models/unet.py) for a batch (B, C, H, W)");
+  m.def("conv3x3_act", &conv3x3_act, py::arg("x"), py::arg("w3T"), py::arg("b3"),
+        py::arg("slope"), "3x3 conv (zero padding) + bias + LeakyReLU of a batch (B, C, H, W)");
 }

@@ -285,7 +285,8 @@ def test_winograd_unit_matches_conv_unit(gemm_isa):
 
 @needs_cpp
 @pytest.mark.parametrize("co", [3, 8, 16, 32])
-def test_fused_last_level_matches_torch(co, gemm_isa):
+@pytest.mark.parametrize("wide", [False, True])
+def test_fused_last_level_matches_torch(co, wide, gemm_isa):
     from closure import _kernels_cpp as cpp
     from closure.models.blocks import ConvUnit
 
@@ -293,6 +294,8 @@ def test_fused_last_level_matches_torch(co, gemm_isa):
     torch.manual_seed(int(rng.integers(0, 2**31)))
     B, C = int(rng.integers(1, 4)), int(rng.integers(1, 40))
     H, W = int(rng.integers(1, 40)), int(rng.integers(1, 45))
+    if wide:  # the head's 64-column register blocks, with and without a remainder
+        H, W = int(rng.integers(1, 9)), int(rng.choice([66, int(rng.integers(67, 200))]))
     unit, head = ConvUnit(C, co).eval(), torch.nn.Conv2d(co, 1, 3, padding=1).eval()
     x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
     lo, hi, thr = 300.0, 5000.0, 875.0
@@ -311,6 +314,65 @@ def test_fused_last_level_matches_torch(co, gemm_isa):
     assert np.all(np.abs(c1 - c2) <= near)
     ok = c1 == c2
     np.testing.assert_allclose(s1[ok], s2[ok], rtol=1e-5)
+
+
+@needs_cpp
+def test_conv3x3_act_matches_torch(gemm_isa):
+    from closure import _kernels_cpp as cpp
+
+    rng = _rng()
+    for H, W in [(int(rng.integers(1, 20)), int(rng.integers(1, 30))), (1, 1), (16, 24)]:
+        B, C, O = int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 140))
+        conv = torch.nn.Conv2d(C, O, 3, padding=1)
+        x = torch.from_numpy(rng.normal(size=(B, C, H, W)).astype(np.float32))
+        with torch.no_grad():
+            ref = F.leaky_relu(conv(x), 0.2)
+            out = cpp.conv3x3_act(x.numpy(), *K._direct_weights(conv), 0.2)
+        assert out.shape == (B, O, H, W)
+        assert _rel_err(out, ref) <= 1e-5, (B, C, O, H, W)
+
+
+@needs_cpp
+@pytest.mark.parametrize("case", ["random", "one-row", "single", "decoder", "batch-1"])
+def test_upconv_last_level_matches_torch(case, gemm_isa):
+    """The two last decoder levels and the head in one streaming pass: against the modules,
+    blocks of output rows per sample (batch 1 on two threads) included."""
+    from closure import _kernels_cpp as cpp
+    from closure.models.blocks import ConvUnit
+
+    rng = _rng()
+    torch.manual_seed(int(rng.integers(0, 2**31)))
+    B, C, CM, CO = int(rng.integers(1, 4)), int(rng.integers(1, 20)), 16, 8
+    h, w = int(rng.integers(1, 14)), int(rng.integers(1, 40))
+    if case == "decoder":  # the default decoder's last two levels (on a quarter-height grid)
+        B, C, CM, CO, h, w = 2, 64, 32, 16, 16, 96
+    h, w = {"one-row": (1, w), "single": (1, 1), "batch-1": (int(rng.integers(5, 12)), w)}.get(
+        case, (h, w))
+    B = 1 if case == "batch-1" else B
+    unit1, unit2 = ConvUnit(C, CM).eval(), ConvUnit(CM, CO).eval()
+    head = torch.nn.Conv2d(CO, 1, 3, padding=1).eval()
+    x = torch.from_numpy(rng.normal(size=(B, C, h, w)).astype(np.float32))
+    lo, hi = 300.0, 5000.0
+    with torch.no_grad():
+        a = unit2(unit1(F.interpolate(x, scale_factor=2, mode="bilinear",
+                                      align_corners=False)))
+        T = (head(a)[:, 0] * np.float32(hi - lo) + np.float32(lo)).numpy()
+        thr = float(np.quantile(T, 0.7))
+        c1, s1 = cpp.upconv_last_hotspots(
+            x.numpy(), K._np(unit1.conv.weight.permute(1, 2, 3, 0).reshape(C, 9 * CM)),
+            K._np(unit1.conv.bias), *K._mix_weights(unit1),
+            K._winograd_weights(unit2.conv.weight), K._np(unit2.conv.bias),
+            *K._mix_weights(unit2), K._np(head.weight[0].permute(1, 2, 0)),
+            float(head.bias[0]), 0.2, lo, hi, thr)
+    c2, s2 = K.hotspot_head_torch(a, head.weight.detach(), float(head.bias.detach()[0]), lo,
+                                  hi, thr)
+    near = (np.abs(T - thr) <= 1e-5 * np.abs(T).max()).reshape(B, -1).sum(1)
+    assert c1.shape == c2.shape == (B,) and c2.sum() > 0
+    assert np.all(np.abs(c1 - c2) <= near)
+    ok = c1 == c2
+    # hot T of both signs can cancel in the sum: round-off relative to the sum of |T|
+    scale = np.abs(np.where(T > thr, T, 0.0)).reshape(B, -1).sum(1)
+    assert np.all(np.abs(s1 - s2)[ok] <= 1e-5 * scale[ok])
 
 
 def _straddling_vae(base: int):
