@@ -12,8 +12,10 @@ values): throughput does not depend on the weights' or the table's values.
   ids are queried repeatedly (a hydrocode's steady state); median over repeats, one backend
   after the other (online mode and kernels: interleaved round-robin).
 * online mode: every query advances each cell by one meso step (dt = dt_meso: one step of the
-  latent model and one decode per cell, the worst case); batch sizes 1, 16, 256, 1024 (a call
-  at 1024 takes 15-60 s on 2 cores: three timed repeats).
+  latent model and one decode per cell, the worst case); batch sizes 1, 16, 256, 1024, 4096
+  (three timed repeats; a PyTorch-path call at 4096 takes ~2 min on 2 cores, one at 65536
+  would take ~30 min: beyond the runner's chunks of 128 cells the work per cell does not depend
+  on the batch; ``--online-batches`` runs others).
 * kernels: the fused decoder head alone and the whole decode of T tokens, per backend.
 
 Targets (issue 5): table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end
@@ -41,6 +43,7 @@ from closure import kernels
 from closure.api import DEFAULT_MODEL_DIR, Closure
 from closure.runner import MesoRunner
 from closure.table import TABLE_FILE, Table
+from closure.training.checkpoint import atomic_write_bytes
 
 
 def _times(fns: dict, repeats: int, min_time: float = 0.0) -> dict:
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="benchmarks/results/closure.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=65536)
-    ap.add_argument("--online-batches", default="1,16,256,1024")
+    ap.add_argument("--online-batches", default="1,16,256,1024,4096")
     a = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     torch.set_num_threads(a.threads)
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         out = Path(a.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res, indent=2) + "\n")
+        atomic_write_bytes(out, (json.dumps(res, indent=2) + "\n").encode())
         print(f"wrote {out}")
     if tmp is not None:
         tmp.cleanup()
