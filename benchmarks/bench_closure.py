@@ -15,7 +15,8 @@ values): throughput does not depend on the weights' or the table's values.
   latent model and one decode per cell, the worst case); batch sizes 1, 16, 256, 1024, 4096
   (three timed repeats; a PyTorch-path call at 4096 takes ~2 min on 2 cores, one at 65536
   would take ~30 min: beyond the runner's chunks of 128 cells the work per cell does not depend
-  on the batch; ``--online-batches`` runs others).
+  on the batch; ``--online-batches`` runs others, ``--online-repeats 1 --online-no-warmup``
+  times a single call per backend where three would take too long).
 * kernels: the fused decoder head alone and the whole decode of T tokens, per backend.
 
 Targets (issue 5): table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end
@@ -46,11 +47,11 @@ from closure.table import TABLE_FILE, Table
 from closure.training.checkpoint import atomic_write_bytes
 
 
-def _times(fns: dict, repeats: int, min_time: float = 0.0) -> dict:
+def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True) -> dict:
     """{name: (median, min)} seconds per call, the callables interleaved round-robin after one
-    warm-up call each, so load changes on this shared machine hit every path alike. The median
-    is the quoted figure; the min shows the undisturbed cost."""
-    for fn in fns.values():
+    warm-up call each (unless ``warmup`` is False), so load changes on this shared machine hit
+    every path alike. The median is the quoted figure; the min shows the undisturbed cost."""
+    for fn in fns.values() if warmup else ():
         fn()
     ts: dict = {k: [] for k in fns}
     t_start = time.perf_counter()
@@ -94,7 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=65536)
     ap.add_argument("--online-batches", default="1,16,256,1024,4096")
+    ap.add_argument("--online-repeats", type=int, default=3,
+                    help="timed online calls per backend and batch (median quoted)")
+    ap.add_argument("--online-no-warmup", action="store_true",
+                    help="no untimed online call before the timed ones (the first call, which "
+                         "creates the cells' tokens, has already run the kernels once)")
     a = ap.parse_args(argv)
+    if a.online_repeats < 1:
+        ap.error(f"--online-repeats must be >= 1, got {a.online_repeats}")
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     torch.set_num_threads(a.threads)
     backends = [b for b in kernels.available_backends()]
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return c
 
     res: dict = {"model": model_desc, "backends": backends, "threads": a.threads,
+                 "online_repeats": a.online_repeats, "online_warmup": not a.online_no_warmup,
                  "load_avg_start": os.getloadavg(), "machine": platform.processor() or
                  platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
                  "table": {}, "table_best_of": {}, "online": {}, "online_best_of": {},
@@ -170,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 c.query(ids, p, dtm, mode="online")
 
             calls[b] = call
-        tt = _times(calls, 3)
+        tt = _times(calls, a.online_repeats, warmup=not a.online_no_warmup)
         row = {b: n / tt[b][0] for b in backends}
         best_of = {b: n / tt[b][1] for b in backends}
         res["online"][n] = row
