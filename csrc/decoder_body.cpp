@@ -628,16 +628,24 @@ void last_level_block(const LastLevel& L, const float* __restrict x, int64_t I0,
   }
 }
 
+// Checks the last level's weights for C input channels; returns its output channels CO.
+int64_t last_level_out_channels(const f32a& U, const f32a& b3, const f32a& wm, const f32a& bm,
+                                const f32a& wh, int64_t C, const char* who) {
+  const std::string w(who);
+  need(b3.ndim() == 1 && b3.shape(0) > 0, w + ": b3 must be (CO,)");
+  const int64_t CO = b3.shape(0);
+  need(U.ndim() == 3 && U.shape(0) == 16 && U.shape(1) == C && U.shape(2) == CO,
+       w + ": U must be (16, C, CO) ([element][c_in][c_out])");
+  need(wm.size() == CO * CO && bm.size() == CO, w + ": wm (CO, CO), bm (CO,)");
+  need(wh.size() == 9 * CO, w + ": wh must be (3, 3, CO)");
+  return CO;
+}
+
 py::tuple last_level_hotspots(f32a x, f32a U, f32a b3, f32a wm, f32a bm, f32a wh, float bh,
                               float slope, double lo, double hi, double thr) {
   need(x.ndim() == 4, "last_level_hotspots: x must be (B, C, H, W)");
   const int64_t B = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
-  need(b3.ndim() == 1 && b3.shape(0) > 0, "last_level_hotspots: b3 must be (CO,)");
-  const int64_t CO = b3.shape(0);
-  need(U.ndim() == 3 && U.shape(0) == 16 && U.shape(1) == C && U.shape(2) == CO,
-       "last_level_hotspots: U must be (16, C, CO) ([element][c_in][c_out])");
-  need(wm.size() == CO * CO && bm.size() == CO, "last_level_hotspots: wm (CO, CO), bm (CO,)");
-  need(wh.size() == 9 * CO, "last_level_hotspots: wh must be (3, 3, CO)");
+  const int64_t CO = last_level_out_channels(U, b3, wm, bm, wh, C, "last_level_hotspots");
   py::array_t<int64_t> count({B});
   py::array_t<double> sum({B});
   const LastLevel L{C, H, W, CO, U.data(), b3.data(), wm.data(), bm.data(), wh.data(), bh,
@@ -685,12 +693,7 @@ py::tuple upconv_last_hotspots(f32a x, f32a w9T, f32a bias, f32a wm1, f32a bm1, 
   const int64_t CM = upconv_out_channels(x, w9T, bias, "upconv_last_hotspots");
   const int64_t B = x.shape(0), C = x.shape(1), h = x.shape(2), w = x.shape(3);
   const auto [pw1, pbm1] = mix_weights(wm1, bm1, CM, "upconv_last_hotspots");
-  need(b3.ndim() == 1 && b3.shape(0) > 0, "upconv_last_hotspots: b3 must be (CO,)");
-  const int64_t CO = b3.shape(0);
-  need(U.ndim() == 3 && U.shape(0) == 16 && U.shape(1) == CM && U.shape(2) == CO,
-       "upconv_last_hotspots: U must be (16, CM, CO) ([element][c_in][c_out])");
-  need(wm.size() == CO * CO && bm.size() == CO, "upconv_last_hotspots: wm (CO, CO), bm (CO,)");
-  need(wh.size() == 9 * CO, "upconv_last_hotspots: wh must be (3, 3, CO)");
+  const int64_t CO = last_level_out_channels(U, b3, wm, bm, wh, CM, "upconv_last_hotspots");
   py::array_t<int64_t> count({B});
   py::array_t<double> sum({B});
   int64_t* pc = count.mutable_data();
