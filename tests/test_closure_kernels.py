@@ -313,7 +313,9 @@ def test_fused_last_level_matches_torch(co, wide, gemm_isa):
     assert c2.sum() > 0
     assert np.all(np.abs(c1 - c2) <= near)
     ok = c1 == c2
-    np.testing.assert_allclose(s1[ok], s2[ok], rtol=1e-5)
+    # hot T of both signs can cancel in the sum: round-off relative to the sum of |T|
+    scale = np.abs(np.where(T > thr, T, 0.0)).reshape(B, -1).sum(1)
+    assert np.all(np.abs(s1 - s2)[ok] <= 1e-5 * scale[ok])
 
 
 @needs_cpp
