@@ -65,6 +65,49 @@ def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True) 
     return {k: (statistics.median(v), min(v)) for k, v in ts.items()}
 
 
+def _ratio(row: dict) -> float:
+    """Fastest compiled path over the pure-PyTorch one (NaN when either is not measured)."""
+    comp = [v for k, v in row.items() if k != "torch"]
+    return max(comp) / row["torch"] if comp and "torch" in row else float("nan")
+
+
+def _gpu_kernels(res: dict, vae: torch.nn.Module, H: int, W: int) -> None:
+    """The kernels on tensors already on the GPU (the online path there): the CUDA kernels
+    against the PyTorch reference run on the same GPU, per patch."""
+    import copy
+
+    def timed(fn):  # synchronized, so the GPU's work is in the time
+        def run():
+            fn()
+            torch.cuda.synchronize()
+        return run
+
+    gvae = copy.deepcopy(vae).cuda()
+    w, bias = gvae.dec_out.weight, float(gvae.dec_out.bias[0])
+    res["kernels_gpu"] = {}
+    print(f"\nkernels on GPU tensors ({torch.cuda.get_device_name(0)}): us per patch")
+    print(f"{'kernel':>16s}{'batch':>8s}{'cuda':>12s}{'torch':>12s}{'ratio':>8s}")
+    for B in (16, 256):
+        z = torch.randn(B, 4, H // 8, W // 8, device="cuda")
+        hh = torch.randn(B, vae.dec_out.in_channels, H, W, device="cuda")
+        E = 12 * (H // 8) * (W // 8)
+        m, v = torch.zeros(B, E, device="cuda"), torch.zeros(B, E, device="cuda")
+        ids, st = np.arange(B), np.zeros(B, np.int64)
+        for name, fn in (
+            ("hotspot_head", lambda b, x=hh: kernels.hotspot_head(x, w, bias, 300.0, 5000.0,
+                                                                  875.0, backend=b)),
+            ("decode_hotspots", lambda b, z=z: kernels.decode_hotspots(gvae, z, 300.0, 5000.0,
+                                                                       875.0, backend=b)),
+            ("sample_latent", lambda b, a=(m, v, 1, ids, st): kernels.sample_latent(
+                *a, backend=b)),
+        ):
+            tt = _times({b: timed(lambda b=b, fn=fn: fn(b)) for b in ("cuda", "torch")}, 10)
+            row = {b: t[0] / B * 1e6 for b, t in tt.items()}
+            res["kernels_gpu"].setdefault(name, {})[B] = {"us_per_patch": row}
+            print(f"{name:>16s}{B:8d}{row['cuda']:12.2f}{row['torch']:12.2f}"
+                  f"{row['torch'] / row['cuda']:8.2f}")
+
+
 def _random_default_model(tmp: Path) -> Path:
     from closure.modelcard import save_model
     from closure.models import LatentClosureModel, LatentDynamics, Tokenizer
@@ -100,12 +143,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--online-no-warmup", action="store_true",
                     help="no untimed online call before the timed ones (the first call, which "
                          "creates the cells' tokens, has already run the kernels once)")
+    ap.add_argument("--backends", default="",
+                    help="comma-separated subset of the available backends (default: all)")
+    ap.add_argument("--online-backends", default="",
+                    help="subset of --backends for online mode (default: the same)")
     a = ap.parse_args(argv)
     if a.online_repeats < 1:
         ap.error(f"--online-repeats must be >= 1, got {a.online_repeats}")
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     torch.set_num_threads(a.threads)
-    backends = [b for b in kernels.available_backends()]
+    backends = kernels.available_backends()
+    if a.backends:
+        want = [b.strip() for b in a.backends.split(",") if b.strip()]
+        bad = [b for b in want if b not in backends]
+        if bad or not want:
+            ap.error(f"--backends {a.backends!r}: {bad or 'none'} not among the available "
+                     f"{backends}")
+        backends = want
+    online_backends = backends
+    if a.online_backends:
+        online_backends = [b.strip() for b in a.online_backends.split(",") if b.strip()]
+        if not online_backends or any(b not in backends for b in online_backends):
+            ap.error(f"--online-backends {a.online_backends!r} must be a subset of {backends}")
     shipped = (DEFAULT_MODEL_DIR / "model_card.json").exists()
     has_table = shipped and (DEFAULT_MODEL_DIR / TABLE_FILE).exists()
     tmp = None
@@ -125,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
             c.envelope = c.table.envelope
         return c
 
-    res: dict = {"model": model_desc, "backends": backends, "threads": a.threads,
+    res: dict = {"model": model_desc, "backends": backends, "online_backends": online_backends,
+                 "threads": a.threads,
                  "online_repeats": a.online_repeats, "online_warmup": not a.online_no_warmup,
                  "load_avg_start": os.getloadavg(), "machine": platform.processor() or
                  platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                 "gpu": torch.cuda.get_device_name(0) if "cuda" in backends else None,
                  "table": {}, "table_best_of": {}, "online": {}, "online_best_of": {},
+                 "online_first_call_s": {},
                  "kernels": {}}
     lo, hi = make("torch").envelope
     rng = np.random.default_rng(0)
@@ -159,20 +221,21 @@ def main(argv: list[str] | None = None) -> int:
         best_of = {b: n / tt[b][1] for b in backends}
         res["table"][n] = row
         res["table_best_of"][n] = dict(best_of)
-        best = max(v for k, v in row.items() if k != "torch")
         print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in backends) +
-              f"{best / row['torch']:8.2f}")
+              f"{_ratio(row):8.2f}")
 
     # ---------------------------------------------------------------- online mode
     print("\nonline mode (dt = dt_meso: one latent step + one decode per cell and query)")
-    print(f"{'batch':>8s}" + "".join(f"{b:>14s}" for b in backends) + f"{'ratio':>8s}")
+    print(f"{'batch':>8s}" + "".join(f"{b:>14s}" for b in online_backends) + f"{'ratio':>8s}")
     for n in [int(s) for s in a.online_batches.split(",") if s]:
         ids = np.arange(n, dtype=np.int64)
         p = rng.uniform(lo, hi, n)
         calls = {}
-        for b in backends:
+        for b in online_backends:
             c = make(b)
+            t0 = time.perf_counter()
             c.query(ids, p, 1e-11, mode="online")  # creates tokens (encode + 1 step)
+            res["online_first_call_s"].setdefault(n, {})[b] = time.perf_counter() - t0
             dtm = c.runner.dt_meso
 
             def call(c=c, ids=ids, p=p, dtm=dtm):
@@ -180,13 +243,12 @@ def main(argv: list[str] | None = None) -> int:
 
             calls[b] = call
         tt = _times(calls, a.online_repeats, warmup=not a.online_no_warmup)
-        row = {b: n / tt[b][0] for b in backends}
-        best_of = {b: n / tt[b][1] for b in backends}
+        row = {b: n / tt[b][0] for b in online_backends}
+        best_of = {b: n / tt[b][1] for b in online_backends}
         res["online"][n] = row
         res["online_best_of"][n] = dict(best_of)
-        best = max(v for k, v in row.items() if k != "torch")
-        print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in backends) +
-              f"{best / row['torch']:8.3f}")
+        print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in online_backends) +
+              f"{_ratio(row):8.3f}")
 
     # ---------------------------------------------------------------- kernels alone
     c = make("torch")
@@ -212,23 +274,27 @@ def main(argv: list[str] | None = None) -> int:
         row = {b: v[0] * 1e3 for b, v in tt.items()}
         res["kernels"][name] = {"ms": row, "ms_best_of": {b: v[1] * 1e3 for b, v in tt.items()},
                                 "batch": B, "grid": [H, W]}
-        best = min(v for k, v in row.items() if k != "torch")
+        inv = {b: 1.0 / v for b, v in row.items()}
         print(f"{name:>16s}" + "".join(f"{row[b]:12.2f}" for b in backends) +
-              f"{row['torch'] / best:8.2f}")
+              f"{_ratio(inv):8.2f}")
+    if "cuda" in backends:
+        _gpu_kernels(res, vae, H, W)
     res["load_avg_end"] = os.getloadavg()
-    t_rows = [res["table"][n] for n in res["table"] if n >= 1024]
-    res["summary"] = {
-        "table_min_queries_per_s_batch_ge_1024_compiled": min(
-            max(v for k, v in r.items() if k != "torch") for r in t_rows) if t_rows else None,
-        "table_compiled_over_torch_min_batch_ge_1024": min(
-            max(v for k, v in r.items() if k != "torch") / r["torch"] for r in t_rows)
-        if t_rows else None,
-        "online_compiled_over_torch": {n: max(v for k, v in r.items() if k != "torch") /
-                                       r["torch"] for n, r in res["online"].items()},
-        "online_compiled_over_torch_best_of": {
-            n: max(v for k, v in r.items() if k != "torch") / r["torch"]
-            for n, r in res["online_best_of"].items()},
-    }
+    big = [n for n in res["table"] if n >= 1024]
+    res["summary"] = {"table_min_queries_per_s_batch_ge_1024": {
+        b: min(res["table"][n][b] for n in big) for b in backends} if big else None}
+    if "torch" in backends and len(backends) > 1:  # ratios to the pure-PyTorch path
+        t_rows = [res["table"][n] for n in big]
+        res["summary"] |= {
+            "table_min_queries_per_s_batch_ge_1024_compiled": min(
+                max(v for k, v in r.items() if k != "torch") for r in t_rows) if t_rows
+            else None,
+            "table_compiled_over_torch_min_batch_ge_1024": min(
+                _ratio(r) for r in t_rows) if t_rows else None,
+            "online_compiled_over_torch": {n: _ratio(r) for n, r in res["online"].items()},
+            "online_compiled_over_torch_best_of": {
+                n: _ratio(r) for n, r in res["online_best_of"].items()},
+        }
     print("\nsummary:", json.dumps(res["summary"]))
     if a.json:
         out = Path(a.json)

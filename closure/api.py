@@ -419,7 +419,7 @@ class Closure:
         if init.any():
             sel = np.flatnonzero(init)
             members = member_of(qid[sel], run.n_micro, run.micro_seed)
-            m0, v0 = run.encode(ps_eff[sel], members)
+            m0, v0 = run.encode(ps_eff[sel], members, backend=self.backend)
             a0, t0 = stats(sel, m0, v0)
             m1, v1 = run.step(m0, v0, backend=self.backend)
             a1, t1 = stats(sel, m1, v1)

@@ -28,6 +28,7 @@ hotspot count can differ only by cells whose T lies within float32 round-off of 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import warnings
@@ -43,8 +44,10 @@ __all__ = [
     "ENV_VAR",
     "available_backends",
     "decode_hotspots",
+    "full_float32",
     "hotspot_head",
     "hotspot_head_torch",
+    "parameter_stamp",
     "resolve_backend",
     "sample_latent",
     "sample_latent_torch",
@@ -174,17 +177,123 @@ def sample_latent_torch(mean: np.ndarray, logvar: np.ndarray, seed: int, cell_id
     return (m + torch.exp(0.5 * v) * eps).numpy()
 
 
-def sample_latent(mean: np.ndarray, logvar: np.ndarray, seed: int, cell_ids: np.ndarray,
-                  steps: np.ndarray, *, backend: str | None = None) -> np.ndarray:
-    """Latent sample (B, E) float32 for cells ``cell_ids`` at ``steps``; ``seed`` in [0, 2^64)."""
+def sample_latent(mean: np.ndarray | torch.Tensor, logvar: np.ndarray | torch.Tensor, seed: int,
+                  cell_ids: np.ndarray, steps: np.ndarray, *, backend: str | None = None,
+                  ) -> np.ndarray | torch.Tensor:
+    """Latent sample (B, E) float32 for cells ``cell_ids`` at ``steps``; ``seed`` in [0, 2^64).
+
+    ``mean`` and ``logvar`` on the GPU (CUDA tensors) give a CUDA tensor, computed there (the
+    CUDA kernel, or the PyTorch reference under backend ``torch``); numpy in, numpy out."""
     seed = int(seed)
     if not 0 <= seed < 1 << 64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    if _on_gpu(mean):
+        return _sample_latent_gpu(mean, logvar, seed, cell_ids, steps, backend)
     mean = np.ascontiguousarray(mean, np.float32).reshape(len(mean), -1)
     logvar = np.ascontiguousarray(logvar, np.float32).reshape(len(logvar), -1)
     ids = np.ascontiguousarray(cell_ids, np.int64)
     st = np.ascontiguousarray(steps, np.int64)
     return _run("sample_latent", backend, sample_latent_torch, (mean, logvar, seed, ids, st))
+
+
+# ---------------------------------------------------------------------------------------------
+# tensors on the GPU (backend cuda with the models on the device): device pointers, no copies
+
+def _on_gpu(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_cuda
+
+
+def _stream(t: torch.Tensor) -> int:
+    return torch.cuda.current_stream(t.device).cuda_stream
+
+
+@contextlib.contextmanager
+def full_float32():
+    """cuDNN convolutions in full float32 inside the block: PyTorch lets them use TF32 by default
+    on Ampere and later (~1e-3 relative), far from the backends' 1e-5 agreement."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # newer PyTorch deprecates the flag in favour of another
+        was = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.backends.cudnn.allow_tf32 = was
+
+
+def _gpu_kernel(kernel: str, backend: str | None, launch, reference):
+    """``launch()`` on the CUDA backend, else (or, under auto, after a CUDA failure) the
+    PyTorch ``reference()`` on the same device."""
+    global _cuda_broken
+    b = resolve_backend(backend)
+    if b == "cuda":
+        try:
+            return launch()
+        except RuntimeError as exc:
+            if backend is not None or os.environ.get(ENV_VAR, "auto") not in ("", "auto"):
+                raise
+            _cuda_broken = True
+            warnings.warn(f"CUDA kernel {kernel} failed ({exc}); using PyTorch from now on",
+                          RuntimeWarning, stacklevel=3)
+    return reference()
+
+
+def _sample_latent_gpu(mean: torch.Tensor, logvar: torch.Tensor, seed: int, cell_ids: Any,
+                       steps: Any, backend: str | None) -> torch.Tensor:
+    dev = mean.device
+    m = mean.detach().reshape(len(mean), -1).to(torch.float32).contiguous()
+    v = logvar.detach().reshape(len(logvar), -1).to(dev, torch.float32).contiguous()
+    if v.shape != m.shape:
+        raise ValueError(f"mean and logvar must have the same shape, got {tuple(m.shape)} and "
+                         f"{tuple(v.shape)}")
+    ids = torch.as_tensor(np.ascontiguousarray(cell_ids, np.int64)).to(dev)
+    st = torch.as_tensor(np.ascontiguousarray(steps, np.int64)).to(dev)
+    if ids.shape != (len(m),) or st.shape != (len(m),):
+        raise ValueError(f"cell_ids and steps must have shape ({len(m)},), got "
+                         f"{tuple(ids.shape)} and {tuple(st.shape)}")
+    B, E = m.shape
+
+    def launch() -> torch.Tensor:
+        out = torch.empty_like(m)
+        _module("cuda").sample_latent_dev(m.data_ptr(), v.data_ptr(), seed, ids.data_ptr(),
+                                          st.data_ptr(), out.data_ptr(), B, E, _stream(m))
+        return out
+
+    def reference() -> torch.Tensor:
+        return m + torch.exp(0.5 * v) * normal_torch(seed, ids, st, E).float()
+
+    if resolve_backend(backend) == "cpp":  # the C++ kernel works on host memory
+        return torch.from_numpy(sample_latent(m.cpu().numpy(), v.cpu().numpy(), seed,
+                                              ids.cpu().numpy(), st.cpu().numpy(),
+                                              backend="cpp")).to(dev)
+    return _gpu_kernel("sample_latent", backend, launch, reference)
+
+
+def _hotspot_head_gpu(h: torch.Tensor, weight: torch.Tensor | np.ndarray, bias: float, lo: float,
+                      hi: float, thr: float, backend: str | None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    dev = h.device
+    x = h.detach().to(torch.float32).contiguous()  # NCHW, whatever layout the decoder left
+    B, C, H, W = x.shape
+    w = torch.as_tensor(weight).detach().to(dev, torch.float32).reshape(-1).contiguous()
+    if w.numel() != C * 9:
+        raise ValueError(f"weight must have C*3*3 = {C * 9} elements, got {w.numel()}")
+
+    def launch() -> tuple[np.ndarray, np.ndarray]:
+        count = torch.empty(B, dtype=torch.int64, device=dev)
+        total = torch.empty(B, dtype=torch.float64, device=dev)
+        _module("cuda").hotspot_head_dev(x.data_ptr(), w.data_ptr(), float(bias), float(lo),
+                                         float(hi), float(thr), B, C, H, W, count.data_ptr(),
+                                         total.data_ptr(), _stream(x))
+        return count.cpu().numpy(), total.cpu().numpy()
+
+    def reference() -> tuple[np.ndarray, np.ndarray]:
+        with full_float32():
+            return hotspot_head_torch(x, w, bias, lo, hi, thr)
+
+    return _gpu_kernel("hotspot_head", backend, launch, reference)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,13 +306,14 @@ def hotspot_head_torch(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.
     with torch.inference_mode():
         x = torch.as_tensor(h, dtype=torch.float32)
         C = x.shape[1]
-        w = torch.as_tensor(weight, dtype=torch.float32).reshape(1, C, 3, 3)
-        v = F.conv2d(x, w, torch.tensor([float(bias)], dtype=torch.float32), padding=1)[:, 0]
+        w = torch.as_tensor(weight, dtype=torch.float32, device=x.device).reshape(1, C, 3, 3)
+        bias_t = torch.tensor([float(bias)], dtype=torch.float32, device=x.device)
+        v = F.conv2d(x, w, bias_t, padding=1)[:, 0]
         T = v * np.float32(hi - lo) + np.float32(lo)
         hot = T > np.float32(thr)
         count = hot.flatten(1).sum(1).to(torch.int64)
         s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1)
-        return count.numpy(), s.numpy()
+        return count.cpu().numpy(), s.cpu().numpy()
 
 
 def hotspot_head(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.Tensor, bias: float,
@@ -213,9 +323,12 @@ def hotspot_head(h: np.ndarray | torch.Tensor, weight: np.ndarray | torch.Tensor
 
     ``h`` (B, C, H, W) float32 is the input of the T decoder's output conv (``dec_out``),
     ``weight`` its (1, C, 3, 3) kernel, ``bias`` its bias; ``lo``/``hi`` the T normalization
-    range (K) and ``thr`` the hotspot threshold (K).
+    range (K) and ``thr`` the hotspot threshold (K). A CUDA tensor ``h`` is reduced on its GPU
+    (backends ``cuda`` and ``torch``; ``cpp`` copies it to the host).
     """
     b = resolve_backend(backend)
+    if _on_gpu(h) and b != "cpp":
+        return _hotspot_head_gpu(h, weight, bias, lo, hi, thr, backend)
     if b == "torch":
         return hotspot_head_torch(h, weight, bias, lo, hi, thr)
     x = h.detach().cpu().numpy() if isinstance(h, torch.Tensor) else h
@@ -251,9 +364,10 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
 
 
-def _stamp(module: torch.nn.Module) -> tuple:
-    """Identity and version of ``module``'s parameters: re-laid-out weights are rebuilt when it
-    changes (inference tensors have no version counter: their storage identity stands in)."""
+def parameter_stamp(module: torch.nn.Module) -> tuple:
+    """Identity and version of ``module``'s parameters: what is derived from the weights
+    (re-laid-out copies, a copy on the GPU) is rebuilt when it changes (inference tensors have
+    no version counter: their storage identity stands in)."""
     return tuple((p.data_ptr(), -1 if p.is_inference() else p._version)
                  for p in module.parameters())
 
@@ -280,7 +394,7 @@ def _winograd_weights(w: torch.Tensor) -> np.ndarray:
 def _prepare(vae: torch.nn.Module) -> dict[str, Any]:
     """Re-laid-out weights of ``vae``'s decoder for the C++ body, cached per module (rebuilt when
     a parameter changes)."""
-    stamp = _stamp(vae)
+    stamp = parameter_stamp(vae)
     hit = _prepared.get(vae)
     if hit is not None and hit["stamp"] == stamp:
         return hit
@@ -334,7 +448,7 @@ def _prepare_unet(net: torch.nn.Module) -> dict[str, Any] | None:
     """Re-laid-out weights of a :class:`closure.models.unet.UNet` for ``unet_forward`` (None when
     a layer is not one the kernel implements), cached per module, rebuilt when a parameter
     changes."""
-    stamp = _stamp(net)
+    stamp = parameter_stamp(net)
     hit = _unets.get(net)
     if hit is not None and hit["stamp"] == stamp:
         return hit["w"]
@@ -436,18 +550,25 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
       ConvUnit, the last ConvUnit (Winograd), the output conv, the de-normalization, threshold
       and reduction are one kernel streaming down the image, with no full-resolution
       temporary. Agrees with ``torch`` to float32 round-off (relative ~1e-6).
-    * ``cuda``: the decoder in PyTorch on the module's device, the fused head on the GPU.
+    * ``cuda``: with ``vae`` on a GPU, its decoder in PyTorch there (cuDNN in full float32,
+      :func:`full_float32`) and the fused head as the CUDA kernel on the device buffers; with
+      ``vae`` on the CPU, the decoder on the CPU and the head on the GPU.
+
+    ``z`` is moved to ``vae``'s device (the C++ backend works on the host).
     """
     out_conv = vae.dec_out
     fused = out_conv.padding_mode == "zeros" and out_conv.kernel_size == (3, 3)
     b = resolve_backend(backend)
-    with torch.inference_mode():
+    dev = out_conv.weight.device
+    with torch.inference_mode(), full_float32():
         if b == "cpp" and fused:
-            count, s, (H, W) = _decode_cpp(vae, z, lo, hi, thr)
+            count, s, (H, W) = _decode_cpp(vae, z.cpu(), lo, hi, thr)
         else:
             # channels-last: PyTorch's CPU convolutions and bilinear up-sampling run it without
             # layout conversions (online_breakdown.json: "nchw_s" vs "decode_s")
-            z = z.contiguous(memory_format=torch.channels_last)
+            z = z.to(dev)
+            if dev.type == "cpu":
+                z = z.contiguous(memory_format=torch.channels_last)
             hh = F.leaky_relu(vae.dec_in(z), _SLOPE)
             for i, block in enumerate(vae.dec):
                 if i < 3:
@@ -461,8 +582,8 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
             else:  # padding modes the fused kernel does not implement
                 T = out_conv(hh)[:, 0] * np.float32(hi - lo) + np.float32(lo)
                 hot = T > np.float32(thr)
-                count = hot.flatten(1).sum(1).to(torch.int64).numpy()
-                s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1).numpy()
+                count = hot.flatten(1).sum(1).to(torch.int64).cpu().numpy()
+                s = torch.where(hot, T.double(), 0.0).flatten(1).sum(1).cpu().numpy()
     count = np.asarray(count, np.int64)
     area = count / float(H * W)
     t_hs = np.where(count > 0, np.asarray(s) / np.maximum(count, 1), float(thr))

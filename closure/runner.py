@@ -9,6 +9,9 @@ Shared by the online mode of :class:`closure.api.Closure` and the table builder
   log-variances, 12 channels per token);
 * one meso step = the latent model's ``substeps`` micro steps (coupled nets on), batched over
   cells; step k of the patch is at ``k * dt_meso`` after the shock (step 0 = synthetic frame 1);
+* on the ``cuda`` kernel backend the encoder, the latent steps and the decodes run on the GPU
+  (a copy of the model there, refreshed when the weights change, in batches of ``gpu_chunk``
+  cells, cuDNN in full float32); tokens stay on the host between calls;
 * statistics of a step: hotspot area fraction and mean hotspot T of the decoded T field
   (:func:`closure.kernels.decode_hotspots` on the chosen kernel backend); deterministic =
   decode the latent mean, otherwise a reparameterized sample with the counter-based RNG of
@@ -21,6 +24,7 @@ The trained horizon is ``horizon`` meso steps (frames 1..n_t-1 of the meso data:
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,7 +71,8 @@ class MesoRunner:
                  grid: tuple[int, int] | None = None, n_micro: int = 4, micro_seed: int = 0,
                  threshold: float = HOTSPOT_THRESHOLD_K, horizon: int | None = None,
                  dt_meso: float | None = None, chunk: int = 16, step_chunk: int = 128,
-                 decode_chunk: int = 2, backend: str | None = None) -> None:
+                 decode_chunk: int = 2, gpu_chunk: int = 256, backend: str | None = None,
+                 ) -> None:
         card = dict(card or {})
         meso = card.get("data", {}).get("meso", {}) or {}
         self.model = model.eval()
@@ -94,10 +99,14 @@ class MesoRunner:
         self.chunk = int(chunk)
         self.step_chunk = int(step_chunk)
         self.decode_chunk = int(decode_chunk)
-        if min(self.chunk, self.step_chunk, self.decode_chunk) < 1:
-            raise ValueError(f"chunk, step_chunk and decode_chunk must be >= 1, got {chunk}, "
-                             f"{step_chunk}, {decode_chunk}")
+        # on a GPU the per-launch cost dominates small batches; 256 patches of 128x192 need
+        # ~3 GB of activations in the decoder
+        self.gpu_chunk = int(gpu_chunk)
+        if min(self.chunk, self.step_chunk, self.decode_chunk, self.gpu_chunk) < 1:
+            raise ValueError(f"chunk, step_chunk, decode_chunk and gpu_chunk must be >= 1, got "
+                             f"{chunk}, {step_chunk}, {decode_chunk}, {gpu_chunk}")
         self.backend = backend
+        self._gpu: tuple[tuple, LatentClosureModel] | None = None
         self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
         self.vae_T = model.tokenizer.vaes["T"]
         self.T_lo, self.T_hi = NORM_RANGES["T"]
@@ -126,6 +135,15 @@ class MesoRunner:
                 pass
         return default_envelope()
 
+    def _gpu_model(self) -> LatentClosureModel:
+        """The model's copy on the GPU, made again when the weights changed (optimizer steps,
+        ``load_state_dict``) since the last call."""
+        stamp = kernels.parameter_stamp(self.model)
+        if self._gpu is None or self._gpu[0] != stamp:
+            self._gpu = None  # free the old copy first
+            self._gpu = (stamp, copy.deepcopy(self.model).to("cuda").eval())
+        return self._gpu[1]
+
     # -- patches -------------------------------------------------------------------------------
     def initial_frames(self, ps: np.ndarray, members: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 synthetic frame-1 patches at ``ps`` (Pa) with bank ``members``."""
@@ -136,13 +154,21 @@ class MesoRunner:
         return out
 
     @torch.inference_mode()
-    def encode(self, ps: np.ndarray, members: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, ps: np.ndarray, members: np.ndarray, *, backend: str | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and log-variance (N, n_latent, h, w) of the initial patches."""
+        gpu = kernels.resolve_backend(self.backend if backend is None else backend) == "cuda"
+        model = self._gpu_model() if gpu else self.model
+        chunk = self.gpu_chunk if gpu else self.chunk
         means, logvars = [], []
-        for s in range(0, len(ps), self.chunk):
-            x = torch.from_numpy(self.initial_frames(ps[s:s + self.chunk],
-                                                     members[s:s + self.chunk]))
-            m, v = self.model.encode(x.contiguous(memory_format=torch.channels_last))
+        for s in range(0, len(ps), chunk):
+            x = torch.from_numpy(self.initial_frames(ps[s:s + chunk], members[s:s + chunk]))
+            if gpu:
+                with kernels.full_float32():
+                    m, v = model.encode(x.to("cuda"))
+                m, v = m.cpu(), v.cpu()
+            else:
+                m, v = model.encode(x.contiguous(memory_format=torch.channels_last))
             means.append(m.contiguous())
             logvars.append(v.contiguous())
         if not means:
@@ -157,6 +183,8 @@ class MesoRunner:
         kernel backend each U-Net runs as one C++ kernel (:func:`closure.kernels.unet_forward`),
         elsewhere as its PyTorch module."""
         be = kernels.resolve_backend(self.backend if backend is None else backend)
+        if be == "cuda":
+            return self._step_gpu(mean, logvar)
         apply = functools.partial(kernels.unet_forward, backend="cpp") if be == "cpp" else None
         # PyTorch: channels-last, so that the U-Nets' convolutions, pooling and up-sampling need
         # no layout conversions (online_breakdown.json: "nchw_s" vs "dynamics_s"); the C++
@@ -174,6 +202,22 @@ class MesoRunner:
             return mean, logvar
         return torch.cat(ms), torch.cat(vs)
 
+    def _step_gpu(self, mean: torch.Tensor, logvar: torch.Tensor,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        model = self._gpu_model()
+        ms, vs = [], []
+        with kernels.full_float32():
+            for s in range(0, len(mean), self.gpu_chunk):
+                m = mean[s:s + self.gpu_chunk].to("cuda")
+                v = logvar[s:s + self.gpu_chunk].to("cuda")
+                for _ in range(model.substeps):
+                    m, v = model.dynamics.step(m, v, model.coupled)
+                ms.append(m.cpu())
+                vs.append(v.cpu())
+        if not ms:
+            return mean, logvar
+        return torch.cat(ms), torch.cat(vs)
+
     @torch.inference_mode()
     def stats(self, mean: torch.Tensor, logvar: torch.Tensor, *, sample: bool = False,
               seed: int = 0, cell_ids: np.ndarray | None = None,
@@ -183,20 +227,30 @@ class MesoRunner:
         L = self.model.tokenizer.latent_channels
         iT = self.model.fields.index("T")
         zm = mean[:, iT * L:(iT + 1) * L]
-        be = self.backend if backend is None else backend
-        if sample:
-            # the tokenizer's own log-variance bounds: the dynamics may push logvar past them,
-            # and exp(logvar / 2) must not overflow
-            zv = logvar[:, iT * L:(iT + 1) * L].clamp(LOGVAR_MIN, LOGVAR_MAX)
+        be = kernels.resolve_backend(self.backend if backend is None else backend)
+        gpu = be == "cuda"
+        vae = self._gpu_model().tokenizer.vaes["T"] if gpu else self.vae_T
+        # the tokenizer's own log-variance bounds: the dynamics may push logvar past them, and
+        # exp(logvar / 2) must not overflow
+        zv = logvar[:, iT * L:(iT + 1) * L] if sample else None
+        if sample and not gpu:
             z = kernels.sample_latent(zm.reshape(len(zm), -1).numpy(),
-                                      zv.reshape(len(zv), -1).numpy(), seed,
-                                      np.asarray(cell_ids, np.int64),
+                                      zv.clamp(LOGVAR_MIN, LOGVAR_MAX).reshape(len(zv), -1)
+                                      .numpy(), seed, np.asarray(cell_ids, np.int64),
                                       np.asarray(counters, np.int64), backend=be)
             zm = torch.from_numpy(z).reshape(zm.shape)
+        chunk = self.gpu_chunk if gpu else self.decode_chunk
         areas, temps = [], []
-        for s in range(0, len(zm), self.decode_chunk):
-            a, t = kernels.decode_hotspots(self.vae_T, zm[s:s + self.decode_chunk], self.T_lo,
-                                           self.T_hi, self.threshold, backend=be)
+        for s in range(0, len(zm), chunk):
+            z = zm[s:s + chunk]
+            if sample and gpu:
+                z = z.to("cuda")
+                v = zv[s:s + chunk].to("cuda").clamp(LOGVAR_MIN, LOGVAR_MAX)
+                z = kernels.sample_latent(z, v, seed, np.asarray(cell_ids, np.int64)[s:s + chunk],
+                                          np.asarray(counters, np.int64)[s:s + chunk],
+                                          backend=be).reshape(z.shape)
+            a, t = kernels.decode_hotspots(vae, z, self.T_lo, self.T_hi, self.threshold,
+                                           backend=be)
             areas.append(a)
             temps.append(t)
         if not areas:

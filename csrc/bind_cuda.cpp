@@ -1,6 +1,7 @@
 // pybind11 bindings of the CUDA kernels (module closure._kernels_cuda); the device code is in
 // closure_kernels.cu, compiled by nvcc in setup.py and linked here with the static CUDA runtime.
-// Same signatures as closure._kernels_cpp; a CUDA error raises RuntimeError.
+// Same signatures as closure._kernels_cpp, plus *_dev variants on device pointers (PyTorch CUDA
+// tensors' data_ptr()) launched on a given stream; a CUDA error raises RuntimeError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -79,6 +80,36 @@ static py::tuple table_lookup(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64
   return py::make_tuple(oA, oT, oU, oR);
 }
 
+static void* ptr(uintptr_t p) { return reinterpret_cast<void*>(p); }
+
+static void sample_latent_dev(uintptr_t mean, uintptr_t logvar, uint64_t seed, uintptr_t cell_ids,
+                              uintptr_t steps, uintptr_t out, int64_t B, int64_t E,
+                              uintptr_t stream) {
+  need(B >= 0 && E >= 0, "sample_latent_dev: B and E must be >= 0");
+  int rc;
+  {
+    py::gil_scoped_release nogil;
+    rc = ck_cuda_sample_latent_dev((const float*)ptr(mean), (const float*)ptr(logvar), seed,
+                                   (const int64_t*)ptr(cell_ids), (const int64_t*)ptr(steps),
+                                   (float*)ptr(out), B, E, ptr(stream));
+  }
+  check(rc, "sample_latent_dev");
+}
+
+static void hotspot_head_dev(uintptr_t h, uintptr_t weight, float bias, double lo, double hi,
+                             double thr, int64_t B, int64_t C, int64_t H, int64_t W,
+                             uintptr_t count, uintptr_t sum, uintptr_t stream) {
+  need(B >= 0 && C >= 1 && H >= 0 && W >= 0, "hotspot_head_dev: bad shape");
+  int rc;
+  {
+    py::gil_scoped_release nogil;
+    rc = ck_cuda_hotspot_head_dev((const float*)ptr(h), (const float*)ptr(weight), bias, lo, hi,
+                                  thr, B, C, H, W, (int64_t*)ptr(count), (double*)ptr(sum),
+                                  ptr(stream));
+  }
+  check(rc, "hotspot_head_dev");
+}
+
 PYBIND11_MODULE(_kernels_cuda, m) {
   m.doc() = "CUDA closure kernels (see csrc/closure_kernels.cu)";
   m.def("device_count", &ck_cuda_device_count);
@@ -89,4 +120,10 @@ PYBIND11_MODULE(_kernels_cuda, m) {
   m.def("table_lookup", &table_lookup, py::arg("nodes"), py::arg("dt_t"), py::arg("tab_a"),
         py::arg("tab_t"), py::arg("tab_u"), py::arg("ps"), py::arg("t0"), py::arg("t1"),
         py::arg("shocked"), py::arg("thr"));
+  m.def("sample_latent_dev", &sample_latent_dev, py::arg("mean"), py::arg("logvar"),
+        py::arg("seed"), py::arg("cell_ids"), py::arg("steps"), py::arg("out"), py::arg("B"),
+        py::arg("E"), py::arg("stream"));
+  m.def("hotspot_head_dev", &hotspot_head_dev, py::arg("h"), py::arg("weight"), py::arg("bias"),
+        py::arg("lo"), py::arg("hi"), py::arg("thr"), py::arg("B"), py::arg("C"), py::arg("H"),
+        py::arg("W"), py::arg("count"), py::arg("sum"), py::arg("stream"));
 }

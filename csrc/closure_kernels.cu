@@ -1,7 +1,8 @@
 // CUDA versions of the closure kernels (same math as closure_kernels.cpp; see closure_kernels.h
-// for the counter-based RNG). Host entry points take host pointers, copy to the device, launch
-// and copy back; they return a cudaError_t code (0 = success) so the bindings in
-// bind_cuda.cpp can raise, and closure/kernels.py can fall back to the C++ path.
+// for the counter-based RNG). The plain entry points take host pointers, copy to the device,
+// launch and copy back; the *_dev ones take device pointers and a stream (PyTorch's tensors on
+// the GPU, no copies, asynchronous). All return a cudaError_t code (0 = success) so the
+// bindings in bind_cuda.cpp can raise, and closure/kernels.py can fall back to the C++ path.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,29 +22,56 @@ __global__ void k_sample(const float* m, const float* v, uint64_t seed, const in
   z[i] = m[i] + expf(0.5f * v[i]) * eps;
 }
 
+// One block per (sample, slice of its pixels): each thread sums its pixels' hot T, the block
+// reduces in shared memory and adds once to the sample's totals (a per-pixel atomic on one
+// address per sample serializes whole hot regions).
+constexpr int kHeadThreads = 256;
+
 __global__ void k_head(const float* x, const float* w, float bias, float scale, float off,
-                       float thr, int64_t B, int64_t C, int64_t H, int64_t W,
+                       float thr, int64_t C, int64_t H, int64_t W, int64_t blocks_per_sample,
                        unsigned long long* cnt, double* sum) {
-  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= B * H * W) return;
-  const int64_t b = i / (H * W), r = i % (H * W), y = r / W, xx = r % W;
-  float acc = 0.0f;
-  for (int64_t c = 0; c < C; ++c) {
-    const float* plane = x + (b * C + c) * H * W;
-    for (int ky = 0; ky < 3; ++ky) {
-      const int64_t yy = y + ky - 1;
-      if (yy < 0 || yy >= H) continue;
-      for (int kx = 0; kx < 3; ++kx) {
-        const int64_t xk = xx + kx - 1;
-        if (xk < 0 || xk >= W) continue;
-        acc += w[c * 9 + ky * 3 + kx] * plane[yy * W + xk];
+  const int64_t b = blockIdx.x / blocks_per_sample;
+  const int64_t HW = H * W, per = (HW + blocks_per_sample - 1) / blocks_per_sample;
+  const int64_t r0 = (blockIdx.x % blocks_per_sample) * per;
+  const int64_t r1 = r0 + per < HW ? r0 + per : HW;
+  unsigned long long n = 0;
+  double s = 0.0;
+  for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) {
+    const int64_t y = r / W, xx = r % W;
+    float acc = 0.0f;
+    for (int64_t c = 0; c < C; ++c) {
+      const float* plane = x + (b * C + c) * HW;
+      for (int ky = 0; ky < 3; ++ky) {
+        const int64_t yy = y + ky - 1;
+        if (yy < 0 || yy >= H) continue;
+        for (int kx = 0; kx < 3; ++kx) {
+          const int64_t xk = xx + kx - 1;
+          if (xk < 0 || xk >= W) continue;
+          acc += w[c * 9 + ky * 3 + kx] * plane[yy * W + xk];
+        }
       }
     }
+    const float T = (acc + bias) * scale + off;
+    if (T > thr) {
+      ++n;
+      s += (double)T;
+    }
   }
-  const float T = (acc + bias) * scale + off;
-  if (T > thr) {
-    atomicAdd(cnt + b, 1ULL);
-    atomicAdd(sum + b, (double)T);
+  __shared__ unsigned long long sn[kHeadThreads];
+  __shared__ double ss[kHeadThreads];
+  sn[threadIdx.x] = n;
+  ss[threadIdx.x] = s;
+  __syncthreads();
+  for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+    if ((int)threadIdx.x < k) {
+      sn[threadIdx.x] += sn[threadIdx.x + k];
+      ss[threadIdx.x] += ss[threadIdx.x + k];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0 && sn[0] > 0) {
+    atomicAdd(cnt + b, sn[0]);
+    atomicAdd(sum + b, ss[0]);
   }
 }
 
@@ -125,6 +153,30 @@ extern "C" const char* ck_cuda_error_string(int code) {
   return cudaGetErrorString((cudaError_t)code);
 }
 
+extern "C" int ck_cuda_sample_latent_dev(const float* m, const float* v, uint64_t seed,
+                                         const int64_t* id, const int64_t* st, float* z,
+                                         int64_t B, int64_t E, void* stream) {
+  if (B * E == 0) return 0;
+  k_sample<<<blocks(B * E, 256), 256, 0, (cudaStream_t)stream>>>(m, v, seed, id, st, z, B, E);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int ck_cuda_hotspot_head_dev(const float* x, const float* w, float bias, double lo,
+                                        double hi, double thr, int64_t B, int64_t C, int64_t H,
+                                        int64_t W, int64_t* count, double* sum, void* stream) {
+  if (B == 0) return 0;
+  const cudaStream_t s = (cudaStream_t)stream;
+  CK_TRY(cudaMemsetAsync(count, 0, sizeof(int64_t) * B, s));
+  CK_TRY(cudaMemsetAsync(sum, 0, sizeof(double) * B, s));
+  if (H * W == 0) return 0;
+  // ~8 pixels per thread: enough blocks to fill the GPU at small batches, few atomics
+  const int64_t bps = (H * W + 8 * kHeadThreads - 1) / (8 * kHeadThreads);
+  k_head<<<(unsigned)(B * bps), kHeadThreads, 0, s>>>(x, w, bias, (float)(hi - lo), (float)lo,
+                                                     (float)thr, C, H, W, bps,
+                                                     (unsigned long long*)count, sum);
+  return (int)cudaGetLastError();
+}
+
 extern "C" int ck_cuda_sample_latent(const float* m, const float* v, uint64_t seed,
                                      const int64_t* id, const int64_t* st, float* z, int64_t B,
                                      int64_t E) {
@@ -135,10 +187,10 @@ extern "C" int ck_cuda_sample_latent(const float* m, const float* v, uint64_t se
       (r = upload(ds, st, B)))
     return r;
   CK_TRY(cudaMalloc(&dz.p, sizeof(float) * B * E));
-  k_sample<<<blocks(B * E, 256), 256>>>((const float*)dm.p, (const float*)dv.p, seed,
-                                        (const int64_t*)di.p, (const int64_t*)ds.p, (float*)dz.p,
-                                        B, E);
-  CK_TRY(cudaGetLastError());
+  if ((r = ck_cuda_sample_latent_dev((const float*)dm.p, (const float*)dv.p, seed,
+                                     (const int64_t*)di.p, (const int64_t*)ds.p, (float*)dz.p,
+                                     B, E, nullptr)))
+    return r;
   CK_TRY(cudaMemcpy(z, dz.p, sizeof(float) * B * E, cudaMemcpyDeviceToHost));
   return 0;
 }
@@ -150,14 +202,11 @@ extern "C" int ck_cuda_hotspot_head(const float* x, const float* w, float bias, 
   Buf dx, dw, dc, dsum;
   int r;
   if ((r = upload(dx, x, B * C * H * W)) || (r = upload(dw, w, C * 9))) return r;
-  CK_TRY(cudaMalloc(&dc.p, sizeof(unsigned long long) * B));
+  CK_TRY(cudaMalloc(&dc.p, sizeof(int64_t) * B));
   CK_TRY(cudaMalloc(&dsum.p, sizeof(double) * B));
-  CK_TRY(cudaMemset(dc.p, 0, sizeof(unsigned long long) * B));
-  CK_TRY(cudaMemset(dsum.p, 0, sizeof(double) * B));
-  k_head<<<blocks(B * H * W, 256), 256>>>((const float*)dx.p, (const float*)dw.p, bias,
-                                          (float)(hi - lo), (float)lo, (float)thr, B, C, H, W,
-                                          (unsigned long long*)dc.p, (double*)dsum.p);
-  CK_TRY(cudaGetLastError());
+  if ((r = ck_cuda_hotspot_head_dev((const float*)dx.p, (const float*)dw.p, bias, lo, hi, thr,
+                                    B, C, H, W, (int64_t*)dc.p, (double*)dsum.p, nullptr)))
+    return r;
   CK_TRY(cudaMemcpy(count, dc.p, sizeof(int64_t) * B, cudaMemcpyDeviceToHost));
   CK_TRY(cudaMemcpy(sum, dsum.p, sizeof(double) * B, cudaMemcpyDeviceToHost));
   return 0;

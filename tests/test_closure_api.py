@@ -469,3 +469,26 @@ def test_diverged_model_raises_floating_point_error_without_state_change(tmp_pat
     with pytest.raises(FloatingPointError, match="cell 2"):
         c.query(np.array([1, 2]), np.array([8e9, 9e9]), 1e-10, mode="online")
     assert same_state(before, c.state_dict())
+
+
+@pytest.mark.skipif("cuda" not in closure.kernels.available_backends(),
+                    reason="no GPU (or closure._kernels_cuda not built)")
+def test_online_on_the_gpu_agrees_with_the_cpp_path(model_dir):
+    ids = np.arange(40, dtype=np.int64) * 7
+    p = np.linspace(3e9, 18e9, 40)
+    n = None
+    for det in (True, False):  # sampled: the counter-based RNG gives the same draws on both
+        gpu, cpu = Closure.load(model_dir, backend="cuda"), Closure.load(model_dir, backend="cpp")
+        n = int(np.prod(gpu.runner.grid))
+        for dt in (0.7e-10, 2.5e-10, 1.3e-10, 4e-10):
+            kw = dict(mode="online", deterministic=det, seed=3)
+            a, b = gpu.query(ids, p, dt, **kw), cpu.query(ids, p, dt, **kw)
+            np.testing.assert_array_equal(a.status, b.status)
+            # hotspot pixels within float32 round-off of the threshold may flip
+            np.testing.assert_allclose(a.hotspot_area_fraction, b.hotspot_area_fraction,
+                                       rtol=0, atol=3.0 / n)
+            np.testing.assert_allclose(a.reaction_rate, b.reaction_rate, rtol=0,
+                                       atol=6.0 / n / dt)
+            np.testing.assert_allclose(a.hotspot_temperature, b.hotspot_temperature, rtol=1e-4)
+            np.testing.assert_allclose(a.uncertainty, b.uncertainty, rtol=1e-12, atol=1e-15)
+        assert gpu.n_cells == cpu.n_cells == ids.size

@@ -7,6 +7,7 @@ sums run in a different order); that set is computed and the difference bounded 
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -126,8 +127,6 @@ def _roundoff_band(vae, z) -> tuple[np.ndarray, float]:
     """Decoded T (float32) and the band around it that float32 round-off may cross: the larger
     of 1e-5 max|T| and twice the deviation from a float64 decode (the random, scaled-up weights
     of _straddling_vae can make T a small difference of large activations)."""
-    import copy
-
     with torch.no_grad():
         T = (vae.decode(z)[:, 0] * 4700.0 + 300.0).numpy()
         T64 = (copy.deepcopy(vae).double().decode(z.double())[:, 0] * 4700.0 + 300.0).numpy()
@@ -518,3 +517,96 @@ def test_runner_step_agrees_across_backends():
     m1, v1 = run.step(mean, logvar, backend="torch")
     m2, v2 = run.step(mean, logvar, backend="cpp")
     assert _rel_err(m2, m1) <= 1e-5 and _rel_err(v2, v1) <= 1e-5
+
+
+# ---------------------------------------------------------------------------------------------
+# tensors on the GPU (run where a GPU is present; skipped elsewhere)
+
+needs_gpu = pytest.mark.skipif("cuda" not in K.available_backends(),
+                               reason="no GPU (or closure._kernels_cuda not built)")
+
+
+@needs_gpu
+@pytest.mark.parametrize("backend", ["cuda", "torch"])
+def test_kernels_on_gpu_tensors_match_the_host_reference(backend):
+    rng = _rng()
+    B, E = int(rng.integers(1, 40)), int(rng.integers(1, 5000))
+    mean = rng.normal(size=(B, E)).astype(np.float32)
+    logvar = rng.uniform(-8, 2, size=(B, E)).astype(np.float32)
+    ids, steps = rng.integers(-2**62, 2**62, B), rng.integers(0, 1000, B)
+    seed = int(rng.integers(0, 2**63))
+    z = K.sample_latent(torch.from_numpy(mean).cuda(), torch.from_numpy(logvar).cuda(), seed,
+                        ids, steps, backend=backend)
+    assert z.is_cuda and z.dtype == torch.float32 and z.shape == (B, E)
+    ref = K.sample_latent(mean, logvar, seed, ids, steps, backend="torch")
+    assert np.max(np.abs(z.cpu().numpy() - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    # the head, up to full patches: several thread blocks per sample, one block-level sum each
+    B, C = int(rng.integers(1, 7)), int(rng.integers(1, 40))
+    H, W = int(rng.integers(1, 130)), int(rng.integers(1, 200))
+    h = rng.normal(size=(B, C, H, W)).astype(np.float32)
+    w = (rng.normal(size=(1, C, 3, 3)) * 0.1).astype(np.float32)
+    bias, lo, hi, thr = float(rng.uniform(0, 0.2)), 300.0, 5000.0, 875.0
+    c1, s1 = K.hotspot_head(torch.from_numpy(h).cuda(), torch.from_numpy(w).cuda(), bias, lo,
+                            hi, thr, backend=backend)
+    c2, s2 = K.hotspot_head(h, w, bias, lo, hi, thr, backend="torch")
+    T = (F.conv2d(torch.from_numpy(h).double(), torch.from_numpy(w).double(),
+                  torch.tensor([bias], dtype=torch.float64), padding=1) * (hi - lo) + lo)
+    T = T[:, 0].numpy()
+    near = (np.abs(T - thr) <= 1e-5 * np.abs(T).max()).reshape(B, -1).sum(1)
+    assert c1.dtype == np.int64 and s1.dtype == np.float64
+    assert np.all(np.abs(c1 - c2) <= near)
+    ok = c1 == c2
+    np.testing.assert_allclose(s1[ok], s2[ok], rtol=1e-5, atol=1e-3)
+
+
+@needs_gpu
+def test_decode_on_the_gpu_matches_the_host_and_keeps_full_float32():
+    vae = _straddling_vae(16)
+    z = torch.randn(5, 4, 4, 6)
+    T, band = _roundoff_band(vae, z)
+    thr = float(np.quantile(T, 0.7))
+    ref = kernels_ref(vae, z, thr)
+    gpu_vae = copy.deepcopy(vae).cuda()
+    tf32 = torch.backends.cudnn.allow_tf32
+    a, t = K.decode_hotspots(gpu_vae, z.cuda(), 300.0, 5000.0, thr, backend="cuda")
+    assert torch.backends.cudnn.allow_tf32 == tf32  # the user's setting is restored
+    near = (np.abs(T - thr) <= band).reshape(len(T), -1).sum(1)
+    n = T.shape[1] * T.shape[2]
+    assert np.all(np.abs(a - ref[0]) * n <= near + 0.5)
+    same = np.abs(a - ref[0]) * n < 0.5
+    np.testing.assert_allclose(t[same], ref[1][same], rtol=1e-5, atol=band)
+
+
+@needs_gpu
+def test_runner_on_the_gpu_agrees_with_the_host():
+    """Encode, meso step and hotspot statistics of the shipped model on the GPU (model copy
+    there) against the PyTorch path on the host; the copy follows weight updates."""
+    from closure.api import Closure
+
+    run = Closure.load(table=False).runner
+    rng = _rng()
+    ps = rng.uniform(*run.envelope, 3)
+    members = np.arange(3) % run.n_micro
+    m0h, v0h = run.encode(ps, members, backend="torch")
+    m0g, v0g = run.encode(ps, members, backend="cuda")
+    assert not m0g.is_cuda
+    assert _rel_err(m0g, m0h) <= 1e-5 and _rel_err(v0g, v0h) <= 1e-5
+    m1h, v1h = run.step(m0h, v0h, backend="torch")
+    m1g, v1g = run.step(m0h, v0h, backend="cuda")
+    assert _rel_err(m1g, m1h) <= 1e-5 and _rel_err(v1g, v1h) <= 1e-5
+    n = run.grid[0] * run.grid[1]
+    for sample in (False, True):
+        kw = dict(sample=sample, seed=11, cell_ids=np.array([3, 9, 27]),
+                  counters=np.array([0, 5, 2]))
+        ah, th = run.stats(m1h, v1h, backend="torch", **kw)
+        ag, tg = run.stats(m1h, v1h, backend="cuda", **kw)
+        # pixels within float32 round-off of the threshold may flip
+        assert np.all(np.abs(ag - ah) * n <= 3), (sample, ag, ah)
+        np.testing.assert_allclose(tg, th, rtol=1e-4, err_msg=str(sample))
+    with torch.no_grad():
+        for p in run.model.dynamics.parameters():
+            p.mul_(0.9)
+    m2h, _ = run.step(m0h, v0h, backend="torch")
+    m2g, _ = run.step(m0h, v0h, backend="cuda")
+    assert _rel_err(m2h, m1h) > 1e-3  # the update matters ...
+    assert _rel_err(m2g, m2h) <= 1e-5  # ... and the GPU copy follows it
