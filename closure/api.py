@@ -428,15 +428,22 @@ class Closure:
             a_lo[sel], a_hi[sel], T_lo[sel], T_hi[sel] = a0, a1, t0, t1
 
         def advance(tau: np.ndarray) -> None:
+            nonlocal mean, logvar
             target = np.minimum(np.floor(tau).astype(np.int64) + 1, run.horizon)
             while True:
                 sel = np.flatnonzero(step < target)
                 if sel.size == 0:
                     return
-                m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]),
-                                backend=self.backend)
-                a, t = stats(sel, m, v)
-                mean[sel], logvar[sel] = m.numpy(), v.numpy()
+                if sel.size == q.size:  # every cell steps: no gather and scatter of the tokens
+                    m, v = run.step(torch.from_numpy(mean), torch.from_numpy(logvar),
+                                    backend=self.backend)
+                    a, t = stats(sel, m, v)
+                    mean, logvar = m.numpy(), v.numpy()
+                else:
+                    m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]),
+                                    backend=self.backend)
+                    a, t = stats(sel, m, v)
+                    mean[sel], logvar[sel] = m.numpy(), v.numpy()
                 a_lo[sel], T_lo[sel] = a_hi[sel], T_hi[sel]
                 a_hi[sel], T_hi[sel] = a, t
                 step[sel] += 1
@@ -459,14 +466,23 @@ class Closure:
                                            backend=self.backend)
         else:
             U = np.zeros(N)
-        update = (qid, mean, logvar, step, tps, a_lo, a_hi, T_lo, T_hi)
+        update = (tp if has.all() else None, qid, mean, logvar, step, tps, a_lo, a_hi, T_lo,
+                  T_hi)
         return A, T, U, R, rng_new, update
 
-    def _commit_tokens(self, qid, mean, logvar, step, tps, a_lo, a_hi, T_lo, T_hi) -> None:
+    def _commit_tokens(self, at, qid, mean, logvar, step, tps, a_lo, a_hi, T_lo, T_hi) -> None:
+        """Store the call's tokens: in place at positions ``at`` when every cell of the call
+        already had tokens (a hydrocode's steady state: no copy of the whole store), else
+        merged into a new sorted store."""
         tok = self._tok
-        keep = ~np.isin(tok["ids"], qid)
         new = {"ids": qid, "mean": mean, "logvar": logvar, "step": step, "ps": tps,
                "a_lo": a_lo, "a_hi": a_hi, "t_lo": T_lo, "t_hi": T_hi}
+        if at is not None:
+            for k, v in new.items():
+                if k != "ids":
+                    tok[k][at] = v
+            return
+        keep = ~np.isin(tok["ids"], qid)
         allid = np.concatenate([tok["ids"][keep], qid])
         order = np.argsort(allid, kind="stable")
         self._tok = {k: np.concatenate([tok[k][keep], new[k]])[order] for k in tok}

@@ -21,7 +21,9 @@ Three kernels, each with a pure-PyTorch reference here and compiled versions in
 Backend choice: the ``backend`` argument, else the environment variable ``CLOSURE_KERNELS``
 (``auto`` | ``cuda`` | ``cpp`` | ``torch``), else ``auto`` = CUDA if the module imports and sees
 a GPU, then C++, then PyTorch. An explicitly requested backend that is not available raises
-``ValueError``; under ``auto`` a CUDA runtime failure warns once and falls back to C++.
+``ValueError``; under ``auto`` a CUDA runtime failure warns once and falls back to C++, and
+work on host data that the CPU does faster stays on C++ (table lookups of fewer than
+``CUDA_TABLE_MIN_BATCH`` cells, decodes with the decoder on the CPU).
 The backends agree to a relative error <= 1e-5 in float32 (tests/test_closure_kernels.py); the
 hotspot count can differ only by cells whose T lies within float32 round-off of the threshold.
 """
@@ -41,6 +43,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "BACKENDS",
+    "CUDA_TABLE_MIN_BATCH",
     "ENV_VAR",
     "available_backends",
     "decode_hotspots",
@@ -58,6 +61,10 @@ __all__ = [
 
 BACKENDS = ("cuda", "cpp", "torch")
 ENV_VAR = "CLOSURE_KERNELS"
+#: under ``auto`` with a GPU, table lookups of fewer cells run on the C++ kernel: the table
+#: kernel on host arrays is bound by the copies (benchmarks/results/closure_gpu.json, H200 and
+#: 16 cores: CUDA 1.2e7 vs C++ 2.2e7 cell-queries/s at 4096 cells, 2.7e7 vs 2.4e7 at 16384)
+CUDA_TABLE_MIN_BATCH = 16384
 
 _mods: dict[str, Any] = {}
 _cuda_broken = False
@@ -108,6 +115,14 @@ def resolve_backend(backend: str | None = None) -> str:
         raise ValueError(f"{where} = {choice!r} is not available here (available: "
                          f"{available_backends()})")
     return choice
+
+
+def _auto_cuda(backend: str | None) -> bool:
+    """Whether ``backend`` leaves the choice to ``auto`` and that picks CUDA while the C++ module
+    is there too: then work on host data that is cheaper on the CPU goes to C++."""
+    choice = backend if backend is not None else os.environ.get(ENV_VAR, "auto")
+    return (isinstance(choice, str) and choice.strip().lower() in ("", "auto")
+            and resolve_backend(backend) == "cuda" and _module("cpp") is not None)
 
 
 def _run(kernel: str, backend: str | None, torch_fn, args: tuple) -> Any:
@@ -552,14 +567,17 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
       temporary. Agrees with ``torch`` to float32 round-off (relative ~1e-6).
     * ``cuda``: with ``vae`` on a GPU, its decoder in PyTorch there (cuDNN in full float32,
       :func:`full_float32`) and the fused head as the CUDA kernel on the device buffers; with
-      ``vae`` on the CPU, the decoder on the CPU and the head on the GPU.
+      ``vae`` on the CPU, the decoder on the CPU and the head on the GPU (under ``auto``, a
+      decoder on the CPU takes the ``cpp`` path instead).
 
     ``z`` is moved to ``vae``'s device (the C++ backend works on the host).
     """
     out_conv = vae.dec_out
     fused = out_conv.padding_mode == "zeros" and out_conv.kernel_size == (3, 3)
-    b = resolve_backend(backend)
     dev = out_conv.weight.device
+    # a decoder on the CPU would run in PyTorch there and only its head on the GPU: the C++
+    # decode is faster (closure_gpu.json "kernels": 35 vs 118 ms for 16 patches)
+    b = "cpp" if dev.type == "cpu" and _auto_cuda(backend) else resolve_backend(backend)
     with torch.inference_mode(), full_float32():
         if b == "cpp" and fused:
             count, s, (H, W) = _decode_cpp(vae, z.cpu(), lo, hi, thr)
@@ -646,4 +664,6 @@ def table_lookup(nodes: np.ndarray, dt_t: float, tab_a: np.ndarray, tab_t: np.nd
             np.ascontiguousarray(tab_u, np.float64), np.ascontiguousarray(ps, np.float64),
             np.ascontiguousarray(t0, np.float64), np.ascontiguousarray(t1, np.float64),
             np.ascontiguousarray(shocked, np.uint8), float(thr))
+    if len(args[5]) < CUDA_TABLE_MIN_BATCH and _auto_cuda(backend):
+        backend = "cpp"  # host arrays: below this, the copies to and from the GPU cost more
     return _run("table_lookup", backend, table_lookup_torch, args)

@@ -610,3 +610,53 @@ def test_runner_on_the_gpu_agrees_with_the_host():
     m2g, _ = run.step(m0h, v0h, backend="cuda")
     assert _rel_err(m2h, m1h) > 1e-3  # the update matters ...
     assert _rel_err(m2g, m2h) <= 1e-5  # ... and the GPU copy follows it
+
+
+@needs_cpp
+def test_auto_keeps_host_work_on_cpp_where_the_gpu_loses(monkeypatch):
+    """With a GPU, ``auto`` sends small table lookups and decodes with a CPU decoder to C++;
+    an explicit ``cuda`` and large lookups go to the GPU. A stand-in CUDA module records
+    the calls (no GPU needed)."""
+    calls = []
+
+    class FakeCuda:
+        def device_count(self):
+            return 1
+
+        def table_lookup(self, *args):
+            calls.append("table_lookup")
+            return K._module("cpp").table_lookup(*args)
+
+        def hotspot_head(self, *args):
+            calls.append("hotspot_head")
+            return K._module("cpp").hotspot_head(*args)
+
+    monkeypatch.setitem(K._mods, "cuda", FakeCuda())
+    monkeypatch.setattr(K, "_cuda_broken", False)
+    monkeypatch.delenv(K.ENV_VAR, raising=False)
+    assert K.resolve_backend() == "cuda"
+    nodes, tab = np.array([1e9, 2e9]), np.ones((2, 3))
+
+    def lookup(n, backend=None):
+        z = np.zeros(n)
+        return K.table_lookup(nodes, 1e-10, tab, tab, tab, z + 1.5e9, z, z + 1e-10,
+                              np.ones(n, np.uint8), 875.0, backend=backend)
+
+    lookup(K.CUDA_TABLE_MIN_BATCH - 1)
+    assert calls == []
+    lookup(K.CUDA_TABLE_MIN_BATCH)
+    assert calls == ["table_lookup"]
+    lookup(8, backend="cuda")
+    assert calls == ["table_lookup"] * 2
+    monkeypatch.setenv(K.ENV_VAR, "cuda")  # explicit through the environment, too
+    lookup(8)
+    assert calls == ["table_lookup"] * 3
+    monkeypatch.delenv(K.ENV_VAR)
+    vae = _straddling_vae(8)
+    z = torch.randn(2, 4, 4, 6)
+    ref = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="cpp")
+    got = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0)
+    assert calls == ["table_lookup"] * 3  # the C++ decode, not the head on the "GPU"
+    np.testing.assert_array_equal(got[0], ref[0])
+    K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="cuda")
+    assert calls[-1] == "hotspot_head"
