@@ -23,6 +23,7 @@ RMSE of this construction against frame 1 of ``data/meso.h5``.
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 
 import numpy as np
@@ -46,7 +47,10 @@ __all__ = [
 DEFAULT_GRID: tuple[int, int] = (128, 192)
 
 
+@lru_cache(maxsize=1)
 def _meso_cfg() -> dict:
+    """The meso data config's defaults, shared by every call (read it, never modify it): a
+    fresh copy per call cost ~1 ms of each patch's ~4 ms set-up."""
     return defaults_for("meso")
 
 
@@ -98,7 +102,7 @@ def microstructure_bank(n: int, seed: int = 0, grid: tuple[int, int] = DEFAULT_G
     cfg = _meso_cfg()
     H, W = grid
     dx = cfg["grid"]["dx"] if dx is None else dx
-    geo = dict(cfg["geometry"])
+    geo = copy.deepcopy(cfg["geometry"])
     out = []
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(i), H, W]))
