@@ -584,9 +584,8 @@ def decode_hotspots(vae: torch.nn.Module, z: torch.Tensor, lo: float, hi: float,
         else:
             # channels-last: PyTorch's CPU convolutions and bilinear up-sampling run it without
             # layout conversions (online_breakdown.json: "nchw_s" vs "decode_s")
-            z = z.to(dev)
-            if dev.type == "cpu":
-                z = z.contiguous(memory_format=torch.channels_last)
+            # channels-last on the GPU too (gpu_variants.json: decode 1.4x faster than NCHW)
+            z = z.to(dev).contiguous(memory_format=torch.channels_last)
             hh = F.leaky_relu(vae.dec_in(z), _SLOPE)
             for i, block in enumerate(vae.dec):
                 if i < 3:

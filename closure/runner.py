@@ -10,8 +10,9 @@ Shared by the online mode of :class:`closure.api.Closure` and the table builder
 * one meso step = the latent model's ``substeps`` micro steps (coupled nets on), batched over
   cells; step k of the patch is at ``k * dt_meso`` after the shock (step 0 = synthetic frame 1);
 * on the ``cuda`` kernel backend the encoder, the latent steps and the decodes run on the GPU
-  (a copy of the model there, refreshed when the weights change, in batches of ``gpu_chunk``
-  cells, cuDNN in full float32); tokens stay on the host between calls;
+  (a copy of the model there, refreshed when the weights change; batches of ``gpu_chunk``
+  cells, ``gpu_step_chunk`` for the latent steps; channels-last, cuDNN in full float32);
+  tokens stay on the host between calls;
 * statistics of a step: hotspot area fraction and mean hotspot T of the decoded T field
   (:func:`closure.kernels.decode_hotspots` on the chosen kernel backend); deterministic =
   decode the latent mean, otherwise a reparameterized sample with the counter-based RNG of
@@ -47,6 +48,8 @@ from closure.normalization import HOTSPOT_THRESHOLD_K, NORM_RANGES
 
 __all__ = ["MesoRunner", "member_of"]
 
+_NHWC = torch.channels_last
+
 #: meso frame spacing of the data set the default model was fine-tuned on (s)
 DEFAULT_DT_MESO = 2.5e-10
 #: meso frames 1..20 of the 21-frame data set
@@ -71,8 +74,8 @@ class MesoRunner:
                  grid: tuple[int, int] | None = None, n_micro: int = 4, micro_seed: int = 0,
                  threshold: float = HOTSPOT_THRESHOLD_K, horizon: int | None = None,
                  dt_meso: float | None = None, chunk: int = 16, step_chunk: int = 128,
-                 decode_chunk: int = 2, gpu_chunk: int = 256, backend: str | None = None,
-                 ) -> None:
+                 decode_chunk: int = 2, gpu_chunk: int = 256, gpu_step_chunk: int = 1024,
+                 backend: str | None = None) -> None:
         card = dict(card or {})
         meso = card.get("data", {}).get("meso", {}) or {}
         self.model = model.eval()
@@ -99,12 +102,16 @@ class MesoRunner:
         self.chunk = int(chunk)
         self.step_chunk = int(step_chunk)
         self.decode_chunk = int(decode_chunk)
-        # on a GPU the per-launch cost dominates small batches; 256 patches of 128x192 need
-        # ~3 GB of activations in the decoder
+        # GPU (channels-last, benchmarks/results/gpu_variants.json, H200): a decode costs the
+        # same per patch from 256 patches on (~3 GB of activations), a latent step 22 us per
+        # patch in batches of 1024 and 41 us in 256
         self.gpu_chunk = int(gpu_chunk)
-        if min(self.chunk, self.step_chunk, self.decode_chunk, self.gpu_chunk) < 1:
-            raise ValueError(f"chunk, step_chunk, decode_chunk and gpu_chunk must be >= 1, got "
-                             f"{chunk}, {step_chunk}, {decode_chunk}, {gpu_chunk}")
+        self.gpu_step_chunk = int(gpu_step_chunk)
+        if min(self.chunk, self.step_chunk, self.decode_chunk, self.gpu_chunk,
+               self.gpu_step_chunk) < 1:
+            raise ValueError(f"chunk, step_chunk, decode_chunk, gpu_chunk and gpu_step_chunk "
+                             f"must be >= 1, got {chunk}, {step_chunk}, {decode_chunk}, "
+                             f"{gpu_chunk}, {gpu_step_chunk}")
         self.backend = backend
         self._gpu: tuple[tuple, LatentClosureModel] | None = None
         self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
@@ -165,8 +172,8 @@ class MesoRunner:
             x = torch.from_numpy(self.initial_frames(ps[s:s + chunk], members[s:s + chunk]))
             if gpu:
                 with kernels.full_float32():
-                    m, v = model.encode(x.to("cuda"))
-                m, v = m.cpu(), v.cpu()
+                    m, v = model.encode(x.to("cuda").contiguous(memory_format=_NHWC))
+                m, v = m.contiguous().cpu(), v.contiguous().cpu()
             else:
                 m, v = model.encode(x.contiguous(memory_format=torch.channels_last))
             means.append(m.contiguous())
@@ -205,18 +212,17 @@ class MesoRunner:
     def _step_gpu(self, mean: torch.Tensor, logvar: torch.Tensor,
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         model = self._gpu_model()
-        ms, vs = [], []
+        out_m, out_v = torch.empty_like(mean), torch.empty_like(logvar)
+        c = self.gpu_step_chunk
         with kernels.full_float32():
-            for s in range(0, len(mean), self.gpu_chunk):
-                m = mean[s:s + self.gpu_chunk].to("cuda")
-                v = logvar[s:s + self.gpu_chunk].to("cuda")
+            for s in range(0, len(mean), c):
+                m = mean[s:s + c].to("cuda").contiguous(memory_format=_NHWC)
+                v = logvar[s:s + c].to("cuda").contiguous(memory_format=_NHWC)
                 for _ in range(model.substeps):
                     m, v = model.dynamics.step(m, v, model.coupled)
-                ms.append(m.cpu())
-                vs.append(v.cpu())
-        if not ms:
-            return mean, logvar
-        return torch.cat(ms), torch.cat(vs)
+                out_m[s:s + c].copy_(m.contiguous())  # to NCHW on the GPU, then one copy
+                out_v[s:s + c].copy_(v.contiguous())
+        return out_m, out_v
 
     @torch.inference_mode()
     def stats(self, mean: torch.Tensor, logvar: torch.Tensor, *, sample: bool = False,
