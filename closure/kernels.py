@@ -63,7 +63,8 @@ BACKENDS = ("cuda", "cpp", "torch")
 ENV_VAR = "CLOSURE_KERNELS"
 #: under ``auto`` with a GPU, table lookups of fewer cells run on the C++ kernel: the table
 #: kernel on host arrays is bound by the copies (benchmarks/results/closure_gpu.json, H200 and
-#: 16 cores: CUDA 1.2e7 vs C++ 2.2e7 cell-queries/s at 4096 cells, 2.7e7 vs 2.4e7 at 16384)
+#: 16 cores: CUDA 1.1e7 vs C++ 2.0e7 cell-queries/s at 4096 cells, 2.4e7 vs 2.4e7 at 16384,
+#: 4.0e7 vs 2.4e7 at 65536)
 CUDA_TABLE_MIN_BATCH = 16384
 
 _mods: dict[str, Any] = {}
