@@ -118,12 +118,17 @@ def resolve_backend(backend: str | None = None) -> str:
     return choice
 
 
+def _explicit(backend: str | None) -> bool:
+    """Whether a backend was named (argument or environment) rather than left to ``auto``."""
+    choice = backend if backend is not None else os.environ.get(ENV_VAR, "auto")
+    return not (isinstance(choice, str) and choice.strip().lower() in ("", "auto"))
+
+
 def _auto_cuda(backend: str | None) -> bool:
     """Whether ``backend`` leaves the choice to ``auto`` and that picks CUDA while the C++ module
     is there too: then work on host data that is cheaper on the CPU goes to C++."""
-    choice = backend if backend is not None else os.environ.get(ENV_VAR, "auto")
-    return (isinstance(choice, str) and choice.strip().lower() in ("", "auto")
-            and resolve_backend(backend) == "cuda" and _module("cpp") is not None)
+    return (not _explicit(backend) and resolve_backend(backend) == "cuda"
+            and _module("cpp") is not None)
 
 
 def _run(kernel: str, backend: str | None, torch_fn, args: tuple) -> Any:
@@ -135,8 +140,7 @@ def _run(kernel: str, backend: str | None, torch_fn, args: tuple) -> Any:
     try:
         return getattr(_module(b), kernel)(*args)
     except RuntimeError as exc:
-        explicit = backend is not None or os.environ.get(ENV_VAR, "auto") not in ("", "auto")
-        if b != "cuda" or explicit:
+        if b != "cuda" or _explicit(backend):
             raise
         _cuda_broken = True
         warnings.warn(f"CUDA kernel {kernel} failed ({exc}); using the C++ kernels from now on",
@@ -248,7 +252,7 @@ def _gpu_kernel(kernel: str, backend: str | None, launch, reference):
         try:
             return launch()
         except RuntimeError as exc:
-            if backend is not None or os.environ.get(ENV_VAR, "auto") not in ("", "auto"):
+            if _explicit(backend):
                 raise
             _cuda_broken = True
             warnings.warn(f"CUDA kernel {kernel} failed ({exc}); using PyTorch from now on",

@@ -87,16 +87,17 @@ _NO_MODES = np.zeros(0)
 
 
 @numba.njit(cache=True)
-def _outline_at(kind: int, p0: float, p1: float, p2: float, ak: np.ndarray, bk: np.ndarray,
-                k0: int, c: float, s: float) -> float:
+def _outline_at(kind: int, p0: float, p1: float, p2: float, p3: float, ak: np.ndarray,
+                bk: np.ndarray, k0: int, c: float, s: float) -> float:
     """:func:`outline_radius` in the direction (cos theta, sin theta) = (``c``, ``s``): the
     angle's multiples by rotation instead of trigonometric calls (round-off ~1e-15 relative,
-    which moves a sample across the outline only if it lies that close to it)."""
+    which moves a sample across the outline only if it lies that close to it). Parameters:
+    circle ``p0`` = r; ellipse ``p0, p1, p2, p3`` = a, b, cos phi, sin phi; Fourier ``p0`` = r0."""
     if kind == 0:
         return p0
     if kind == 1:  # t = theta - phi
-        ct = c * math.cos(p2) + s * math.sin(p2)
-        st = s * math.cos(p2) - c * math.sin(p2)
+        ct = c * p2 + s * p3
+        st = s * p2 - c * p3
         a, b = p0, p1
         return a * b / math.sqrt((b * ct) ** 2 + (a * st) ** 2)
     ck, sk = 1.0, 0.0  # (cos, sin) of k theta, from k = 0 to k0
@@ -112,7 +113,8 @@ def _outline_at(kind: int, p0: float, p1: float, p2: float, ak: np.ndarray, bk: 
 
 @numba.njit(cache=True)
 def _add_pore(frac: np.ndarray, kind: int, xc: float, yc: float, p0: float, p1: float,
-              p2: float, ak: np.ndarray, bk: np.ndarray, k0: int, r_in: float, r_out: float,
+              p2: float, p3: float, ak: np.ndarray, bk: np.ndarray, k0: int, r_in: float,
+              r_out: float,
               rows: np.ndarray, cols: np.ndarray, offs: np.ndarray, dx: float) -> None:
     """Adds one pore's sub-sampled area fraction over the cells ``rows`` x ``cols``.
 
@@ -147,7 +149,7 @@ def _add_pore(frac: np.ndarray, kind: int, xc: float, yc: float, p0: float, p1: 
                     ddx = (cols[c] * dx + offs[sx]) - xc
                     rr = math.hypot(ddx, ddy)
                     if rr < r_in or (rr < r_out and (rr == 0.0 or rr < _outline_at(
-                            kind, p0, p1, p2, ak, bk, k0, ddx / rr, ddy / rr))):
+                            kind, p0, p1, p2, p3, ak, bk, k0, ddx / rr, ddy / rr))):
                         count[c] += 1
         jr = row % ny
         if jr < 0:
@@ -156,22 +158,24 @@ def _add_pore(frac: np.ndarray, kind: int, xc: float, yc: float, p0: float, p1: 
             frac[jr, cols[c]] += count[c] / (sub * sub)
 
 
-def _radius_bounds(pore: dict) -> tuple[float, float]:
-    """Radii inside / beyond which every point is inside / outside the outline, with a margin
-    for round-off. Fourier pores: the extremes over :data:`_THETA` widened by the most the
-    outline can move between two of its angles (|dr/dtheta| <= r0 sum k (|ak| + |bk|))."""
+def _radius_bounds(pore: dict) -> tuple[float, float, float]:
+    """(r_in, r_out, R): radii inside / beyond which every point is inside / outside the
+    outline, with a margin for round-off, and the :func:`bounding_radius` that sizes the cell
+    box. Fourier pores: the extremes over :data:`_THETA` widened by the most the outline can
+    move between two of its angles (|dr/dtheta| <= r0 sum k (|ak| + |bk|))."""
+    r = outline_radius(pore, _THETA)
+    R = float(r.max())
     if pore["shape"] == "circle":
-        return pore["r"], pore["r"]
+        return pore["r"], pore["r"], R
     if pore["shape"] == "ellipse":
         lo, hi = min(pore["a"], pore["b"]), max(pore["a"], pore["b"])
     else:
-        r = outline_radius(pore, _THETA)
         k = pore["k0"] + np.arange(len(pore["ak"]))
         slope = pore["r0"] * float(np.sum(np.abs(k) * (np.abs(pore["ak"]) +
                                                        np.abs(pore["bk"]))))
         step = 0.5 * (_THETA[1] - _THETA[0]) * slope
-        lo, hi = float(r.min()) - step, float(r.max()) + step
-    return lo * (1.0 - 1e-9), hi * (1.0 + 1e-9)
+        lo, hi = float(r.min()) - step, R + step
+    return lo * (1.0 - 1e-9), hi * (1.0 + 1e-9), R
 
 
 def gas_fraction(pores: list[dict], nx: int, ny: int, dx: float, sub: int = 8) -> np.ndarray:
@@ -185,7 +189,7 @@ def gas_fraction(pores: list[dict], nx: int, ny: int, dx: float, sub: int = 8) -
         kind = _KIND.get(pore["shape"])
         if kind is None:
             raise ValueError(f"pore shape {pore['shape']!r} is not one of {list(_KIND)}")
-        R = bounding_radius(pore)
+        r_in, r_out, R = _radius_bounds(pore)
         xc, yc = pore["x"], pore["y"]
         i0 = max(int(math.floor((xc - R) / dx)) - 1, 0)
         i1 = min(int(math.ceil((xc + R) / dx)) + 1, nx)
@@ -196,16 +200,17 @@ def gas_fraction(pores: list[dict], nx: int, ny: int, dx: float, sub: int = 8) -
         rows = np.arange(j0, j1)
         if rows.size > ny:
             rows = np.arange(ny)
+        modes, k0 = (_NO_MODES, _NO_MODES), 0
         if kind == 0:
-            prm, modes, k0 = (pore["r"], 0.0, 0.0), (_NO_MODES, _NO_MODES), 0
+            prm = (pore["r"], 0.0, 0.0, 0.0)
         elif kind == 1:
-            prm, modes, k0 = (pore["a"], pore["b"], pore["phi"]), (_NO_MODES, _NO_MODES), 0
+            prm = (pore["a"], pore["b"], math.cos(pore["phi"]), math.sin(pore["phi"]))
         else:
-            prm = (pore["r0"], 0.0, 0.0)
+            prm = (pore["r0"], 0.0, 0.0, 0.0)
             modes = (np.asarray(pore["ak"], float), np.asarray(pore["bk"], float))
             k0 = int(pore["k0"])
-        _add_pore(frac, kind, float(xc), float(yc), *map(float, prm), *modes, k0,
-                  *_radius_bounds(pore), rows, np.arange(i0, i1), offs, float(dx))
+        _add_pore(frac, kind, float(xc), float(yc), *map(float, prm), *modes, k0, r_in, r_out,
+                  rows, np.arange(i0, i1), offs, float(dx))
     if frac.max(initial=0.0) > 1.0 + 1e-12:
         j, i = np.unravel_index(np.argmax(frac), frac.shape)
         raise ValueError(f"pores overlap in cell (i={i}, j={j}): gas fraction {frac[j, i]:.3f}")
