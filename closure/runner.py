@@ -233,8 +233,10 @@ class MesoRunner:
         L = self.model.tokenizer.latent_channels
         iT = self.model.fields.index("T")
         zm = mean[:, iT * L:(iT + 1) * L]
-        be = kernels.resolve_backend(self.backend if backend is None else backend)
-        gpu = be == "cuda"
+        # the kernels get the choice as given: a resolved name would make ``auto`` explicit
+        # and turn off its fall-back after a CUDA failure
+        be = self.backend if backend is None else backend
+        gpu = kernels.resolve_backend(be) == "cuda"
         vae = self._gpu_model().tokenizer.vaes["T"] if gpu else self.vae_T
         # the tokenizer's own log-variance bounds: the dynamics may push logvar past them, and
         # exp(logvar / 2) must not overflow
