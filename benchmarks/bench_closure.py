@@ -16,7 +16,8 @@ values): throughput does not depend on the weights' or the table's values.
   (three timed repeats; a PyTorch-path call at 4096 takes ~2 min on 2 cores, one at 65536
   would take ~30 min: beyond the runner's chunks of 128 cells the work per cell does not depend
   on the batch; ``--online-batches`` runs others, ``--online-repeats 1 --online-no-warmup``
-  times a single call per backend where three would take too long).
+  times a single call per backend where three would take too long; ``--online-shared-start``
+  holds one closure's tokens at a time, for batches whose tokens would not fit twice).
 * kernels: the fused decoder head alone and the whole decode of T tokens, per backend.
 
 Targets (issue 5): table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end
@@ -69,6 +70,40 @@ def _ratio(row: dict) -> float:
     """Fastest compiled path over the pure-PyTorch one (NaN when either is not measured)."""
     comp = [v for k, v in row.items() if k != "torch"]
     return max(comp) / row["torch"] if comp and "torch" in row else float("nan")
+
+
+def _online_shared_start(res: dict, make, backends: list[str], ids: np.ndarray, p: np.ndarray,
+                         repeats: int) -> tuple[dict, dict]:
+    """Online mode for batches too large to hold one closure per backend at once: the first
+    backend's first call creates the tokens, its state goes to a file, and each backend in turn
+    loads that state and is timed alone (same start, one closure in memory at a time)."""
+    n = ids.size
+    c = make(backends[0])
+    t0 = time.perf_counter()
+    c.query(ids, p, 1e-11, mode="online")
+    res["online_first_call_s"].setdefault(n, {})[backends[0]] = time.perf_counter() - t0
+    dtm = c.runner.dt_meso
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "state.npz"
+        np.savez(path, **c.state_dict())
+        del c
+        tt = {}
+        for b in backends:
+            c = make(b)
+            with np.load(path, allow_pickle=False) as f:
+                c.load_state_dict(dict(f))
+
+            def call(c=c):
+                c.query(ids, p, dtm, mode="online")
+
+            tt[b] = _times({b: call}, repeats, warmup=False)[b]
+            del c, call
+    row = {b: n / tt[b][0] for b in backends}
+    best_of = {b: n / tt[b][1] for b in backends}
+    res["online"][n] = row
+    res["online_best_of"][n] = dict(best_of)
+    res.setdefault("online_shared_start", []).append(n)
+    return row, best_of
 
 
 def _gpu_kernels(res: dict, vae: torch.nn.Module, H: int, W: int) -> None:
@@ -145,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                          "creates the cells' tokens, has already run the kernels once)")
     ap.add_argument("--backends", default="",
                     help="comma-separated subset of the available backends (default: all)")
+    ap.add_argument("--online-shared-start", action="store_true",
+                    help="one first call (first online backend), its state saved and loaded by "
+                         "each backend, timed one after the other: one closure's tokens in "
+                         "memory at a time (batch 65536: 7.2 GB per copy); no warm-up call")
     ap.add_argument("--online-backends", default="",
                     help="subset of --backends for online mode (default: the same)")
     a = ap.parse_args(argv)
@@ -230,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     for n in [int(s) for s in a.online_batches.split(",") if s]:
         ids = np.arange(n, dtype=np.int64)
         p = rng.uniform(lo, hi, n)
+        if a.online_shared_start:
+            row, best_of = _online_shared_start(res, make, online_backends, ids, p,
+                                                a.online_repeats)
+            print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in online_backends) +
+                  f"{_ratio(row):8.3f}")
+            continue
         calls = {}
         for b in online_backends:
             c = make(b)

@@ -398,9 +398,14 @@ class Closure:
         step = np.zeros(q.size, np.int64)
         tps = np.zeros(q.size)
         a_lo, a_hi, T_lo, T_hi = (np.zeros(q.size) for _ in range(4))
-        if has.any():
+        if has.all():  # straight into the call's arrays: no third copy of a large batch
+            src = tp
+            np.take(tok["mean"], src, axis=0, out=mean)
+            np.take(tok["logvar"], src, axis=0, out=logvar)
+        elif has.any():
             src = tp[has]
             mean[has], logvar[has] = tok["mean"][src], tok["logvar"][src]
+        if has.any():
             step[has], tps[has] = tok["step"][src], tok["ps"][src]
             a_lo[has], a_hi[has] = tok["a_lo"][src], tok["a_hi"][src]
             T_lo[has], T_hi[has] = tok["t_lo"][src], tok["t_hi"][src]
@@ -419,26 +424,29 @@ class Closure:
         if init.any():
             sel = np.flatnonzero(init)
             members = member_of(qid[sel], run.n_micro, run.micro_seed)
-            m0, v0 = run.encode(ps_eff[sel], members, backend=self.backend)
+            if sel.size == q.size:  # all new: encode and step in the call's own arrays
+                m0, v0 = torch.from_numpy(mean), torch.from_numpy(logvar)
+            else:
+                m0, v0 = (torch.empty(sel.size, n, h, w, dtype=torch.float32) for _ in range(2))
+            run.encode(ps_eff[sel], members, backend=self.backend, out=(m0, v0))
             a0, t0 = stats(sel, m0, v0)
-            m1, v1 = run.step(m0, v0, backend=self.backend)
-            a1, t1 = stats(sel, m1, v1)
-            mean[sel], logvar[sel] = m1.numpy(), v1.numpy()
+            run.step(m0, v0, backend=self.backend, out=(m0, v0))
+            a1, t1 = stats(sel, m0, v0)
+            if sel.size != q.size:
+                mean[sel], logvar[sel] = m0.numpy(), v0.numpy()
             step[sel], tps[sel] = 1, ps_eff[sel]
             a_lo[sel], a_hi[sel], T_lo[sel], T_hi[sel] = a0, a1, t0, t1
 
         def advance(tau: np.ndarray) -> None:
-            nonlocal mean, logvar
             target = np.minimum(np.floor(tau).astype(np.int64) + 1, run.horizon)
             while True:
                 sel = np.flatnonzero(step < target)
                 if sel.size == 0:
                     return
-                if sel.size == q.size:  # every cell steps: no gather and scatter of the tokens
-                    m, v = run.step(torch.from_numpy(mean), torch.from_numpy(logvar),
-                                    backend=self.backend)
+                if sel.size == q.size:  # every cell steps: in place, no gather and scatter
+                    m, v = torch.from_numpy(mean), torch.from_numpy(logvar)
+                    run.step(m, v, backend=self.backend, out=(m, v))
                     a, t = stats(sel, m, v)
-                    mean, logvar = m.numpy(), v.numpy()
                 else:
                     m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]),
                                     backend=self.backend)
@@ -483,6 +491,11 @@ class Closure:
                     tok[k][at] = v
             return
         keep = ~np.isin(tok["ids"], qid)
+        if not keep.any():  # only this call's cells: its own arrays become the store
+            order = np.argsort(qid, kind="stable")
+            same = bool(np.all(order == np.arange(order.size)))
+            self._tok = {k: new[k] if same else new[k][order] for k in tok}
+            return
         allid = np.concatenate([tok["ids"][keep], qid])
         order = np.argsort(allid, kind="stable")
         self._tok = {k: np.concatenate([tok[k][keep], new[k]])[order] for k in tok}

@@ -162,8 +162,10 @@ class MesoRunner:
 
     @torch.inference_mode()
     def encode(self, ps: np.ndarray, members: np.ndarray, *, backend: str | None = None,
+               out: tuple[torch.Tensor, torch.Tensor] | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent mean and log-variance (N, n_latent, h, w) of the initial patches."""
+        """Latent mean and log-variance (N, n_latent, h, w) of the initial patches, written
+        chunk by chunk into ``out`` when given (no second copy of a large batch's tokens)."""
         gpu = kernels.resolve_backend(self.backend if backend is None else backend) == "cuda"
         model = self._gpu_model() if gpu else self.model
         chunk = self.gpu_chunk if gpu else self.chunk
@@ -176,8 +178,14 @@ class MesoRunner:
                 m, v = m.contiguous().cpu(), v.contiguous().cpu()
             else:
                 m, v = model.encode(x.contiguous(memory_format=torch.channels_last))
+            if out is not None:
+                out[0][s:s + chunk].copy_(m)
+                out[1][s:s + chunk].copy_(v)
+                continue
             means.append(m.contiguous())
             logvars.append(v.contiguous())
+        if out is not None:
+            return out
         if not means:
             n, h, w = self.model.dynamics.n_latent, self.grid[0] // 8, self.grid[1] // 8
             return torch.zeros(0, n, h, w), torch.zeros(0, n, h, w)
@@ -185,13 +193,15 @@ class MesoRunner:
 
     @torch.inference_mode()
     def step(self, mean: torch.Tensor, logvar: torch.Tensor, *, backend: str | None = None,
+             out: tuple[torch.Tensor, torch.Tensor] | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance tokens by one meso step (``substeps`` micro steps, coupled). On the ``cpp``
         kernel backend each U-Net runs as one C++ kernel (:func:`closure.kernels.unet_forward`),
-        elsewhere as its PyTorch module."""
+        elsewhere as its PyTorch module. With ``out`` (which may be the input tensors: a chunk
+        is written only after it was read) the result goes there chunk by chunk."""
         be = kernels.resolve_backend(self.backend if backend is None else backend)
         if be == "cuda":
-            return self._step_gpu(mean, logvar)
+            return self._step_gpu(mean, logvar, out)
         apply = functools.partial(kernels.unet_forward, backend="cpp") if be == "cpp" else None
         # PyTorch: channels-last, so that the U-Nets' convolutions, pooling and up-sampling need
         # no layout conversions (online_breakdown.json: "nchw_s" vs "dynamics_s"); the C++
@@ -203,16 +213,24 @@ class MesoRunner:
             v = logvar[s:s + self.step_chunk].contiguous(memory_format=fmt)
             for _ in range(self.model.substeps):
                 m, v = self.model.dynamics.step(m, v, self.model.coupled, apply)
+            if out is not None:
+                out[0][s:s + self.step_chunk].copy_(m)
+                out[1][s:s + self.step_chunk].copy_(v)
+                continue
             ms.append(m.contiguous())
             vs.append(v.contiguous())
+        if out is not None:
+            return out
         if not ms:
             return mean, logvar
         return torch.cat(ms), torch.cat(vs)
 
     def _step_gpu(self, mean: torch.Tensor, logvar: torch.Tensor,
+                  out: tuple[torch.Tensor, torch.Tensor] | None = None,
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         model = self._gpu_model()
-        out_m, out_v = torch.empty_like(mean), torch.empty_like(logvar)
+        out_m, out_v = out if out is not None else (torch.empty_like(mean),
+                                                    torch.empty_like(logvar))
         c = self.gpu_step_chunk
         with kernels.full_float32():
             for s in range(0, len(mean), c):

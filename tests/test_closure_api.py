@@ -492,3 +492,21 @@ def test_online_on_the_gpu_agrees_with_the_cpp_path(model_dir):
             np.testing.assert_allclose(a.hotspot_temperature, b.hotspot_temperature, rtol=1e-4)
             np.testing.assert_allclose(a.uncertainty, b.uncertainty, rtol=1e-12, atol=1e-15)
         assert gpu.n_cells == cpu.n_cells == ids.size
+
+
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+def test_runner_writes_into_given_arrays_in_place(model_dir, backend):
+    # large online batches encode and step in the call's own token arrays (no second copy);
+    # the result must equal the allocating path, also when ``out`` is the input itself
+    run = Closure.load(model_dir, table=False).runner
+    run.chunk = run.step_chunk = 3  # several chunks, the last one short
+    ps = np.array([4e9, 7e9, 9e9, 12e9, 15e9, 6e9, 11e9])
+    members = np.arange(ps.size) % run.n_micro
+    m0, v0 = run.encode(ps, members, backend=backend)
+    om, ov = torch.full_like(m0, np.nan), torch.full_like(v0, np.nan)
+    got = run.encode(ps, members, backend=backend, out=(om, ov))
+    assert got[0] is om and got[1] is ov
+    assert torch.equal(om, m0) and torch.equal(ov, v0)
+    m1, v1 = run.step(m0, v0, backend=backend)
+    run.step(om, ov, backend=backend, out=(om, ov))
+    assert torch.equal(om, m1) and torch.equal(ov, v1)
