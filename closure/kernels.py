@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "BACKENDS",
+    "advance_cells",
     "CUDA_TABLE_MIN_BATCH",
     "ENV_VAR",
     "available_backends",
@@ -56,6 +57,8 @@ __all__ = [
     "sample_latent_torch",
     "table_lookup",
     "table_lookup_torch",
+    "table_step",
+    "table_step_reference",
     "unet_forward",
 ]
 
@@ -671,3 +674,59 @@ def table_lookup(nodes: np.ndarray, dt_t: float, tab_a: np.ndarray, tab_t: np.nd
     if len(args[5]) < CUDA_TABLE_MIN_BATCH and _auto_cuda(backend):
         backend = "cpp"  # host arrays: below this, the copies to and from the GPU cost more
     return _run("table_lookup", backend, table_lookup_torch, args)
+
+
+def advance_cells(ps_old: np.ndarray, t_old: np.ndarray, steps_old: np.ndarray,
+                  frac_old: np.ndarray, pressure: np.ndarray, dt: np.ndarray | float,
+                  dt_meso: float, ps_window: float,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell clock of the closure over a call of length ``dt``: (Ps, t since shock, whole
+    meso steps, fraction of the next). Ps is the running max of the pressure while the cell's age
+    at the call's start is below ``ps_window``; meso steps accumulate ``dt / dt_meso`` exactly
+    (whole steps plus a fraction in [0, 1)), so many small calls equal one large one."""
+    ps = np.where(t_old < ps_window, np.maximum(ps_old, pressure), ps_old)
+    x = frac_old + dt / dt_meso
+    whole = np.floor(x)
+    return ps, t_old + dt, steps_old + whole.astype(np.int64), x - whole
+
+
+def table_step_reference(nodes, dt_t, tab_a, tab_t, tab_u, ps_old, t_old, steps_old, frac_old,
+                         pressure, dt, dt_meso, ps_window, env_lo, env_hi, status_ok,
+                         status_outside, *, backend: str | None = "torch"):
+    """:func:`table_step` composed of :func:`advance_cells` and :func:`table_lookup` (on
+    ``backend``; the default is the pure reference)."""
+    ps, t1, steps, frac = advance_cells(ps_old, t_old, steps_old, frac_old, pressure, dt,
+                                        dt_meso, ps_window)
+    status = np.where((ps < env_lo) | (ps > env_hi), status_outside, status_ok).astype(np.int32)
+    a, t_hs, u, rate = table_lookup(nodes, dt_t, tab_a, tab_t, tab_u, ps, t_old, t1,
+                                    np.ones(ps.shape, np.uint8), 0.0, backend=backend)
+    return ps, t1, steps, frac, status, a, t_hs, u, rate
+
+
+def table_step(nodes: np.ndarray, dt_t: float, tab_a: np.ndarray, tab_t: np.ndarray,
+               tab_u: np.ndarray, ps_old: np.ndarray, t_old: np.ndarray, steps_old: np.ndarray,
+               frac_old: np.ndarray, pressure: np.ndarray, dt: np.ndarray | float,
+               dt_meso: float, ps_window: float, env_lo: float, env_hi: float,
+               status_ok: int, status_outside: int, *, backend: str | None = None,
+               ) -> tuple[np.ndarray, ...]:
+    """A table-mode call of N cells that all have state, fused on the C++ backend: the clock of
+    :func:`advance_cells`, the status (``status_outside`` where Ps leaves [env_lo, env_hi], else
+    ``status_ok``) and :func:`table_lookup` at (Ps, t_old, t_new). ``dt`` scalar or (N,).
+    Returns (Ps, t, steps, frac, status, A, T_hs, U, rate), each (N,)."""
+    n = len(pressure)
+    d = np.asarray(dt, np.float64)
+    args = (np.ascontiguousarray(nodes, np.float64), float(dt_t),
+            np.ascontiguousarray(tab_a, np.float64), np.ascontiguousarray(tab_t, np.float64),
+            np.ascontiguousarray(tab_u, np.float64), np.ascontiguousarray(ps_old, np.float64),
+            np.ascontiguousarray(t_old, np.float64), np.ascontiguousarray(steps_old, np.int64),
+            np.ascontiguousarray(frac_old, np.float64),
+            np.ascontiguousarray(pressure, np.float64), d if d.ndim else d.reshape(1),
+            float(dt_meso), float(ps_window), float(env_lo), float(env_hi), int(status_ok),
+            int(status_outside))
+    b = resolve_backend(backend)
+    if b == "cuda" and n < CUDA_TABLE_MIN_BATCH and _auto_cuda(backend):
+        b = "cpp"
+    if b == "cpp":
+        return _module("cpp").table_step(*args)
+    # no fused kernel on the GPU: the clock on the host, the lookup on the backend
+    return table_step_reference(*args[:10], d, *args[11:], backend=backend)

@@ -102,6 +102,19 @@ class Table:
                                     self.uncertainty, ps, t0, t1, shocked, self.threshold,
                                     backend=backend)
 
+    def step(self, ps_old: np.ndarray, t_old: np.ndarray, steps_old: np.ndarray,
+             frac_old: np.ndarray, pressure: np.ndarray, dt: np.ndarray | float, dt_meso: float,
+             ps_window: float, status_ok: int, status_outside: int,
+             backend: str | None = None) -> tuple[np.ndarray, ...]:
+        """A call of cells that all have state: their new clock, status and response
+        (:func:`closure.kernels.table_step`, fused on the C++ backend)."""
+        from closure import kernels
+
+        return kernels.table_step(self.nodes, self.dt, self.area, self.temperature,
+                                  self.uncertainty, ps_old, t_old, steps_old, frac_old, pressure,
+                                  dt, dt_meso, ps_window, *self.envelope, status_ok,
+                                  status_outside, backend=backend)
+
     def save(self, path: str | Path) -> Path:
         """Write atomically to ``path`` (temp file in the same directory, fsync, rename)."""
         path = Path(path)

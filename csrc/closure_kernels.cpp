@@ -9,11 +9,13 @@
 //  table_lookup   the closure's table mode: bilinear interpolation of (area fraction, hotspot T,
 //                 uncertainty) in (Ps, t since shock) and the MES-IG rate
 //                 max(0, A(t1) - A(t0)) / (t1 - t0)
+//  table_step     a table-mode call of cells that all have state: state update + table_lookup
 // and the decoder-body kernels of decoder_body.cpp (up-sampling 3x3 conv, Winograd 3x3 conv).
 // The pure-PyTorch reference of each is in closure/kernels.py; tests compare them on random input.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -159,18 +161,41 @@ static inline void t_index(double t, double dt_t, int64_t nT, int64_t& k, double
   f = s - (double)k;
 }
 
+// One shocked cell's (A(t1), T_hs(t1), U(t1), rate over [t0, t1]).
+static inline void lookup_cell(const double* nd, int64_t nP, double dt_t, int64_t nT,
+                               const double* A, const double* T, const double* U, double ps,
+                               double t0, double t1, double& rA, double& rT, double& rU,
+                               double& rR) {
+  int64_t i, k0, k1;
+  double fp, f0, f1;
+  lerp_index(nd, nP, ps, i, fp);
+  t_index(t0, dt_t, nT, k0, f0);
+  t_index(t1, dt_t, nT, k1, f1);
+  const double A0 = bilin(A, nT, i, fp, k0, f0);
+  const double A1 = bilin(A, nT, i, fp, k1, f1);
+  rA = A1;
+  rT = bilin(T, nT, i, fp, k1, f1);
+  rU = bilin(U, nT, i, fp, k1, f1);
+  const double d = A1 - A0;
+  rR = d > 0.0 ? d / (t1 - t0) : 0.0;
+}
+
+static void need_table(f64a& nodes, f64a& tabA, f64a& tabT, f64a& tabU, double dt_t,
+                       const char* who) {
+  need(nodes.ndim() == 1 && nodes.shape(0) >= 2, std::string(who) + ": need >= 2 Ps nodes");
+  need(tabA.ndim() == 2 && tabA.shape(0) == nodes.shape(0) && tabA.shape(1) >= 2,
+       std::string(who) + ": tables must be (nP, nT >= 2)");
+  need(tabT.size() == tabA.size() && tabU.size() == tabA.size(),
+       std::string(who) + ": table shapes differ");
+  need(dt_t > 0.0, std::string(who) + ": dt_t must be > 0");
+}
+
 static py::tuple table_lookup(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64a tabU, f64a ps,
                               f64a t0, f64a t1, u8a shocked, double thr) {
-  need(nodes.ndim() == 1 && nodes.shape(0) >= 2, "table_lookup: need >= 2 Ps nodes");
-  const int64_t nP = nodes.shape(0);
-  need(tabA.ndim() == 2 && tabA.shape(0) == nP && tabA.shape(1) >= 2,
-       "table_lookup: tables must be (nP, nT >= 2)");
-  const int64_t nT = tabA.shape(1);
-  need(tabT.size() == nP * nT && tabU.size() == nP * nT, "table_lookup: table shapes differ");
-  const int64_t N = ps.size();
+  need_table(nodes, tabA, tabT, tabU, dt_t, "table_lookup");
+  const int64_t nP = nodes.shape(0), nT = tabA.shape(1), N = ps.size();
   need(t0.size() == N && t1.size() == N && shocked.size() == N,
        "table_lookup: ps, t0, t1, shocked must have the same length");
-  need(dt_t > 0.0, "table_lookup: dt_t must be > 0");
   f64a oA({N}), oT({N}), oU({N}), oR({N});
   const double *nd = nodes.data(), *A = tabA.data(), *T = tabT.data(), *U = tabU.data();
   const double *p = ps.data(), *a0 = t0.data(), *a1 = t1.data();
@@ -187,21 +212,58 @@ static py::tuple table_lookup(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64
         rA[n] = 0.0; rT[n] = thr; rU[n] = 0.0; rR[n] = 0.0;
         continue;
       }
-      int64_t i, k0, k1;
-      double fp, f0, f1;
-      lerp_index(nd, nP, p[n], i, fp);
-      t_index(a0[n], dt_t, nT, k0, f0);
-      t_index(a1[n], dt_t, nT, k1, f1);
-      const double A0 = bilin(A, nT, i, fp, k0, f0);
-      const double A1 = bilin(A, nT, i, fp, k1, f1);
-      rA[n] = A1;
-      rT[n] = bilin(T, nT, i, fp, k1, f1);
-      rU[n] = bilin(U, nT, i, fp, k1, f1);
-      const double d = A1 - A0;
-      rR[n] = d > 0.0 ? d / (a1[n] - a0[n]) : 0.0;
+      lookup_cell(nd, nP, dt_t, nT, A, T, U, p[n], a0[n], a1[n], rA[n], rT[n], rU[n], rR[n]);
     }
   }
   return py::make_tuple(oA, oT, oU, oR);
+}
+
+// A table-mode call of cells that all have state (a hydrocode's steady state) in one pass: the
+// per-cell state update of closure.kernels.table_step_reference (Ps the running max inside the
+// window, age, whole meso steps plus the fraction, status) and the lookup. In Python these are
+// ~20 array operations whose fixed costs dominate a call of ~1000 cells.
+static py::tuple table_step(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64a tabU,
+                            f64a ps_old, f64a t_old, i64a steps_old, f64a frac_old, f64a pressure,
+                            f64a dt, double dt_meso, double ps_window, double env_lo,
+                            double env_hi, int32_t status_ok, int32_t status_outside) {
+  need_table(nodes, tabA, tabT, tabU, dt_t, "table_step");
+  const int64_t nP = nodes.shape(0), nT = tabA.shape(1), N = pressure.size();
+  need(ps_old.size() == N && t_old.size() == N && steps_old.size() == N &&
+           frac_old.size() == N,
+       "table_step: state arrays and pressure must have the same length");
+  need(dt.size() == N || dt.size() == 1, "table_step: dt must have length 1 or N");
+  need(dt_meso > 0.0, "table_step: dt_meso must be > 0");
+  const bool dt_scalar = dt.size() == 1 && N != 1;
+  f64a oPs({N}), oT0({N}), oFr({N}), oA({N}), oTh({N}), oU({N}), oR({N});
+  i64a oSt({N});
+  py::array_t<int32_t> oS({N});
+  const double *nd = nodes.data(), *A = tabA.data(), *T = tabT.data(), *U = tabU.data();
+  const double *ps0 = ps_old.data(), *t0 = t_old.data(), *fr0 = frac_old.data(),
+               *p = pressure.data(), *d = dt.data();
+  const int64_t* st0 = steps_old.data();
+  double *rPs = oPs.mutable_data(), *rT1 = oT0.mutable_data(), *rFr = oFr.mutable_data(),
+         *rA = oA.mutable_data(), *rTh = oTh.mutable_data(), *rU = oU.mutable_data(),
+         *rR = oR.mutable_data();
+  int64_t* rSt = oSt.mutable_data();
+  int32_t* rS = oS.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+#pragma omp parallel for schedule(static) if (N > (1 << 18))
+    for (int64_t n = 0; n < N; ++n) {
+      const double dn = dt_scalar ? d[0] : d[n];
+      const double ps = t0[n] < ps_window ? std::max(ps0[n], p[n]) : ps0[n];
+      const double t1 = t0[n] + dn;
+      const double x = fr0[n] + dn / dt_meso;
+      const double whole = std::floor(x);
+      rPs[n] = ps;
+      rT1[n] = t1;
+      rSt[n] = st0[n] + (int64_t)whole;
+      rFr[n] = x - whole;
+      rS[n] = (ps < env_lo || ps > env_hi) ? status_outside : status_ok;
+      lookup_cell(nd, nP, dt_t, nT, A, T, U, ps, t0[n], t1, rA[n], rTh[n], rU[n], rR[n]);
+    }
+  }
+  return py::make_tuple(oPs, oT0, oSt, oFr, oS, oA, oTh, oU, oR);
 }
 
 static int max_threads() {
@@ -221,6 +283,11 @@ PYBIND11_MODULE(_kernels_cpp, m) {
   m.def("table_lookup", &table_lookup, py::arg("nodes"), py::arg("dt_t"), py::arg("tab_a"),
         py::arg("tab_t"), py::arg("tab_u"), py::arg("ps"), py::arg("t0"), py::arg("t1"),
         py::arg("shocked"), py::arg("thr"));
+  m.def("table_step", &table_step, py::arg("nodes"), py::arg("dt_t"), py::arg("tab_a"),
+        py::arg("tab_t"), py::arg("tab_u"), py::arg("ps_old"), py::arg("t_old"),
+        py::arg("steps_old"), py::arg("frac_old"), py::arg("pressure"), py::arg("dt"),
+        py::arg("dt_meso"), py::arg("ps_window"), py::arg("env_lo"), py::arg("env_hi"),
+        py::arg("status_ok"), py::arg("status_outside"));
   m.def("max_threads", &max_threads);
   register_decoder_body(m);
   register_latent_unet(m);

@@ -20,6 +20,9 @@ from closure import kernels as K
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPILED = [b for b in K.available_backends() if b != "torch"]
+needs_cpp = pytest.mark.skipif("cpp" not in K.available_backends(),
+                               reason="closure._kernels_cpp not built")
+F = torch.nn.functional
 
 
 def _rng() -> np.random.Generator:
@@ -104,6 +107,44 @@ def test_table_lookup_matches_torch(backend):
     b = K.table_lookup(nodes, dt_t, *tabs, ps, t0, t1, sh, 875.0, backend="torch")
     for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-9)
+
+
+def _random_table_step_args(rng: np.random.Generator, scalar_dt: bool) -> tuple:
+    nP, nT, N = int(rng.integers(2, 9)), int(rng.integers(2, 25)), int(rng.integers(1, 5000))
+    nodes = np.sort(rng.uniform(1e9, 20e9, nP))
+    nodes[1:] = np.maximum(nodes[1:], nodes[:-1] + 1e6)
+    tabs = [rng.random((nP, nT)) for _ in range(3)]
+    dt_t = dt_meso = 2.5e-10
+    window = 0.4 * dt_meso
+    t_old = rng.uniform(0.0, dt_t * (nT + 2), N)
+    t_old[: N // 3] = rng.uniform(0.0, 2 * window, N // 3)  # inside and just past the window
+    steps = np.floor(t_old / dt_meso).astype(np.int64)
+    frac = t_old / dt_meso - steps
+    dt = float(rng.uniform(1e-13, 1e-9)) if scalar_dt else rng.uniform(1e-13, 1e-9, N)
+    return (nodes, dt_t, *tabs, rng.uniform(0.0, 25e9, N), t_old, steps, frac,
+            rng.uniform(0.0, 25e9, N), dt, dt_meso, window, 3e9, 18e9, 0, 2)
+
+
+@needs_cpp
+@pytest.mark.parametrize("scalar_dt", [False, True])
+def test_table_step_matches_reference(scalar_dt):
+    rng = _rng()
+    args = _random_table_step_args(rng, scalar_dt)
+    got = K.table_step(*args, backend="cpp")
+    ref = K.table_step_reference(*args)
+    names = ("ps", "t", "steps", "frac", "status", "A", "T_hs", "U", "rate")
+    for name, x, y in zip(names, got, ref, strict=True):
+        assert x.shape == y.shape == (len(args[9]),), name
+        if name in ("steps", "status"):
+            assert x.dtype == y.dtype and np.array_equal(x, y), name
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-9, err_msg=name)
+    ps_old, t_old, pressure = args[5], args[6], args[9]
+    inside = t_old < args[12]
+    assert np.array_equal(got[0][inside], np.maximum(ps_old, pressure)[inside])  # Ps rises ...
+    assert np.array_equal(got[0][~inside], ps_old[~inside])  # ... only inside the window
+    assert set(np.unique(got[4])) <= {0, 2} and (got[4] == 2).any() and (got[4] == 0).any()
+    assert np.all((got[3] >= 0) & (got[3] < 1))
 
 
 def test_table_lookup_known_values():
@@ -203,9 +244,6 @@ def test_cu_file_compiles(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # restructured decoder body (csrc/decoder_body.cpp)
 
-needs_cpp = pytest.mark.skipif("cpp" not in K.available_backends(),
-                               reason="closure._kernels_cpp not built")
-F = torch.nn.functional
 
 
 def _rel_err(a, b) -> float:
@@ -644,6 +682,12 @@ def test_auto_keeps_host_work_on_cpp_where_the_gpu_loses(monkeypatch):
 
     lookup(K.CUDA_TABLE_MIN_BATCH - 1)
     assert calls == []
+    for n in (K.CUDA_TABLE_MIN_BATCH - 1, K.CUDA_TABLE_MIN_BATCH):  # fused C++, then GPU lookup
+        z = np.zeros(n)
+        K.table_step(nodes, 1e-10, tab, tab, tab, z + 1.5e9, z, z.astype(np.int64), z,
+                     z + 1.6e9, 1e-10, 1e-10, 1e-11, 1e9, 2e9, 0, 2)
+        assert calls == ([] if n < K.CUDA_TABLE_MIN_BATCH else ["table_lookup"])
+    calls.clear()
     lookup(K.CUDA_TABLE_MIN_BATCH)
     assert calls == ["table_lookup"]
     lookup(8, backend="cuda")
