@@ -13,11 +13,11 @@ values): throughput does not depend on the weights' or the table's values.
   after the other (online mode and kernels: interleaved round-robin).
 * online mode: every query advances each cell by one meso step (dt = dt_meso: one step of the
   latent model and one decode per cell, the worst case); batch sizes 1, 16, 256, 1024, 4096
-  (three timed repeats; a PyTorch-path call at 4096 takes ~2 min on 2 cores, one at 65536
-  would take ~30 min: beyond the runner's chunks of 128 cells the work per cell does not depend
-  on the batch; ``--online-batches`` runs others, ``--online-repeats 1 --online-no-warmup``
-  times a single call per backend where three would take too long; ``--online-shared-start``
-  holds one closure's tokens at a time, for batches whose tokens would not fit twice).
+  (three timed repeats). A PyTorch-path call at 4096 takes ~2 min on 2 cores, one at 65536
+  26 min (closure_online_65536.json); beyond the runner's chunks of 128 cells the work per
+  cell does not depend on the batch. ``--online-batches`` runs other sizes; ``--online-repeats
+  1 --online-no-warmup`` times a single call per backend where three would take too long;
+  ``--online-shared-start`` holds one closure's tokens at a time, for very large batches.
 * kernels: the fused decoder head alone and the whole decode of T tokens, per backend.
 
 Targets (issue 5): table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--online-shared-start", action="store_true",
                     help="one first call (first online backend), its state saved and loaded by "
                          "each backend, timed one after the other: one closure's tokens in "
-                         "memory at a time (batch 65536: 7.2 GB per copy); no warm-up call")
+                         "memory at a time (batch 65536: 2.4 GB per copy); no warm-up call")
     ap.add_argument("--online-backends", default="",
                     help="subset of --backends for online mode (default: the same)")
     a = ap.parse_args(argv)
