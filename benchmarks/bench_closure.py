@@ -72,11 +72,31 @@ def _ratio(row: dict) -> float:
     return max(comp) / row["torch"] if comp and "torch" in row else float("nan")
 
 
+def _online_interleaved(res: dict, make, backends: list[str], ids: np.ndarray, p: np.ndarray,
+                        repeats: int, warmup: bool) -> dict:
+    """Online mode, one closure per backend: each one's first call creates its tokens (timed
+    alone), then the timed calls run interleaved. Returns {backend: (median, min)} s per call."""
+    calls = {}
+    for b in backends:
+        c = make(b)
+        t0 = time.perf_counter()
+        c.query(ids, p, 1e-11, mode="online")  # creates tokens (encode + 1 step)
+        res["online_first_call_s"].setdefault(ids.size, {})[b] = time.perf_counter() - t0
+        dtm = c.runner.dt_meso
+
+        def call(c=c, dtm=dtm):
+            c.query(ids, p, dtm, mode="online")
+
+        calls[b] = call
+    return _times(calls, repeats, warmup=warmup)
+
+
 def _online_shared_start(res: dict, make, backends: list[str], ids: np.ndarray, p: np.ndarray,
-                         repeats: int) -> tuple[dict, dict]:
+                         repeats: int) -> dict:
     """Online mode for batches too large to hold one closure per backend at once: the first
     backend's first call creates the tokens, its state goes to a file, and each backend in turn
-    loads that state and is timed alone (same start, one closure in memory at a time)."""
+    loads that state and is timed alone (same start, one closure in memory at a time).
+    Returns {backend: (median, min)} seconds per call."""
     n = ids.size
     c = make(backends[0])
     t0 = time.perf_counter()
@@ -98,12 +118,8 @@ def _online_shared_start(res: dict, make, backends: list[str], ids: np.ndarray, 
 
             tt[b] = _times({b: call}, repeats, warmup=False)[b]
             del c, call
-    row = {b: n / tt[b][0] for b in backends}
-    best_of = {b: n / tt[b][1] for b in backends}
-    res["online"][n] = row
-    res["online_best_of"][n] = dict(best_of)
     res.setdefault("online_shared_start", []).append(n)
-    return row, best_of
+    return tt
 
 
 def _gpu_kernels(res: dict, vae: torch.nn.Module, H: int, W: int) -> None:
@@ -270,24 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         ids = np.arange(n, dtype=np.int64)
         p = rng.uniform(lo, hi, n)
         if a.online_shared_start:
-            row, best_of = _online_shared_start(res, make, online_backends, ids, p,
-                                                a.online_repeats)
-            print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in online_backends) +
-                  f"{_ratio(row):8.3f}")
-            continue
-        calls = {}
-        for b in online_backends:
-            c = make(b)
-            t0 = time.perf_counter()
-            c.query(ids, p, 1e-11, mode="online")  # creates tokens (encode + 1 step)
-            res["online_first_call_s"].setdefault(n, {})[b] = time.perf_counter() - t0
-            dtm = c.runner.dt_meso
-
-            def call(c=c, ids=ids, p=p, dtm=dtm):
-                c.query(ids, p, dtm, mode="online")
-
-            calls[b] = call
-        tt = _times(calls, a.online_repeats, warmup=not a.online_no_warmup)
+            tt = _online_shared_start(res, make, online_backends, ids, p, a.online_repeats)
+        else:
+            tt = _online_interleaved(res, make, online_backends, ids, p, a.online_repeats,
+                                     warmup=not a.online_no_warmup)
         row = {b: n / tt[b][0] for b in online_backends}
         best_of = {b: n / tt[b][1] for b in online_backends}
         res["online"][n] = row

@@ -713,7 +713,6 @@ def table_step(nodes: np.ndarray, dt_t: float, tab_a: np.ndarray, tab_t: np.ndar
     :func:`advance_cells`, the status (``status_outside`` where Ps leaves [env_lo, env_hi], else
     ``status_ok``) and :func:`table_lookup` at (Ps, t_old, t_new). ``dt`` scalar or (N,).
     Returns (Ps, t, steps, frac, status, A, T_hs, U, rate), each (N,)."""
-    n = len(pressure)
     d = np.asarray(dt, np.float64)
     args = (np.ascontiguousarray(nodes, np.float64), float(dt_t),
             np.ascontiguousarray(tab_a, np.float64), np.ascontiguousarray(tab_t, np.float64),
@@ -724,9 +723,9 @@ def table_step(nodes: np.ndarray, dt_t: float, tab_a: np.ndarray, tab_t: np.ndar
             float(dt_meso), float(ps_window), float(env_lo), float(env_hi), int(status_ok),
             int(status_outside))
     b = resolve_backend(backend)
-    if b == "cuda" and n < CUDA_TABLE_MIN_BATCH and _auto_cuda(backend):
+    if b == "cuda" and len(args[9]) < CUDA_TABLE_MIN_BATCH and _auto_cuda(backend):
         b = "cpp"
     if b == "cpp":
         return _module("cpp").table_step(*args)
     # no fused kernel on the GPU: the clock on the host, the lookup on the backend
-    return table_step_reference(*args[:10], d, *args[11:], backend=backend)
+    return table_step_reference(*args, backend=backend)

@@ -165,11 +165,13 @@ class MesoRunner:
                out: tuple[torch.Tensor, torch.Tensor] | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and log-variance (N, n_latent, h, w) of the initial patches, written
-        chunk by chunk into ``out`` when given (no second copy of a large batch's tokens)."""
+        chunk by chunk into ``out`` (allocated when None; a large batch's tokens exist once)."""
         gpu = kernels.resolve_backend(self.backend if backend is None else backend) == "cuda"
         model = self._gpu_model() if gpu else self.model
         chunk = self.gpu_chunk if gpu else self.chunk
-        means, logvars = [], []
+        if out is None:
+            shape = (len(ps), self.model.dynamics.n_latent, self.grid[0] // 8, self.grid[1] // 8)
+            out = (torch.empty(shape, dtype=torch.float32), torch.empty(shape, dtype=torch.float32))
         for s in range(0, len(ps), chunk):
             x = torch.from_numpy(self.initial_frames(ps[s:s + chunk], members[s:s + chunk]))
             if gpu:
@@ -178,18 +180,9 @@ class MesoRunner:
                 m, v = m.contiguous().cpu(), v.contiguous().cpu()
             else:
                 m, v = model.encode(x.contiguous(memory_format=torch.channels_last))
-            if out is not None:
-                out[0][s:s + chunk].copy_(m)
-                out[1][s:s + chunk].copy_(v)
-                continue
-            means.append(m.contiguous())
-            logvars.append(v.contiguous())
-        if out is not None:
-            return out
-        if not means:
-            n, h, w = self.model.dynamics.n_latent, self.grid[0] // 8, self.grid[1] // 8
-            return torch.zeros(0, n, h, w), torch.zeros(0, n, h, w)
-        return torch.cat(means), torch.cat(logvars)
+            out[0][s:s + chunk].copy_(m)
+            out[1][s:s + chunk].copy_(v)
+        return out
 
     @torch.inference_mode()
     def step(self, mean: torch.Tensor, logvar: torch.Tensor, *, backend: str | None = None,
@@ -200,6 +193,9 @@ class MesoRunner:
         elsewhere as its PyTorch module. With ``out`` (which may be the input tensors: a chunk
         is written only after it was read) the result goes there chunk by chunk."""
         be = kernels.resolve_backend(self.backend if backend is None else backend)
+        if out is None:
+            out = (torch.empty(mean.shape, dtype=mean.dtype),
+                   torch.empty(logvar.shape, dtype=logvar.dtype))
         if be == "cuda":
             return self._step_gpu(mean, logvar, out)
         apply = functools.partial(kernels.unet_forward, backend="cpp") if be == "cpp" else None
@@ -207,30 +203,19 @@ class MesoRunner:
         # no layout conversions (online_breakdown.json: "nchw_s" vs "dynamics_s"); the C++
         # kernel takes NCHW
         fmt = torch.contiguous_format if apply is not None else torch.channels_last
-        ms, vs = [], []
         for s in range(0, len(mean), self.step_chunk):
             m = mean[s:s + self.step_chunk].contiguous(memory_format=fmt)
             v = logvar[s:s + self.step_chunk].contiguous(memory_format=fmt)
             for _ in range(self.model.substeps):
                 m, v = self.model.dynamics.step(m, v, self.model.coupled, apply)
-            if out is not None:
-                out[0][s:s + self.step_chunk].copy_(m)
-                out[1][s:s + self.step_chunk].copy_(v)
-                continue
-            ms.append(m.contiguous())
-            vs.append(v.contiguous())
-        if out is not None:
-            return out
-        if not ms:
-            return mean, logvar
-        return torch.cat(ms), torch.cat(vs)
+            out[0][s:s + self.step_chunk].copy_(m)
+            out[1][s:s + self.step_chunk].copy_(v)
+        return out
 
     def _step_gpu(self, mean: torch.Tensor, logvar: torch.Tensor,
-                  out: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  out: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         model = self._gpu_model()
-        out_m, out_v = out if out is not None else (torch.empty_like(mean),
-                                                    torch.empty_like(logvar))
+        out_m, out_v = out
         c = self.gpu_step_chunk
         with kernels.full_float32():
             for s in range(0, len(mean), c):

@@ -234,14 +234,14 @@ static py::tuple table_step(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64a 
   need(dt.size() == N || dt.size() == 1, "table_step: dt must have length 1 or N");
   need(dt_meso > 0.0, "table_step: dt_meso must be > 0");
   const bool dt_scalar = dt.size() == 1 && N != 1;
-  f64a oPs({N}), oT0({N}), oFr({N}), oA({N}), oTh({N}), oU({N}), oR({N});
+  f64a oPs({N}), oT1({N}), oFr({N}), oA({N}), oTh({N}), oU({N}), oR({N});
   i64a oSt({N});
   py::array_t<int32_t> oS({N});
   const double *nd = nodes.data(), *A = tabA.data(), *T = tabT.data(), *U = tabU.data();
   const double *ps0 = ps_old.data(), *t0 = t_old.data(), *fr0 = frac_old.data(),
                *p = pressure.data(), *d = dt.data();
   const int64_t* st0 = steps_old.data();
-  double *rPs = oPs.mutable_data(), *rT1 = oT0.mutable_data(), *rFr = oFr.mutable_data(),
+  double *rPs = oPs.mutable_data(), *rT1 = oT1.mutable_data(), *rFr = oFr.mutable_data(),
          *rA = oA.mutable_data(), *rTh = oTh.mutable_data(), *rU = oU.mutable_data(),
          *rR = oR.mutable_data();
   int64_t* rSt = oSt.mutable_data();
@@ -263,7 +263,7 @@ static py::tuple table_step(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64a 
       lookup_cell(nd, nP, dt_t, nT, A, T, U, ps, t0[n], t1, rA[n], rTh[n], rU[n], rR[n]);
     }
   }
-  return py::make_tuple(oPs, oT0, oSt, oFr, oS, oA, oTh, oU, oR);
+  return py::make_tuple(oPs, oT1, oSt, oFr, oS, oA, oTh, oU, oR);
 }
 
 static int max_threads() {
