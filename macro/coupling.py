@@ -63,14 +63,14 @@ MAX_SUBSTEPS = 200
 
 def _growth_params(growth) -> dict[str, float]:
     if growth is None:
-        from .materials import HMX_LEE_TARVER
+        from .materials import PBX9501_LEE_TARVER
 
-        growth = HMX_LEE_TARVER
+        growth = PBX9501_LEE_TARVER
     if isinstance(growth, LeeTarver):
         growth = {k: getattr(growth, k) for k in GROWTH_KEYS}
     if not isinstance(growth, Mapping):
         raise TypeError(f"growth={growth!r} must be a LeeTarver, a mapping of "
-                        f"{list(GROWTH_KEYS)} or None (HMX defaults)")
+                        f"{list(GROWTH_KEYS)} or None (PBX 9501 defaults)")
     unknown = set(growth) - set(GROWTH_KEYS) - set(LeeTarver.__dataclass_fields__)
     if unknown:
         raise ValueError(f"growth has unknown keys {sorted(unknown)}; allowed: {list(GROWTH_KEYS)}")
@@ -88,7 +88,7 @@ class QueryRate:
     ``mode`` and ``deterministic`` are passed to every query; with ``deterministic=False`` the
     k-th call gets ``seed + k`` so a run is reproducible from its config and seed.
     ``growth``: Lee-Tarver growth parameters (a :class:`LeeTarver`, a mapping, or None for the
-    HMX set of :mod:`macro.materials`). ``ignition_max`` stops the ignition term above that
+    PBX 9501 set of :mod:`macro.materials`). ``ignition_max`` stops the ignition term above that
     lambda (default 1: the hotspot area fraction bounds it by itself).
     """
 

@@ -1,4 +1,4 @@
-"""Shock-to-detonation diagnostics: lead-shock tracking, run distance, CJ check, Pop plots.
+"""Shock-to-detonation diagnostics: lead-shock tracking, run distance, CJ check, plots.
 
 Definitions (SI inside; mm, us and GPa only in plots and printed tables):
 
@@ -16,6 +16,15 @@ Definitions (SI inside; mm, us and GPa only in plots and printed tables):
   ``lead_window_cells`` behind the front) reaches ``0.9 p_CJ``. Both are reported; the speed
   criterion is the one the Pop plots use (a captured, under-resolved von Neumann spike can
   exceed 0.9 p_CJ before the front is a detonation, the front speed cannot).
+* **Wedge-test run distance** (``criterion="wedge"``, the experiments' definition and the
+  one the Pop plots use): the lead-shock trajectory before the transition (points earlier than
+  the speed criterion's time minus the speed window) is fitted with a quadratic
+  ``x = c0 + c1 t + c2 t^2``, the steady detonation after it (points at least
+  ``settle_cells`` beyond the speed criterion's position) with a line ``x = xd + D t``; x* and
+  t* are where the two meet (the root nearest the speed criterion's time; where the curves do
+  not cross, their closest approach). This is how wedge and gauge experiments read x* from a
+  streak record: the intersection of the back-extrapolated detonation line with the
+  lead-shock trajectory.
 * **Measured CJ pressure**: the pressure at the sonic point behind the lead shock, i.e. the first
   cell, walking back from the front, where ``D_s - u <= c`` (frozen sound speed of the mixture),
   interpolated linearly. That is where the reaction zone ends for a CJ detonation; behind it
@@ -24,9 +33,7 @@ Definitions (SI inside; mm, us and GPa only in plots and printed tables):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numba as nb
@@ -38,12 +45,10 @@ __all__ = [
     "ShockTracker",
     "RunDistance",
     "CJMeasurement",
-    "PopPoint",
     "run_distance",
+    "wedge_run_distance",
     "measure_cj",
     "mixture_sound_speed",
-    "pop_plot",
-    "plot_pop",
     "plot_xt",
     "plot_shock_history",
 ]
@@ -173,14 +178,18 @@ def run_distance(t, x, p_lead, *, D_cj: float, p_cj: float, dx: float, x_face: f
                  min_pressure_fraction: float = 0.5) -> RunDistance:
     """Run distance from a lead-shock history (see the module docstring for the criteria);
     ``min_pressure_fraction`` of p_CJ is the lead pressure the speed criterion also needs."""
-    if criterion not in ("speed", "pressure"):
-        raise ValueError(f"criterion={criterion!r} is not one of ['speed', 'pressure']")
+    if criterion not in ("speed", "pressure", "wedge"):
+        raise ValueError(f"criterion={criterion!r} is not one of ['speed', 'pressure', 'wedge']")
     if not (0.0 < fraction <= 1.5):
         raise ValueError(f"fraction={fraction!r} must be in (0, 1.5]")
     for name, v in (("D_cj", D_cj), ("p_cj", p_cj), ("dx", dx)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name}={v!r} must be finite and > 0")
     t, x, p_lead = (np.asarray(a, float) for a in (t, x, p_lead))
+    if criterion == "wedge":
+        return wedge_run_distance(t, x, p_lead, D_cj=D_cj, p_cj=p_cj, dx=dx, x_face=x_face,
+                                  fraction=fraction, speed_window_cells=speed_window_cells,
+                                  min_pressure_fraction=min_pressure_fraction)
     if criterion == "speed":
         sig = shock_speed(t, x, speed_window_cells * dx / D_cj)
         sig = np.where(p_lead >= min_pressure_fraction * p_cj, sig, np.nan)
@@ -192,6 +201,45 @@ def run_distance(t, x, p_lead, *, D_cj: float, p_cj: float, dx: float, x_face: f
         return RunDistance(np.nan, np.nan, False, criterion, thr)
     k = int(hit[0])
     return RunDistance(float(x[k] - x_face), float(t[k]), True, criterion, thr)
+
+
+def wedge_run_distance(t, x, p_lead, *, D_cj: float, p_cj: float, dx: float,
+                       x_face: float = 0.0, fraction: float = 0.9,
+                       speed_window_cells: float = 10.0, min_pressure_fraction: float = 0.5,
+                       settle_cells: float = 20.0, min_line_cells: float = 20.0) -> RunDistance:
+    """Run distance by the wedge-test construction (module docstring): intersection of a
+    quadratic fit of the pre-transition lead-shock trajectory with the line fitted to the
+    steady detonation after it. Not detonated (NaN) when the speed criterion is never met or
+    fewer than ``min_line_cells`` cells of detonation run follow the settling distance."""
+    t, x, p_lead = (np.asarray(a, float) for a in (t, x, p_lead))
+    sp = run_distance(t, x, p_lead, D_cj=D_cj, p_cj=p_cj, dx=dx, x_face=0.0,
+                      criterion="speed", fraction=fraction,
+                      speed_window_cells=speed_window_cells,
+                      min_pressure_fraction=min_pressure_fraction)
+    thr = fraction * D_cj
+    if not sp.detonated:
+        return RunDistance(np.nan, np.nan, False, "wedge", thr)
+    t90, x90 = sp.t_star, sp.x_star
+    det = x >= x90 + settle_cells * dx
+    if det.sum() < 3 or x[det].max() - x[det].min() < min_line_cells * dx:
+        return RunDistance(np.nan, np.nan, False, "wedge", thr)
+    D, xd = np.polyfit(t[det], x[det], 1)
+    pre = t <= t90 - speed_window_cells * dx / D_cj
+    if pre.sum() < 4:
+        pre = t < t90
+    if pre.sum() < 3:
+        return RunDistance(np.nan, np.nan, False, "wedge", thr)
+    c2, c1, c0 = np.polyfit(t[pre], x[pre], 2)
+    # quadratic - line = c2 t^2 + (c1 - D) t + (c0 - xd)
+    roots = np.roots([c2, c1 - D, c0 - xd]) if c2 != 0.0 else np.array([(xd - c0) / (c1 - D)])
+    roots = roots[np.isreal(roots)].real
+    roots = roots[(roots >= t[0]) & (roots <= t[-1])]
+    if roots.size:
+        ts = float(roots[np.argmin(np.abs(roots - t90))])
+    else:  # no crossing: the closest approach of the two curves
+        ts = float(np.clip((D - c1) / (2.0 * c2), t[0], t[-1])) if c2 > 0 else t90
+    xs = float(xd + D * ts)
+    return RunDistance(xs - x_face, ts, True, "wedge", thr)
 
 
 @dataclass(frozen=True)
@@ -230,102 +278,6 @@ def measure_cj(model, x, fields: dict, x_shock: float, D: float) -> CJMeasuremen
                                  float(ll), float(p[lo:i_front + 2].max()))
     raise ValueError(f"no sonic point behind the shock at x={x_shock!r} for D={D!r}: "
                      "the front is not a (CJ or weak) detonation")
-
-
-@dataclass(frozen=True)
-class PopPoint:
-    """One Pop-plot run: input pressure (Pa), run distance (m) and time (s) by the speed
-    criterion (NaN when no detonation within the domain/time), and by the pressure criterion."""
-
-    pressure: float
-    x_star: float
-    t_star: float
-    detonated: bool
-    x_star_pressure: float
-    wall_s: float
-
-
-def pop_plot(config, pressures: Sequence[float], *, rate=None, progress: bool = False,
-             side: str = "x_low", output_dir: str | Path | None = None) -> list[PopPoint]:
-    """Run the shock-to-detonation problem ``config`` once per input pressure (Pa).
-
-    Each run drives ``side`` with the piston pressure (``[boundary] piston_pressure``) and
-    reports the run distance; ``rate`` (e.g. a closure provider) is passed to every run.
-    """
-    import time
-
-    from .simulation import Simulation, load_config
-
-    base = load_config(config)
-    points = []
-    it = list(pressures)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="pop plot", unit="run")
-    for P in it:
-        if not (np.isfinite(P) and P > 0):
-            raise ValueError(f"pressures contains {P!r}; input pressures must be > 0 Pa")
-        cfg = json.loads(json.dumps(base))
-        b = cfg.setdefault("boundary", {})
-        b[side] = "piston"
-        b.setdefault("piston_pressure", {})[side] = float(P)
-        b.get("piston_velocity", {}).pop(side, None)
-        cfg["time"]["n_frames"] = 0
-        t0 = time.perf_counter()
-        sim = Simulation.from_config(cfg, rate=rate)
-        out = None
-        if output_dir is not None:
-            out = Path(output_dir) / f"pop_{P / 1e9:.2f}GPa.h5"
-        res = sim.run(out, plots=False)
-        rd = res.run_distance()
-        rp = res.run_distance(criterion="pressure")
-        points.append(PopPoint(float(P), rd.x_star, rd.t_star, rd.detonated, rp.x_star,
-                               time.perf_counter() - t0))
-    return points
-
-
-def save_points(points: Sequence[PopPoint], path: str | Path, extra: dict | None = None) -> None:
-    from .io import atomic_write_bytes
-
-    doc = {"points": [asdict(p) for p in points], **(extra or {})}
-    atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode())
-
-
-def plot_pop(points: Sequence[PopPoint], path: str | Path, *, label: str = "simulation",
-             extra: Sequence[tuple[str, Sequence[PopPoint]]] = ()) -> Path:
-    """Pop plot (log-log run distance vs input pressure) against the PBX 9501 line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .materials import POP_PBX9501, pop_plot_run_distance
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    allp = [p for p in points] + [p for _, pts in extra for p in pts]
-    pg = np.array([p.pressure for p in allp]) / 1e9
-    lo, hi = max(pg.min() * 0.7, 0.5), pg.max() * 1.4
-    P = np.geomspace(lo, hi, 50)
-    ax.loglog(pop_plot_run_distance(P), P, "k-", lw=1.2,
-              label=f"PBX 9501: log P = {POP_PBX9501['a']} - {POP_PBX9501['b']} log x*")
-    for lab, pts, mk in ((label, points, "o"), *((e[0], e[1], "s") for e in extra)):
-        det = [p for p in pts if p.detonated]
-        if det:
-            ax.loglog([p.x_star * 1e3 for p in det], [p.pressure / 1e9 for p in det], mk,
-                      label=lab)
-        nod = [p for p in pts if not p.detonated]
-        for p in nod:
-            ax.axhline(p.pressure / 1e9, color="0.6", ls=":", lw=0.8)
-    ax.set_xlabel("run distance to detonation x* (mm)")
-    ax.set_ylabel("input pressure P (GPa)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_xt(history: dict, x: np.ndarray, path: str | Path, *, title: str = "",

@@ -1,29 +1,43 @@
-"""Macro-scale material set for homogenized pressed HMX: the one place its parameters live.
+"""Macro-scale target material: PBX 9501 (pressed HMX), the one place its parameters live.
 
-Units are SI. Sources:
+Units are SI. Every number carries its source; "EOSlib" is LANL's public EOS database
+(github.com/lanl/EOSlib, directory ``DATA/``), which transcribes the original reports.
 
-* **Unreacted HMX** -- Mie-Grueneisen about the linear ``Us = c0 + s up`` Hugoniot
-  (:class:`macro.eos.MieGruneisen`): ``rho0 = 1900 kg/m3``, ``c0 = 2423 m/s``, ``s = 1.883``
-  (Mader, LANL EOSlib ``HMX.data``); ``Gamma0 = 1.1``, ``cv = 1500 J/(kg K)`` (Hayes/Olinger).
-  These are the same numbers as the closure's training data (``closure/data/params.py``, the
-  closure's copy; ``tests/test_detonation.py`` checks that the two agree), so the macro cell and
-  the meso patches the closure was trained on see the same shock states.
-* **Density** -- the homogenized material is pressed HMX at 1900 kg/m3 (~1.5% below the HMX
-  crystal density 1.91 g/cc, i.e. ~1.5% porosity; PBX 9501 is 1.83 g/cc with 5% binder).
-  Porosity is not in the EOS (the Hugoniot fit is for the pressed solid); it enters through the
-  reaction rate: Lee-Tarver's ignition term, or the closure's meso hotspots.
-* **Products** -- JWL for HMX (Souers & Haselman, LLNL Handbook of JWL parameters):
-  ``A = 858.08 GPa, B = 7.5465 GPa, R1 = 4.306, R2 = 0.80, omega = 0.30, E0 = 11.0 GPa``.
-  ``E0`` is detonation energy per unit initial volume, so the heat of reaction of the mixture
-  model is ``Q = E0 / rho0`` (5.79 MJ/kg): products' JWL energy = reactant-frame energy + Q.
-  The products ``cv`` (1000 J/(kg K)) only sets the diagnostic products temperature.
-* **Rate** -- Lee-Tarver ignition and growth (Tarver, Tao & Lee 1996, LX-14, 95.5% HMX), the
-  parameters of DESIGN.md section 4 with ``rho0`` set to this material's density.
-* **Reference Pop plot** -- PBX 9501, ``log10(P/GPa) = 1.10 - 0.51 log10(x*/mm)`` (Gibbs &
-  Popolato, LASL Explosive Property Data).
+* **Material** -- PBX 9501: 94.9 wt% HMX, 2.5% Estane, 2.5% nitroplasticizer (EOSlib
+  ``Davis.data``), pressed to ``rho0 = 1844 kg/m3``: the density of the Pop-plot experiments
+  below and of the unreacted Hugoniot. Chosen over other pressed-HMX materials because its
+  shock-initiation line, unreacted Hugoniot and products EOS are all public at one density.
+* **Unreacted PBX 9501** -- Mie-Grueneisen about ``Us = c0 + s up`` with ``c0 = 2500 m/s``,
+  ``s = 2.18``, ``Gamma0 = 1.5`` (``Gamma rho`` constant), ``cv = 0.4 cal/(g K) = 1674
+  J/(kg K)``: Mader's HOM set for PBX 9501 at 1.844 g/cc (Numerical Modeling of Explosives and
+  Propellants, 9501.OUT; EOSlib ``HOM.data``, ``EOS:UsUp=PBX9501``). The Gibbs & Popolato fit
+  (c0 2953, s 1.507, EOSlib ``ArrheniusHE.data``) is stated valid only for up < 0.9 km/s
+  (< 7 GPa); Mader's covers the initiation range 3-20 GPa used here.
+* **Products** -- JWL, Souers & Haselman, Detonation Equation of State at LLNL 1993, p. 5-19
+  (EOSlib ``JWL.data``, ``EOS:JWL=PBX9404``; EOSlib pairs this set with PBX 9501 in
+  ``ArrheniusHE.data``): ``A = 740.349 GPa, B = 11.7009 GPa, R1 = 4.317, R2 = 1.05,
+  omega = 0.25``, detonation energy ``E0 = 10.5 GPa`` (per unit initial volume), fitted at
+  1.843 g/cc. ``Q = E0 / rho0``; products' JWL energy = reactant-frame energy + Q. Its CJ
+  state with this reactant (:func:`cj_state`): 37.5 GPa, 8.76 km/s. PBX 9501 at 1.844 g/cc
+  in EOSlib ``HOM.data`` (Mader): ``p_CJ = 36.3 GPa, D_CJ = 8.85 km/s`` (see PBX9501_CJ).
+* **Mixture rule** (the one the hydro kernels implement, :func:`macro.euler.mix_xi_pi`):
+  reactant and products share the cell's density and pressure, and the mixture energy is
+  ``e = (1 - lam) e_r(rho, p) + lam (e_p(rho, p) - Q)``. The ignition-and-growth set below
+  is calibrated with exactly this EOS pair and rule (published I&G sets assume pressure and
+  temperature equilibrium with JWL reactants and are not valid here).
+* **Rate** -- Lee-Tarver ignition and growth, ``PBX9501_LEE_TARVER``: the form's fixed exponents
+  are Tarver's for pressed HMX (b = c = 2/3, x = 4, a = 0, d = 1/3; Tarver, Hallquist &
+  Erickson, 8th Detonation Symposium 1985), and ``I``, ``G1`` and ``y`` are this project's
+  calibration on the experimental Pop plot at 3 pressures (benchmarks/calibrate_ig.py,
+  results in benchmarks/results/ig_calibration.json; validated on 6 others in
+  benchmarks/results/pop_ig.json).
+* **Pop plot** -- PBX 9501 at 1.844 g/cc, ``log10(P/GPa) = 1.10 - 0.61 log10(x*/mm)``:
+  Gibbs & Popolato, LASL Explosive Property Data (1980) p. 115, as transcribed in EOSlib
+  ``HOM.data`` (``HErate:FFrate=PBX9501``). The experimental points themselves are not in
+  that transcription; POP_PBX9501 keeps the wedge-test pressure range of the line.
 
 :func:`cj_state` computes the Chapman-Jouguet state of the products from the unreacted initial
-state with the same EOS objects the hydro kernels use (HMX at 1900 kg/m3: ~40.5 GPa, ~9.09 km/s).
+state with the same EOS objects the hydro kernels use.
 """
 
 from __future__ import annotations
@@ -37,16 +51,17 @@ from .eos import EOS, JWL, MieGruneisen, xi_pi
 from .reaction import LeeTarver
 
 __all__ = [
-    "HMX_RHO0",
-    "HMX_MG",
-    "HMX_JWL",
-    "HMX_Q",
-    "HMX_LEE_TARVER",
+    "PBX9501_RHO0",
+    "PBX9501_MG",
+    "PBX9501_JWL",
+    "PBX9501_Q",
+    "PBX9501_CJ",
+    "PBX9501_LEE_TARVER",
     "AMBIENT_P",
     "POP_PBX9501",
-    "hmx_unreacted",
-    "hmx_products",
-    "hmx_lee_tarver",
+    "pbx9501_unreacted",
+    "pbx9501_products",
+    "pbx9501_lee_tarver",
     "CJState",
     "cj_state",
     "shock_state",
@@ -54,35 +69,39 @@ __all__ = [
     "piston_velocity_for",
 ]
 
-HMX_RHO0 = 1900.0  # kg/m3
-#: Unreacted HMX, Mie-Grueneisen (same values as closure/data/params.py HMX).
-HMX_MG: dict = {"rho0": HMX_RHO0, "c0": 2423.0, "s": 1.883, "gamma0": 1.1, "cv": 1500.0,
-                "T0": 300.0}
-#: JWL products of HMX (Souers & Haselman), A and B in Pa.
-HMX_JWL: dict = {"rho0": HMX_RHO0, "A": 858.08e9, "B": 7.5465e9, "R1": 4.306, "R2": 0.80,
-                 "omega": 0.30, "cv": 1000.0}
-HMX_E0 = 11.0e9  # J/m3 (detonation energy per unit initial volume)
-HMX_Q = HMX_E0 / HMX_RHO0  # J/kg
-#: Lee-Tarver ignition and growth (LX-14), Mbar / microsecond units as in macro.reaction.
-HMX_LEE_TARVER: dict = {"rho0": HMX_RHO0, "I": 7.43e11, "a": 0.0, "b": 0.667, "x": 20.0,
-                        "G1": 175.0, "c": 0.667, "d": 0.111, "y": 2.0,
-                        "G2": 10.0, "e": 0.667, "g": 0.667, "z": 1.0,
-                        "Figmax": 0.02, "FG1max": 0.8, "FG2min": 0.8}
+PBX9501_RHO0 = 1844.0  # kg/m3
+#: Unreacted PBX 9501, Mie-Grueneisen (Mader HOM, EOSlib HOM.data EOS:UsUp=PBX9501).
+PBX9501_MG: dict = {"rho0": PBX9501_RHO0, "c0": 2500.0, "s": 2.18, "gamma0": 1.5,
+                    "cv": 0.4 * 4184.0, "T0": 300.0}
+#: JWL products (Souers & Haselman 1993 p. 5-19, EOSlib JWL.data EOS:JWL=PBX9404), A, B in Pa.
+PBX9501_JWL: dict = {"rho0": PBX9501_RHO0, "A": 740.349e9, "B": 11.7009e9, "R1": 4.317,
+                     "R2": 1.05, "omega": 0.25, "cv": 1000.0}
+PBX9501_E0 = 10.5e9  # J/m3, detonation energy per unit initial volume (same source)
+PBX9501_Q = PBX9501_E0 / PBX9501_RHO0  # J/kg
+#: Published CJ state of PBX 9501 at 1.844 g/cc (EOSlib HOM.data, Mader), Pa and m/s.
+PBX9501_CJ: dict = {"p": 36.3e9, "D": 8850.0}
+#: Lee-Tarver ignition and growth for this EOS pair and mixture rule, Mbar / microsecond units
+#: as in macro.reaction. I, G1, y: calibration (benchmarks/results/ig_calibration.json).
+PBX9501_LEE_TARVER: dict = {"rho0": PBX9501_RHO0, "I": 3.0e4, "a": 0.0, "b": 2.0 / 3.0,
+                            "x": 7.0, "G1": 150.0, "c": 2.0 / 3.0, "d": 1.0 / 3.0,
+                            "y": 2.5, "G2": 0.0, "e": 2.0 / 3.0, "g": 2.0 / 3.0, "z": 1.0,
+                            "Figmax": 0.3, "FG1max": 1.0, "FG2min": 1.0}
 AMBIENT_P = 1.0e5  # Pa
-#: PBX 9501 Pop plot: log10(P/GPa) = a - b log10(x*/mm).
-POP_PBX9501: dict = {"a": 1.10, "b": 0.51}
+#: PBX 9501 Pop plot (Gibbs & Popolato p. 115 via EOSlib HOM.data):
+#: log10(P/GPa) = a - b log10(x*/mm); pressures of the wedge tests behind it (GPa).
+POP_PBX9501: dict = {"a": 1.10, "b": 0.61, "rho0": PBX9501_RHO0}
 
 
-def hmx_unreacted() -> MieGruneisen:
-    return MieGruneisen(**HMX_MG)
+def pbx9501_unreacted() -> MieGruneisen:
+    return MieGruneisen(**PBX9501_MG)
 
 
-def hmx_products() -> JWL:
-    return JWL(**HMX_JWL)
+def pbx9501_products() -> JWL:
+    return JWL(**PBX9501_JWL)
 
 
-def hmx_lee_tarver(**overrides) -> LeeTarver:
-    return LeeTarver(**{**HMX_LEE_TARVER, **overrides})
+def pbx9501_lee_tarver(**overrides) -> LeeTarver:
+    return LeeTarver(**{**PBX9501_LEE_TARVER, **overrides})
 
 
 def pop_plot_run_distance(pressure_gpa, a: float = POP_PBX9501["a"],
@@ -106,8 +125,8 @@ class CJState:
     c: float
 
 
-def cj_state(unreacted: EOS | None = None, products: EOS | None = None, Q: float = HMX_Q,
-             rho0: float = HMX_RHO0, p0: float = AMBIENT_P) -> CJState:
+def cj_state(unreacted: EOS | None = None, products: EOS | None = None, Q: float = PBX9501_Q,
+             rho0: float = PBX9501_RHO0, p0: float = AMBIENT_P) -> CJState:
     """CJ state of ``products`` (reactive mixture convention: products energy = e + Q) ahead
     of which the unreacted material sits at (rho0, p0, u = 0).
 
@@ -116,8 +135,8 @@ def cj_state(unreacted: EOS | None = None, products: EOS | None = None, Q: float
     line slope ``D^2 = v0^2 (p_H - p0)/(v0 - v)`` (tangency), found with scipy and refined by
     root finding (brentq) on the sonic condition ``D - u = c`` (c from ``products``).
     """
-    unreacted = unreacted if unreacted is not None else hmx_unreacted()
-    products = products if products is not None else hmx_products()
+    unreacted = unreacted if unreacted is not None else pbx9501_unreacted()
+    products = products if products is not None else pbx9501_products()
     if not (rho0 > 0 and np.isfinite(rho0)):
         raise ValueError(f"rho0={rho0!r} must be finite and > 0 (kg/m3)")
     if not (np.isfinite(Q) and Q > 0):
@@ -154,7 +173,7 @@ def cj_state(unreacted: EOS | None = None, products: EOS | None = None, Q: float
 def shock_state(up: float, eos: MieGruneisen | None = None) -> tuple[float, float]:
     """(pressure Pa, shock speed m/s) of a piston with particle velocity ``up`` driving a
     shock into unreacted material at rest (linear Us-up Hugoniot)."""
-    eos = eos if eos is not None else hmx_unreacted()
+    eos = eos if eos is not None else pbx9501_unreacted()
     if not (np.isfinite(up) and up > 0):
         raise ValueError(f"up={up!r} must be finite and > 0 (m/s)")
     us = eos.c0 + eos.s * up
@@ -162,8 +181,8 @@ def shock_state(up: float, eos: MieGruneisen | None = None) -> tuple[float, floa
 
 
 def piston_velocity_for(pressure: float, eos: MieGruneisen | None = None) -> float:
-    """Particle velocity (m/s) that gives shock pressure ``pressure`` (Pa) in unreacted HMX."""
-    eos = eos if eos is not None else hmx_unreacted()
+    """Particle velocity (m/s) that gives shock pressure ``pressure`` (Pa) in unreacted PBX 9501."""
+    eos = eos if eos is not None else pbx9501_unreacted()
     if not (np.isfinite(pressure) and pressure > 0):
         raise ValueError(f"pressure={pressure!r} must be finite and > 0 (Pa)")
     a, b, c = eos.rho0 * eos.s, eos.rho0 * eos.c0, -pressure

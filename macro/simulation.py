@@ -18,9 +18,9 @@ Config layout (every key optional unless marked)::
     [detonation] track = true, front_pressure (Pa), lead_window_cells = 20, criterion = "speed",
                  fraction = 0.9, xt_frames = 400 (shock tracking, run distance, x-t diagram)
 
-Material presets (:mod:`macro.materials`): ``[model] material = "HMX"`` fills ``eos`` (unreacted
+Material presets (:mod:`macro.materials`): ``[model] material = "PBX9501"`` fills ``eos`` (unreacted
 Mie-Grueneisen), ``products`` (JWL) and ``Q``; ``[reaction] type = "LeeTarver", material =
-"HMX"`` fills the Lee-Tarver parameters. Explicit keys override the preset. ``[boundary]
+"PBX9501"`` fills the Lee-Tarver parameters. Explicit keys override the preset. ``[boundary]
 piston_pressure = {x_low = 5e9}`` (Pa) sets the piston velocity that drives a shock of that
 pressure into the unreacted material at rest (Mie-Grueneisen Us-up Hugoniot).
 
@@ -28,7 +28,7 @@ Closure coupling: ``[reaction] type = "closure", provider = "package.module:fact
 importable callable (``module:attr`` with dotted attributes, e.g. ``"closure:Closure.load"``)
 that is called with ``provider_args = {...}`` and must return an object with a ``query`` method;
 ``mode`` ("table"), ``deterministic`` (true), ``seed`` (0), ``growth`` (Lee-Tarver growth
-parameters or "HMX"), ``ignition_scale`` (1.0), ``ignition_max`` (1.0), ``shock_gate`` (true),
+parameters or "PBX9501"), ``ignition_scale`` (1.0), ``ignition_max`` (1.0), ``shock_gate`` (true),
 ``gate_pressure`` (0.5e9 Pa) and ``rise_tol`` (0.01) configure
 :class:`macro.coupling.QueryRate`. A provider object passed as ``rate=`` from Python replaces
 the factory (the other keys still apply). ``macro`` never imports the closure itself.
@@ -86,9 +86,10 @@ def load_config(source: str | Path | dict) -> dict:
 def _material(name, where: str):
     from . import materials
 
-    presets = {"HMX": {"eos": {"type": "MieGruneisen", **materials.HMX_MG},
-                       "products": {"type": "JWL", **materials.HMX_JWL},
-                       "Q": materials.HMX_Q, "lee_tarver": dict(materials.HMX_LEE_TARVER)}}
+    presets = {"PBX9501": {"eos": {"type": "MieGruneisen", **materials.PBX9501_MG},
+                           "products": {"type": "JWL", **materials.PBX9501_JWL},
+                           "Q": materials.PBX9501_Q,
+                           "lee_tarver": dict(materials.PBX9501_LEE_TARVER)}}
     if name not in presets:
         raise ValueError(f"{where} material={name!r} is not one of {sorted(presets)}")
     return presets[name]
@@ -427,16 +428,6 @@ class Result:
             line += (f"; closure cell-steps: {shocked} shocked, {counts[2]} of them outside "
                      f"its envelope (fallback), {counts[3]} other status")
         return line
-
-    def pop_point(self):
-        """This run as a Pop-plot point (input pressure from [boundary] piston_pressure)."""
-        from .detonation import PopPoint
-
-        P = self.config.get("boundary", {}).get("piston_pressure", {}).get("x_low")
-        if P is None:
-            raise ValueError("pop_point needs [boundary] piston_pressure.x_low (Pa)")
-        rd, rp = self.run_distance(criterion="speed"), self.run_distance(criterion="pressure")
-        return PopPoint(float(P), rd.x_star, rd.t_star, rd.detonated, rp.x_star, self.wall_s)
 
 
 def _cj_for(cfg: dict, model):
