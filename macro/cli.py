@@ -1,5 +1,8 @@
 """Command line: ``python -m macro run CONFIG.toml [--output FILE.h5]``.
 
+A bad config, a missing file or a run that goes non-physical ends with one line ``error: ...``
+on stderr and exit status 2 (``--debug``: the full traceback instead).
+
 Under MPI: ``mpiexec -n K python -m macro run CONFIG.toml --closure-workers M`` runs K - M
 solver ranks and M closure worker ranks (:mod:`macro.parallel`).
 """
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, default=None, help="Numba threads")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.add_argument("--debug", action="store_true",
+                     help="show the full traceback of an error (default: one line)")
     run.add_argument("--closure-workers", type=int, default=None, metavar="M",
                      help="under mpiexec: the last M ranks hold the closure provider and answer "
                           "the solver ranks' queries (0: each solver rank holds its own)")
@@ -51,6 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.closure_workers is not None or _mpi_launched():
         return _run_mpi(args)
 
+    from .solver import NonPhysicalStateError
+
+    try:
+        return _run_serial(args)
+    except (ValueError, FileNotFoundError, NonPhysicalStateError) as exc:  # ConfigError too
+        if args.debug:
+            raise
+        text = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"error: {text}", file=sys.stderr)
+        return 2
+
+
+def _run_serial(args) -> int:
     from .simulation import Simulation
 
     sim = Simulation.from_config(args.config)
