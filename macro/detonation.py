@@ -172,14 +172,18 @@ class RunDistance:
     threshold: float
 
 
+#: Run-distance criteria (first time the lead shock's speed or pressure reaches its threshold).
+CRITERIA = ("speed", "pressure", "wedge")
+
+
 def run_distance(t, x, p_lead, *, D_cj: float, p_cj: float, dx: float, x_face: float = 0.0,
                  criterion: str = "speed", fraction: float = 0.9,
                  speed_window_cells: float = 10.0,
                  min_pressure_fraction: float = 0.5) -> RunDistance:
     """Run distance from a lead-shock history (see the module docstring for the criteria);
     ``min_pressure_fraction`` of p_CJ is the lead pressure the speed criterion also needs."""
-    if criterion not in ("speed", "pressure", "wedge"):
-        raise ValueError(f"criterion={criterion!r} is not one of ['speed', 'pressure', 'wedge']")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion={criterion!r} is not one of {list(CRITERIA)}")
     if not (0.0 < fraction <= 1.5):
         raise ValueError(f"fraction={fraction!r} must be in (0, 1.5]")
     for name, v in (("D_cj", D_cj), ("p_cj", p_cj), ("dx", dx)):

@@ -105,7 +105,7 @@ class IdealGas(EOS):
     kind: int = field(default=KIND_IDEAL, init=False, repr=False)
 
     def __post_init__(self):
-        _check_positive("gamma", self.gamma - 1.0, "> 1")
+        _check_gamma(self.gamma)
         _check_positive("cv", self.cv, "> 0")
 
     def pack(self) -> np.ndarray:
@@ -124,7 +124,7 @@ class StiffenedGas(EOS):
     kind: int = field(default=KIND_STIFFENED, init=False, repr=False)
 
     def __post_init__(self):
-        _check_positive("gamma", self.gamma - 1.0, "> 1")
+        _check_gamma(self.gamma)
         if self.p_inf < 0:
             raise ValueError(f"p_inf={self.p_inf!r} must be >= 0 Pa")
         _check_positive("cv", self.cv, "> 0")
@@ -243,14 +243,23 @@ def pack_eos(*eos: EOS) -> np.ndarray:
     return np.ascontiguousarray(np.stack([e.packed for e in eos]))
 
 
+#: EOS classes by the ``type`` name of their config tables (macro.config validates against it).
+EOS_TYPES: dict[str, type[EOS]] = {c.__name__: c for c in (IdealGas, StiffenedGas, MieGruneisen,
+                                                            JWL)}
+
+
 def eos_from_dict(d: dict) -> EOS:
     """Build an EOS from a config table such as ``{type = "StiffenedGas", gamma = 4.4, ...}``."""
     d = dict(d)
     kind = d.pop("type", None)
-    classes = {c.__name__: c for c in (IdealGas, StiffenedGas, MieGruneisen, JWL)}
-    if kind not in classes:
-        raise ValueError(f"eos type={kind!r} is not one of {sorted(classes)}")
-    return classes[kind](**d)
+    if kind not in EOS_TYPES:
+        raise ValueError(f"eos type={kind!r} is not one of {sorted(EOS_TYPES)}")
+    return EOS_TYPES[kind](**d)
+
+
+def _check_gamma(gamma):
+    if not (np.isfinite(gamma) and gamma > 1):
+        raise ValueError(f"gamma={gamma!r} must be finite and > 1")
 
 
 def _check_positive(name, value, what):

@@ -82,9 +82,9 @@ PBX9501_Q = PBX9501_E0 / PBX9501_RHO0  # J/kg
 PBX9501_CJ: dict = {"p": 36.3e9, "D": 8850.0}
 #: Lee-Tarver ignition and growth for this EOS pair and mixture rule, Mbar / microsecond units
 #: as in macro.reaction. I, G1, y: calibration (benchmarks/results/ig_calibration.json).
-PBX9501_LEE_TARVER: dict = {"rho0": PBX9501_RHO0, "I": 3.0e4, "a": 0.0, "b": 2.0 / 3.0,
-                            "x": 7.0, "G1": 150.0, "c": 2.0 / 3.0, "d": 1.0 / 3.0,
-                            "y": 2.5, "G2": 0.0, "e": 2.0 / 3.0, "g": 2.0 / 3.0, "z": 1.0,
+PBX9501_LEE_TARVER: dict = {"rho0": PBX9501_RHO0, "I": 1.112e4, "a": 0.0, "b": 2.0 / 3.0,
+                            "x": 7.0, "G1": 1819.0, "c": 2.0 / 3.0, "d": 1.0 / 3.0,
+                            "y": 3.324, "G2": 0.0, "e": 2.0 / 3.0, "g": 2.0 / 3.0, "z": 1.0,
                             "Figmax": 0.3, "FG1max": 1.0, "FG2min": 1.0}
 AMBIENT_P = 1.0e5  # Pa
 #: PBX 9501 Pop plot (Gibbs & Popolato p. 115 via EOSlib HOM.data):

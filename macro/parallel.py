@@ -1057,11 +1057,10 @@ class DistributedSolver:
 def _advance(ds: DistributedSolver, t_end: float, frame_times, writer, progress, checkpoint,
              checkpoint_every, max_steps=None):
     """:meth:`Solver.advance` on the distributed solver (the same time arithmetic)."""
-    from tqdm.auto import tqdm
+    from .solver import time_bar
 
     frames = sorted(float(f) for f in frame_times if f > ds.t)
-    bar = tqdm(total=t_end - ds.t, disable=not progress or ds.rank != 0, unit="s",
-               unit_scale=True, desc="simulating", leave=False)
+    bar = time_bar(ds.t, t_end, disable=not progress or ds.rank != 0)
     try:
         while ds.t < t_end:
             target = frames[0] if frames and frames[0] < t_end else t_end
@@ -1076,7 +1075,7 @@ def _advance(ds: DistributedSolver, t_end: float, frame_times, writer, progress,
             if not (dt_taken > 0.0):
                 raise ParallelRunError(f"time step collapsed to {dt_taken!r} at step "
                                        f"{ds.step}, t={ds.t!r}")
-            bar.update(dt_taken)
+            bar.update(dt_taken / bar.seconds)
             if frames and ds.t >= frames[0]:
                 frames.pop(0)
                 f = ds.fields()

@@ -7,11 +7,15 @@ piston-driven problem with a ``[detonation]`` section), and for each input press
 * the domain length ``L = max(length_factor * x*_exp(P), min_length)`` from the experimental
   Pop-plot line of :mod:`macro.materials` (so a transition at up to ``length_factor - 1`` times
   the experimental run distance still leaves a steady detonation to fit),
-* ``nx = L / dx`` and ``t_end = time_factor * L / Us(P)`` (Us the inert shock speed, the
+* the cell size ``dx(P) = min(dx, x*_exp(P) / cells_per_run)``: at most ``dx``, and at least
+  ``cells_per_run`` cells over the experimental run distance (high pressures run short
+  distances and need finer cells for the same relative accuracy),
+* ``nx = L / dx(P)`` and ``t_end = time_factor * L / Us(P)`` (Us the inert shock speed, the
   slowest the lead shock can run),
 
-all from the config's ``[pop]`` section (``dx``, ``length_factor``, ``min_length``,
-``time_factor``). Each run reports x* by the wedge-test construction (the Pop plot's) and by
+all from the config's ``[pop]`` section (``dx``, ``cells_per_run``, ``length_factor``,
+``min_length``, ``time_factor``); an explicit ``dx`` argument replaces the rule (convergence
+studies). Each run reports x* by the wedge-test construction (the Pop plot's) and by
 the speed criterion (:mod:`macro.detonation`). A run whose lead shock never becomes a
 detonation inside its domain is reported as not detonated; :func:`require_detonated` turns
 that into an error naming the pressure and the setting to change.
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .materials import POP_PBX9501, pop_plot_run_distance
+from .materials import POP_PBX9501, pop_plot_run_distance  # noqa: F401 (re-exported)
 
 __all__ = [
     "POP_DEFAULTS",
@@ -44,10 +48,11 @@ __all__ = [
     "parse_pressures",
 ]
 
-#: [pop] keys and defaults: cell size (m), domain length over the experimental x*, shortest
-#: domain (m), end time over the inert shock's transit time.
-POP_DEFAULTS = {"dx": 5.0e-6, "length_factor": 2.5, "min_length": 3.0e-3,
-                "time_factor": 1.0}
+#: [pop] keys and defaults: largest cell size (m), cells over the experimental x*, domain
+#: length over the experimental x*, shortest domain (m), end time over the inert shock's
+#: transit time.
+POP_DEFAULTS = {"dx": 15.0e-6, "cells_per_run": 150.0, "length_factor": 2.5,
+                "min_length": 3.0e-3, "time_factor": 1.0}
 
 
 @dataclass(frozen=True)
@@ -87,14 +92,12 @@ def parse_pressures(text: str) -> list[float]:
     return out
 
 
-def _pop_options(cfg: dict, dx: float | None) -> dict:
+def _pop_options(cfg: dict) -> dict:
     opts = {**POP_DEFAULTS, **cfg.get("pop", {})}
     unknown = set(opts) - set(POP_DEFAULTS)
     if unknown:
         raise ValueError(f"[pop] has unknown keys {sorted(unknown)}; allowed: "
                          f"{sorted(POP_DEFAULTS)}")
-    if dx is not None:
-        opts["dx"] = dx
     for key in POP_DEFAULTS:
         v = opts[key]
         if isinstance(v, bool) or not isinstance(v, int | float) or not (np.isfinite(v)
@@ -118,10 +121,15 @@ def pressure_config(config, pressure: float, *, dx: float | None = None) -> dict
         raise ValueError("a Pop-plot config needs a [detonation] section (shock tracking)")
     if int(cfg["grid"].get("ny", 1)) != 1:
         raise ValueError("Pop-plot runs are 1D: [grid] ny must be 1")
-    opts = _pop_options(cfg, dx)
-    length = max(opts["length_factor"] * pressure_length(pressure), opts["min_length"])
-    nx = int(np.ceil(length / opts["dx"]))
-    length = nx * opts["dx"]
+    opts = _pop_options(cfg)
+    x_exp = pressure_length(pressure)
+    if dx is None:
+        dx = min(opts["dx"], x_exp / opts["cells_per_run"])
+    elif not (np.isfinite(dx) and dx > 0):
+        raise ValueError(f"dx={dx!r} must be finite and > 0 m")
+    length = max(opts["length_factor"] * x_exp, opts["min_length"])
+    nx = int(np.ceil(length / dx))
+    length = nx * dx
     eos = build_model(cfg["model"]).eos
     _, us = shock_state(piston_velocity_for(pressure, eos), eos)
     x0 = float(cfg["grid"].get("x_min", 0.0))
@@ -133,7 +141,7 @@ def pressure_config(config, pressure: float, *, dx: float | None = None) -> dict
     b.setdefault("piston_pressure", {})["x_low"] = float(pressure)
     b.get("piston_velocity", {}).pop("x_low", None)
     cfg.setdefault("output", {})["plots"] = False
-    cfg["pop"] = {**opts, "pressure": float(pressure)}
+    cfg["pop"] = {**opts, "dx": float(dx)}
     return cfg
 
 

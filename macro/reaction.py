@@ -92,13 +92,16 @@ class LeeTarver:
         return LEE_TARVER, rp
 
 
+#: Built-in rates by the ``type`` name of their [reaction] tables (macro.config validates these).
+RATE_TYPES: dict[str, type] = {"Arrhenius": Arrhenius, "LeeTarver": LeeTarver}
+
+
 def rate_from_dict(d: dict):
     d = dict(d)
     kind = d.pop("type", None)
-    classes = {"Arrhenius": Arrhenius, "LeeTarver": LeeTarver}
-    if kind not in classes:
-        raise ValueError(f"rate type={kind!r} is not one of {sorted(classes)}")
-    return classes[kind](**d)
+    if kind not in RATE_TYPES:
+        raise ValueError(f"rate type={kind!r} is not one of {sorted(RATE_TYPES)}")
+    return RATE_TYPES[kind](**d)
 
 
 @nb.njit(cache=True, inline="always")

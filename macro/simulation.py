@@ -1,6 +1,7 @@
 """Problems as data: a TOML config becomes a Solver, a run, HDF5/XDMF output and PNG plots.
 
-Config layout (every key optional unless marked)::
+Config layout (every key optional unless marked; :data:`macro.config.SCHEMA` holds the exact
+keys, types and ranges, and :func:`load_config` rejects anything else)::
 
     title = "..."
     [model]      type = "euler" | "five_equation"; eos = {type = "IdealGas", gamma = 1.4};
@@ -40,13 +41,18 @@ of the states (sub-cell sampling), which gives the diffuse interface its initial
 
 from __future__ import annotations
 
-import copy
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .config import (  # noqa: F401 - load_config, ConfigError, DEFAULTS: re-exported
+    CLOSURE_KEYS,
+    DEFAULTS,
+    DETONATION_KEYS,
+    ConfigError,
+    load_config,
+)
 from .eos import eos_from_dict
 from .io import GridSpec, OutputWriter
 from .models import EulerModel, FiveEquationModel
@@ -54,70 +60,6 @@ from .reaction import rate_from_dict
 from .solver import Solver
 
 SUBSAMPLES = 8  # per axis, for area fractions of cut cells
-
-DEFAULTS = {
-    "numerics": {"cfl": 0.8, "order": 2, "limiter": "mc", "riemann": "hllc"},
-    "time": {"n_frames": 10},
-    "output": {"plots": True, "checkpoint_every": 0},
-}
-
-
-def load_config(source: str | Path | dict) -> dict:
-    """Read a TOML file (or take a dict) and fill defaults: the resolved config."""
-    if isinstance(source, dict):
-        cfg = copy.deepcopy(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        with path.open("rb") as fh:
-            cfg = tomllib.load(fh)
-    for section, values in DEFAULTS.items():
-        cfg.setdefault(section, {})
-        for k, v in values.items():
-            cfg[section].setdefault(k, v)
-    for section, key in (("grid", "nx"), ("time", "t_end"), ("model", "type")):
-        if key not in cfg.get(section, {}):
-            raise ValueError(f"config [{section}] needs {key!r}")
-    _apply_presets(cfg)
-    return cfg
-
-
-def _material(name, where: str):
-    from . import materials
-
-    presets = {"PBX9501": {"eos": {"type": "MieGruneisen", **materials.PBX9501_MG},
-                           "products": {"type": "JWL", **materials.PBX9501_JWL},
-                           "Q": materials.PBX9501_Q,
-                           "lee_tarver": dict(materials.PBX9501_LEE_TARVER)}}
-    if name not in presets:
-        raise ValueError(f"{where} material={name!r} is not one of {sorted(presets)}")
-    return presets[name]
-
-
-def _apply_presets(cfg: dict) -> None:
-    """Expand ``material = "..."`` entries in [model] and [reaction] (explicit keys win)."""
-    m = cfg["model"]
-    if "material" in m:
-        mat = _material(m["material"], "[model]")
-        for k in ("eos", "products", "Q"):
-            m.setdefault(k, copy.deepcopy(mat[k]))
-    r = cfg.get("reaction")
-    if r is not None and "material" in r:
-        mat = _material(r["material"], "[reaction]")
-        if r.get("type") == "LeeTarver":
-            for k, v in mat["lee_tarver"].items():
-                r.setdefault(k, v)
-        else:
-            raise ValueError(f"[reaction] material is only used with type = 'LeeTarver', "
-                             f"got type={r.get('type')!r}")
-    if r is not None and r.get("type") == "closure" and isinstance(r.get("growth"), str):
-        r["growth"] = copy.deepcopy(_material(r["growth"], "[reaction] growth")["lee_tarver"])
-
-
-CLOSURE_KEYS = {"type", "provider", "provider_args", "mode", "deterministic", "seed", "growth",
-                "ignition_scale", "ignition_max", "shock_gate", "gate_pressure", "rise_tol"}
-
 
 def resolve_factory(spec: str):
     """Import ``"package.module:attr.attr"`` and return the named object."""
@@ -333,7 +275,7 @@ class Result:
 
     Runs with shock tracking (a [detonation] section) also carry ``history`` (lead-shock
     trajectory and x-t record, see :class:`macro.detonation.ShockTracker`) and offer
-    :meth:`run_distance`, :meth:`cj_reference`, :meth:`measure_cj` and :meth:`pop_point`.
+    :meth:`run_distance`, :meth:`cj_reference` and :meth:`measure_cj`.
     """
 
     t: float
@@ -441,10 +383,6 @@ def _cj_for(cfg: dict, model):
     return cj_state(model.eos, model.products, model.Q, rho0=rho0, p0=p0)
 
 
-DETONATION_KEYS = {"track", "front_pressure", "lead_window_cells", "criterion", "fraction",
-                   "xt_frames"}
-
-
 class Simulation:
     """A configured run: ``Simulation.from_config("examples/sod.toml").run(output="sod.h5")``.
 
@@ -479,10 +417,11 @@ class Simulation:
     @classmethod
     def from_config(cls, source: str | Path | dict, rate=None, **overrides) -> Simulation:
         cfg = load_config(source)
-        for dotted, value in overrides.items():
-            section, key = dotted.split("__", 1) if "__" in dotted else ("time", dotted)
-            cfg.setdefault(section, {})[key] = value
-        _apply_presets(cfg)
+        if overrides:
+            for dotted, value in overrides.items():
+                section, key = dotted.split("__", 1) if "__" in dotted else ("time", dotted)
+                cfg.setdefault(section, {})[key] = value
+            cfg = load_config(cfg)  # the overrides are validated too
         return cls(cfg, rate=rate)
 
     def run(self, output: str | Path | None = None, *, progress: bool = False,

@@ -27,6 +27,34 @@ SIDES = ("x_low", "x_high", "y_low", "y_high")
 RATE_STATE = "rate_state"  # checkpoint array prefix of a stateful rate model's state_dict()
 
 
+TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
+
+
+def time_unit(t_end: float) -> tuple[str, float]:
+    """The run's natural time unit and its length in seconds: the largest of s, ms, us, ns in
+    which ``t_end`` is at least 1 (so between 1 and 1000 of it unless beyond the ends; s for 0)."""
+    for name, seconds in TIME_UNITS:
+        if abs(t_end) >= seconds:
+            return name, seconds
+    return TIME_UNITS[-1] if t_end else TIME_UNITS[0]
+
+
+def time_bar(t: float, t_end: float, *, disable: bool = False, **kwargs) -> tqdm:
+    """Progress bar over simulated time in the run's unit (``t = 0.34/1.30 us``), so that its
+    rate (us/s or s/us) and ETA read naturally; advance it with ``bar.update(dt / bar.seconds)``.
+    """
+    unit, seconds = time_unit(t_end)
+    total = t_end / seconds
+    digits = max(0, 2 - math.floor(math.log10(total))) if total > 0 else 2  # 3 significant
+    bar = tqdm(total=total, initial=t / seconds, unit=unit, disable=disable,
+               desc=kwargs.pop("desc", "simulating"), leave=kwargs.pop("leave", False),
+               bar_format=(f"{{desc}}: {{percentage:3.0f}}%|{{bar}}| t = {{n:.{digits}f}}/"
+                           f"{{total:.{digits}f}} {unit} [{{elapsed}}<{{remaining}}, "
+                           "{rate_fmt}]"), **kwargs)
+    bar.seconds = seconds
+    return bar
+
+
 class NonPhysicalStateError(RuntimeError):
     """Raised when a cell's density, pressure, energy or sound speed goes non-physical or NaN.
 
@@ -247,8 +275,7 @@ class Solver:
             raise ValueError(f"t_end={t_end!r} must be finite and >= current time {self.t!r}")
         self.check_state()
         frames = sorted(float(f) for f in frame_times if f > self.t)
-        bar = tqdm(total=t_end - self.t, disable=not progress, unit="s", unit_scale=True,
-                   desc="simulating", leave=False)
+        bar = time_bar(self.t, t_end, disable=not progress)
         try:
             while self.t < t_end:
                 target = frames[0] if frames and frames[0] < t_end else t_end
@@ -262,7 +289,7 @@ class Solver:
                 if not (dt_taken > 0.0):
                     raise RuntimeError(f"time step collapsed to {dt_taken!r} at step "
                                        f"{self.step}, t={self.t!r}")
-                bar.update(dt_taken)
+                bar.update(dt_taken / bar.seconds)
                 if frames and self.t >= frames[0]:
                     frames.pop(0)
                     if writer is not None:

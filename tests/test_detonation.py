@@ -1,4 +1,4 @@
-"""Shock-to-detonation in homogenized HMX: CJ state, run distance, closure coupling, restart."""
+"""Shock-to-detonation in PBX 9501: CJ state, run distance, closure coupling, restart."""
 
 import copy
 from pathlib import Path
@@ -10,11 +10,14 @@ import pytest
 from macro.coupling import QueryRate
 from macro.detonation import run_distance
 from macro.materials import (
-    HMX_MG,
-    HMX_Q,
+    PBX9501_CJ,
+    PBX9501_JWL,
+    PBX9501_MG,
+    PBX9501_Q,
+    PBX9501_RHO0,
     cj_state,
-    hmx_products,
-    hmx_unreacted,
+    pbx9501_products,
+    pbx9501_unreacted,
     piston_velocity_for,
     pop_plot_run_distance,
     shock_state,
@@ -120,7 +123,7 @@ def sdt_config(P=8e9, nx=300, length=0.012, t_end=1.5e-6, reaction=None):
     return cfg
 
 
-CLOSURE_REACTION = {"type": "closure", "mode": "table", "growth": "HMX"}
+CLOSURE_REACTION = {"type": "closure", "mode": "table", "growth": "PBX9501"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,33 +131,41 @@ CLOSURE_REACTION = {"type": "closure", "mode": "table", "growth": "HMX"}
 # --------------------------------------------------------------------------------------------
 
 
-def test_materials_match_closure_training_data():
-    """macro's HMX set and the closure's copy (closure/data/params.py) must agree."""
-    params = pytest.importorskip("closure.data.params")
-    for k, v in params.HMX.items():
-        assert HMX_MG[k] == v, k
+def test_products_jwl_reproduces_its_cj_point_and_pbx9501():
+    """The JWL set (Souers & Haselman 1993 p. 5-19, fitted at 1.843 g/cc) passes through
+    D = 8.760 km/s, p = 37.50 GPa: cj_state must find that point with this project's unreacted
+    EOS and mixture convention. Against PBX 9501's CJ state (EOSlib HOM.data: 8.85 km/s,
+    36.3 GPa at 1.844 g/cc): D within 3%, p within 3.5% (3.3% measured)."""
+    from macro.eos import JWL
+
+    rho = 1843.0
+    cj = cj_state(pbx9501_unreacted(), JWL(**{**PBX9501_JWL, "rho0": rho}),
+                  Q=PBX9501_Q * PBX9501_RHO0 / rho, rho0=rho)
+    assert cj.D == pytest.approx(8760.0, rel=1e-3) and cj.p == pytest.approx(37.5e9, rel=1e-3)
+    cj = cj_state()
+    assert cj.D == pytest.approx(PBX9501_CJ["D"], rel=0.03)
+    assert cj.p == pytest.approx(PBX9501_CJ["p"], rel=0.035)
 
 
 def test_cj_state_is_sonic_tangent_point():
     cj = cj_state()
-    # JWL HMX at 1.9 g/cc: ~40.5 GPa, ~9.09 km/s (handbook HMX: 42 GPa, 9.11 km/s at 1.891)
-    assert 38e9 < cj.p < 43e9 and 8.8e3 < cj.D < 9.3e3
+    assert 35e9 < cj.p < 40e9 and 8.5e3 < cj.D < 9.0e3
     # sonic condition D - u = c from the products EOS at the CJ point
     assert cj.D - cj.u == pytest.approx(cj.c, rel=1e-9)
     # on the products Hugoniot (energy jump) and the Rayleigh line (mass, momentum)
-    rho0, v0, v = 1900.0, 1 / 1900.0, 1 / cj.rho
-    e0 = hmx_unreacted().energy(rho0, 1e5)
-    e1 = hmx_products().energy(cj.rho, cj.p) - HMX_Q
+    rho0, v0, v = PBX9501_RHO0, 1 / PBX9501_RHO0, 1 / cj.rho
+    e0 = pbx9501_unreacted().energy(rho0, 1e5)
+    e1 = pbx9501_products().energy(cj.rho, cj.p) - PBX9501_Q
     assert e1 - e0 == pytest.approx(0.5 * (cj.p + 1e5) * (v0 - v), rel=1e-9)
     assert cj.p - 1e5 == pytest.approx(rho0 * cj.D * cj.u, rel=1e-9)
     # D is the minimum Rayleigh slope over the products Hugoniot: points either side need more
-    jwl = hmx_products()
+    jwl = pbx9501_products()
 
     def d_rayleigh(vv):
         rho = 1 / vv
         e_p0 = jwl.energy(rho, 0.0)
         de = (jwl.energy(rho, 1e9) - e_p0) / 1e9  # e is linear in p
-        ph = (e0 + HMX_Q - e_p0 + 0.5 * 1e5 * (v0 - vv)) / (de - 0.5 * (v0 - vv))
+        ph = (e0 + PBX9501_Q - e_p0 + 0.5 * 1e5 * (v0 - vv)) / (de - 0.5 * (v0 - vv))
         return np.sqrt(v0 * v0 * (ph - 1e5) / (v0 - vv))
 
     assert d_rayleigh(v) == pytest.approx(cj.D, rel=1e-7)
@@ -179,7 +190,8 @@ def test_cj_state_ideal_gas_known_answer():
 def test_piston_velocity_and_pop_line():
     up = piston_velocity_for(8e9)
     p, us = shock_state(up)
-    assert p == pytest.approx(8e9, rel=1e-12) and us == pytest.approx(2423 + 1.883 * up)
+    assert p == pytest.approx(8e9, rel=1e-12)
+    assert us == pytest.approx(PBX9501_MG["c0"] + PBX9501_MG["s"] * up)
     assert pop_plot_run_distance(10 ** 1.10) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="pressure"):
         piston_velocity_for(-1.0)
@@ -228,7 +240,7 @@ def test_inert_shock_speed_and_no_detonation():
 
 
 def test_ignition_growth_reaches_cj_detonation():
-    """8 GPa piston, 40 mm of HMX: the front becomes a detonation whose sonic-point pressure is
+    """8 GPa piston, 40 mm of PBX 9501: the front becomes a detonation whose sonic-point pressure is
     within 5% of the JWL CJ pressure (and speed within 2% of D_CJ).
 
     Measured (docs/macro_sdt.md): the front approaches CJ slowly (long Lee-Tarver G2 tail):
@@ -374,14 +386,15 @@ def test_query_rate_rejects_bad_provider_output():
     ({"reaction": {"type": "closure", "provider": "test_detonation:_Response"}},
      "without a query\\(\\) method"),
     ({"reaction": {"type": "closure", "provider": "test_detonation:make_mock",
-                   "mdoe": "table"}}, "unknown keys \\['mdoe'\\]"),
-    ({"reaction": {"type": "LeeTarver", "material": "HMX", "G3": 1.0}}, "unknown keys"),
+                   "mdoe": "table"}}, "unknown key 'mdoe' \\(did you mean 'mode'\\?\\)"),
+    ({"reaction": {"type": "LeeTarver", "material": "PBX9501", "G3": 1.0}}, "unknown key 'G3'"),
     ({"reaction": {"type": "Kriging"}}, "type='Kriging' is not one of"),
     ({"reaction": {"type": "LeeTarver", "material": "TATB"}}, "material='TATB'"),
     ({"boundary": {"x_low": "reflective", "piston_pressure": {"x_low": 5e9}}},
      "needs x_low = 'piston'"),
     ({"boundary": {"x_low": "piston", "piston_pressure": {"x_low": -5e9}}}, "must be a number"),
-    ({"detonation": {"front_presure": 1e9}}, "unknown keys"),
+    ({"detonation": {"front_presure": 1e9}},
+     "unknown key 'front_presure' \\(did you mean 'front_pressure'\\?\\)"),
 ])
 def test_bad_config_entries(patch, match):
     cfg = sdt_config(nx=50, t_end=1e-8)
@@ -392,17 +405,21 @@ def test_bad_config_entries(patch, match):
 
 
 def test_2d_planar_run_distance_matches_1d():
-    """The 2D example's planar problem gives the 1D run distance (rows stay identical)."""
+    """The 2D example's planar problem gives the 1D run distance (rows stay identical).
+
+    The 2D step is also limited by the y waves (344 against 281 steps here), and with the
+    calibrated rate x* moves with the step at coarse dx (measured: 1.7% at dx = 25 um, 7.5% at
+    50 um), so the two runs agree to 3%, not to round-off."""
     cfg2 = load_config(EXAMPLES / "sdt_2d.toml")
-    cfg2["grid"].update(nx=120, ny=4, x_max=0.006, y_max=0.0002)
+    cfg2["grid"].update(nx=240, ny=4, x_max=0.006, y_max=0.0004)
     cfg2["time"].update(t_end=0.7e-6, n_frames=0)
     r2 = Simulation.from_config(cfg2).run()
-    cfg1 = sdt_config(P=cfg2["boundary"]["piston_pressure"]["x_low"], nx=120, length=0.006,
+    cfg1 = sdt_config(P=cfg2["boundary"]["piston_pressure"]["x_low"], nx=240, length=0.006,
                       t_end=0.7e-6)
     r1 = Simulation.from_config(cfg1).run()
     x2, x1 = r2.run_distance(), r1.run_distance()
     assert x1.detonated and x2.detonated
-    assert x2.x_star == pytest.approx(x1.x_star, rel=0.01)
+    assert x2.x_star == pytest.approx(x1.x_star, rel=0.03)
     p = r2.fields["p"]
     assert np.max(np.abs(p - p[0])) <= 1e-12 * np.abs(p).max()  # planar to round-off
 
@@ -446,10 +463,10 @@ def test_shock_gate_hands_cells_over_when_the_rise_ends():
 
 def test_query_rate_growth_terms_match_builtin_lee_tarver():
     """QueryRate's growth = the built-in Lee-Tarver rate without its ignition term."""
-    from macro.materials import hmx_lee_tarver
+    from macro.materials import pbx9501_lee_tarver
     from macro.reaction import builtin_rate
 
-    lt = hmx_lee_tarver()
+    lt = pbx9501_lee_tarver()
     kind, rp = lt.pack()
     q = QueryRate(MockHotspots(), growth=lt)
     lam = np.array([0.0, 0.01, 0.3, 0.79, 0.81, 0.99])
@@ -482,4 +499,4 @@ def test_closure_status_counts_in_summary():
                                  rate=MockHotspots()).run()
     counts = res.rate.status_counts
     assert counts.sum() == 60 * res.steps and counts[0] > 0 and counts[1] > 0
-    assert "closure cell-steps" in res.summary() and "JWL CJ 40.51 GPa" in res.summary()
+    assert "closure cell-steps" in res.summary() and "JWL CJ 37.50 GPa" in res.summary()
