@@ -1,6 +1,6 @@
 """Coupled runs: share of the step time spent in the closure, and MPI strong scaling.
 
-1. **Closure share** (table and online modes): the 1D HMX shock-to-detonation demo
+1. **Closure share** (table and online modes): the 1D PBX 9501 shock-to-detonation demo
    (``examples/detonation_1d.toml``) stepped in-process; each step's time is split into the
    hydro step, the coupling adapter (``QueryRate``: MES-IG ignition + Lee-Tarver growth) and the
    provider's ``query`` (the closure). Uses ``closure.Closure.load()`` when it loads, else the
@@ -388,7 +388,7 @@ def main(argv=None) -> int:
                      "python": platform.python_version(), "load_average_before": load_before}
 
     if not args.skip_closure:
-        print("== closure share of the step time (1D HMX demo, serial, 1 thread) ==")
+        print("== closure share of the step time (1D PBX 9501 demo, serial, 1 thread) ==")
         import numba
 
         numba.set_num_threads(1)

@@ -2,8 +2,8 @@
 
     python examples/sdt_checks.py [--out docs/sdt/checks.json]
 
-1. JWL CJ state of HMX (macro.materials.cj_state).
-2. 8 GPa piston, 40 mm of HMX, dx = 50 and 25 um: sonic-point pressure and front speed at the
+1. JWL CJ state of PBX 9501 (macro.materials.cj_state).
+2. 8 GPa piston, 40 mm of PBX 9501, dx = 50 and 25 um: sonic-point pressure and front speed at the
    end (the detonation approaches CJ from below while the Lee-Tarver G2 tail completes), and
    the same measured at 20 mm.
 3. Run distance at 8 GPa for dx = 50, 25, 12.5 um (speed and pressure criteria).
