@@ -170,6 +170,13 @@ def _run_one(args) -> PopPoint:
     return run_pressure(config, pressure, dx=dx)
 
 
+def _one_thread() -> None:
+    """Pool workers run one Numba thread each: the pool is the parallelism."""
+    import numba
+
+    numba.set_num_threads(1)
+
+
 def pop_sweep(config, pressures: Sequence[float], *, dx: float | None = None,
               workers: int = 1, progress: bool = False,
               rate_factory: Callable[[], object] | None = None) -> list[PopPoint]:
@@ -203,7 +210,8 @@ def pop_sweep(config, pressures: Sequence[float], *, dx: float | None = None,
             # largest domains first, so the pool ends with short runs
             order = sorted(range(len(pressures)), key=lambda k: pressures[k])
             res: dict[int, PopPoint] = {}
-            with ProcessPoolExecutor(max_workers=min(workers, len(pressures))) as ex:
+            with ProcessPoolExecutor(max_workers=min(workers, len(pressures)),
+                                     initializer=_one_thread) as ex:
                 futs = {ex.submit(_run_one, (cfg, pressures[k], dx)): k for k in order}
                 from concurrent.futures import as_completed
 
