@@ -33,8 +33,8 @@ Units are SI. Every number carries its source; "EOSlib" is LANL's public EOS dat
   benchmarks/results/pop_ig.json).
 * **Pop plot** -- PBX 9501 at 1.844 g/cc, ``log10(P/GPa) = 1.10 - 0.61 log10(x*/mm)``:
   Gibbs & Popolato, LASL Explosive Property Data (1980) p. 115, as transcribed in EOSlib
-  ``HOM.data`` (``HErate:FFrate=PBX9501``). The experimental points themselves are not in
-  that transcription; POP_PBX9501 keeps the wedge-test pressure range of the line.
+  ``HOM.data`` (``HErate:FFrate=PBX9501``). The experimental points and the pressure range of
+  the wedge tests are not in that transcription; the line is used over 3-20 GPa.
 
 :func:`cj_state` computes the Chapman-Jouguet state of the products from the unreacted initial
 state with the same EOS objects the hydro kernels use.
@@ -88,7 +88,7 @@ PBX9501_LEE_TARVER: dict = {"rho0": PBX9501_RHO0, "I": 1.112e4, "a": 0.0, "b": 2
                             "Figmax": 0.3, "FG1max": 1.0, "FG2min": 1.0}
 AMBIENT_P = 1.0e5  # Pa
 #: PBX 9501 Pop plot (Gibbs & Popolato p. 115 via EOSlib HOM.data):
-#: log10(P/GPa) = a - b log10(x*/mm); pressures of the wedge tests behind it (GPa).
+#: log10(P/GPa) = a - b log10(x*/mm) at the density rho0 (kg/m3).
 POP_PBX9501: dict = {"a": 1.10, "b": 0.61, "rho0": PBX9501_RHO0}
 
 

@@ -96,6 +96,20 @@ def test_pressure_config_sets_domain_grid_time_and_rejects_bad_input():
         pressure_config(CONFIG, 8e9, dx=-1.0)
 
 
+def test_a_transition_that_does_not_fit_the_domain_is_an_error():
+    """A domain barely longer than the experimental x* leaves no steady detonation to fit:
+    the point is not detonated and require_detonated names the pressure and the fix."""
+    from macro.config import load_config
+    from macro.pop import require_detonated
+
+    cfg = load_config(CONFIG)
+    cfg["pop"].update(length_factor=1.01, min_length=1e-4)
+    pt = run_pressure(cfg, 3e9)
+    assert not pt.detonated and np.isnan(pt.x_star)
+    with pytest.raises(RuntimeError, match=r"3 GPa .*length_factor"):
+        require_detonated([pt])
+
+
 @pytest.mark.parametrize("text, where", [("3,-1", "item 1"), ("nan", "item 0"),
                                          ("3,x", "item 1"), ("0", "item 0")])
 def test_parse_pressures_names_the_bad_item(text, where):
