@@ -176,7 +176,8 @@ def test_cj_state_is_sonic_tangent_point():
 
 
 def test_cj_state_ideal_gas_known_answer():
-    """DESIGN.md s.5: gamma 1.2, Q 50, p0 = rho0 = 1 gives D_CJ = 6.8095 (closed form)."""
+    """Ideal-gas one-step detonation: gamma 1.2, Q 50, p0 = rho0 = 1 gives D_CJ = 6.8095
+    (closed form ``sqrt(c0^2 + K) + sqrt(K)``, ``K = (gamma^2 - 1) Q / 2``)."""
     from macro.eos import IdealGas
 
     g = IdealGas(1.2, cv=5.0)

@@ -41,7 +41,7 @@ def test_ideal_and_stiffened_closed_forms():
 
 @pytest.mark.parametrize("up,T_expected", [(1000.0, 451.0), (1500.0, 655.0), (2000.0, 977.0)])
 def test_mie_gruneisen_hugoniot_temperature(up, T_expected):
-    """Mader's HMX Us-up fit, Gamma0 0.65, cv 1670: T_H = 451/655/977 K (DESIGN.md s.7)."""
+    """Mader's HMX Us-up fit, Gamma0 0.65, cv 1670: T_H = 451/655/977 K at u_p 1.0/1.5/2.0 km/s."""
     mg = MieGruneisen(**MADER)
     us = MADER["c0"] + MADER["s"] * up
     eta = up / us

@@ -1,4 +1,4 @@
-"""1D verification against exact Riemann solutions (DESIGN.md section 5)."""
+"""1D verification against exact Riemann solutions (Sod, Toro's tests 1-5, water-air)."""
 
 import numpy as np
 import pytest

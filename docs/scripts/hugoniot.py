@@ -105,13 +105,13 @@ def main(out: Path = ROOT / "docs" / "hugoniot_T.png") -> None:
     sel = sg[0] <= 40e9
     ax.plot(sg[0][sel] / 1e9, sg[1][sel], color="0.6", lw=1.0,
             label="stiffened gas gamma 6.5, p_inf 1.7 GPa (not used)")
-    # prototype numbers quoted in DESIGN.md section 7
+    # numbers of an earlier prototype of this project
     ax.plot([8.0, 15.0, 23.5], [451, 655, 977], "s", mfc="none", color="C1",
-            label="DESIGN.md s.7: Mader (451/655/977 K)")
+            label="prototype: Mader (451/655/977 K)")
     ax.plot([8.0, 15.0, 23.5], [503, 745, 1119], "o", mfc="none", color="C0",
-            label="DESIGN.md s.7: Gamma0 1.1 (503/745/1119 K)")
+            label="prototype: Gamma0 1.1 (503/745/1119 K)")
     ax.plot([3.4, 9.4, 18.6, 31.0], [468, 755, 1188, 1779], "x", color="0.5",
-            label="DESIGN.md s.7: stiffened-gas prototype")
+            label="stiffened-gas prototype")
     ax.axhline(875.0, color="r", lw=0.8)
     ax.text(0.5, 890, "hotspot threshold 875 K", color="r", fontsize=8)
     up_lo, up_hi = 700.0, 1500.0
