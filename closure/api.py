@@ -63,6 +63,7 @@ from closure import kernels
 from closure.modelcard import load_model
 from closure.runner import MesoRunner, member_of
 from closure.table import TABLE_FILE, Table, TableError
+from macro.cellstore import CellStore
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
@@ -228,18 +229,14 @@ class Closure:
         return int(seed)
 
     def _reset(self) -> None:
-        self._ids = np.zeros(0, np.int64)
-        self._ps = np.zeros(0)
-        self._t = np.zeros(0)
-        self._steps = np.zeros(0, np.int64)
-        self._frac = np.zeros(0)
-        self._rng = np.zeros(0, np.int64)
-        n, h, w = self._token_shape()
-        self._tok = {"ids": np.zeros(0, np.int64), "mean": np.zeros((0, n, h, w), np.float32),
-                     "logvar": np.zeros((0, n, h, w), np.float32),
-                     "step": np.zeros(0, np.int64), "ps": np.zeros(0),
-                     "a_lo": np.zeros(0), "a_hi": np.zeros(0), "t_lo": np.zeros(0),
-                     "t_hi": np.zeros(0)}
+        # per-cell clock of every shocked cell, and the online tokens of the cells queried
+        # online (field order = state_dict order)
+        self._cells = CellStore({"ps": np.float64, "t": np.float64, "steps": np.int64,
+                                 "frac": np.float64, "rng": np.int64})
+        shape = self._token_shape()
+        self._tok = CellStore({"mean": (np.float32, shape), "logvar": (np.float32, shape),
+                               "step": np.int64, "ps": np.float64, "a_lo": np.float64,
+                               "a_hi": np.float64, "t_lo": np.float64, "t_hi": np.float64})
 
     def _token_shape(self) -> tuple[int, int, int]:
         H, W = self.runner.grid
@@ -248,12 +245,12 @@ class Closure:
     @property
     def n_cells(self) -> int:
         """Number of cells with state (shocked, not released)."""
-        return int(self._ids.size)
+        return len(self._cells)
 
     @property
     def cell_ids(self) -> np.ndarray:
         """Sorted ids of the cells with state (a copy)."""
-        return self._ids.copy()
+        return self._cells.ids.copy()
 
     # -- query ----------------------------------------------------------------------------------
     def query(self, cell_ids: Any, pressure: Any, dt: Any, *, mode: str = "table",
@@ -298,14 +295,10 @@ class Closure:
     def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """Positions of ``ids`` in the state arrays, whether each is there, and whether ``ids``
         are exactly the stored ids in their (sorted) order, so the arrays serve as they are."""
-        n = self._ids.size
-        if ids.size == n and np.array_equal(ids, self._ids):
+        if self._cells.matches(ids):
+            n = len(self._cells)
             return np.arange(n), np.ones(n, bool), True
-        if n == 0:
-            return np.zeros(ids.size, np.int64), np.zeros(ids.size, bool), False
-        pos = np.searchsorted(self._ids, ids)
-        posc = np.minimum(pos, n - 1)
-        return posc, self._ids[posc] == ids, False
+        return (*self._cells.lookup(ids), False)
 
     def _query(self, ids: np.ndarray, p: np.ndarray, dt: np.ndarray, mode: str,
                deterministic: bool, seed: int) -> QueryResult:
@@ -317,17 +310,16 @@ class Closure:
         new = ~found & (p > self.p_trigger)
         tracked = found | new
         dtm = self.runner.dt_meso
+        cells = self._cells
         if fast:
-            ps_old, t_old, st_old, fr_old, rng_old = (self._ps, self._t, self._steps, self._frac,
-                                                      self._rng)
+            ps_old, t_old, st_old, fr_old, rng_old = (cells[k] for k in cells.names)
         else:
-            ps_old = np.where(found, self._ps[pos], p) if self._ids.size else p.copy()
-            t_old = np.where(found, self._t[pos], 0.0) if self._ids.size else np.zeros(N)
-            st_old = (np.where(found, self._steps[pos], 0) if self._ids.size
-                      else np.zeros(N, np.int64))
-            fr_old = np.where(found, self._frac[pos], 0.0) if self._ids.size else np.zeros(N)
-            rng_old = (np.where(found, self._rng[pos], 0) if self._ids.size
-                       else np.zeros(N, np.int64))
+            have = len(cells) > 0
+            ps_old = np.where(found, cells["ps"][pos], p) if have else p.copy()
+            t_old = np.where(found, cells["t"][pos], 0.0) if have else np.zeros(N)
+            st_old = np.where(found, cells["steps"][pos], 0) if have else np.zeros(N, np.int64)
+            fr_old = np.where(found, cells["frac"][pos], 0.0) if have else np.zeros(N)
+            rng_old = np.where(found, cells["rng"][pos], 0) if have else np.zeros(N, np.int64)
         ps_new, t_new, st_new, fr_new = kernels.advance_cells(ps_old, t_old, st_old, fr_old, p,
                                                               dt, dtm, self.ps_window)
         lo, hi = self.envelope
@@ -345,18 +337,15 @@ class Closure:
                 deterministic, seed)
         # commit (nothing above touched the stored state)
         if fast:
-            self._ps, self._t, self._steps, self._frac, self._rng = (ps_new, t_new, st_new,
-                                                                     fr_new, rng_new)
+            cells.assign(ps=ps_new, t=t_new, steps=st_new, frac=fr_new, rng=rng_new)
         else:
             upd = found
             if upd.any():
-                q = pos[upd]
-                self._ps[q], self._t[q] = ps_new[upd], t_new[upd]
-                self._steps[q], self._frac[q], self._rng[q] = st_new[upd], fr_new[upd], \
-                    rng_new[upd]
+                cells.update(pos[upd], ps=ps_new[upd], t=t_new[upd], steps=st_new[upd],
+                             frac=fr_new[upd], rng=rng_new[upd])
             if new.any():
-                self._insert(ids[new], ps_new[new], t_new[new], st_new[new], fr_new[new],
-                             rng_new[new])
+                cells.insert(ids[new], ps=ps_new[new], t=t_new[new], steps=st_new[new],
+                             frac=fr_new[new], rng=rng_new[new])
         if tok_update is not None:
             self._commit_tokens(*tok_update)
         return QueryResult(np.asarray(A, np.float64), np.asarray(T, np.float64),
@@ -365,21 +354,12 @@ class Closure:
     def _table_steady(self, p: np.ndarray, dt: np.ndarray) -> QueryResult:
         """Table mode on exactly the stored cells (a hydrocode's steady state): one fused
         kernel call for the clock, status and lookup, then the new state arrays are kept."""
+        cells = self._cells
         ps, t, steps, frac, status, A, T, U, R = self.table.step(
-            self._ps, self._t, self._steps, self._frac, p, dt, self.runner.dt_meso,
+            cells["ps"], cells["t"], cells["steps"], cells["frac"], p, dt, self.runner.dt_meso,
             self.ps_window, STATUS_OK, STATUS_OUTSIDE_ENVELOPE, backend=self.backend)
-        self._ps, self._t, self._steps, self._frac = ps, t, steps, frac
+        cells.assign(ps=ps, t=t, steps=steps, frac=frac)
         return QueryResult(A, T, R, U, status)
-
-    def _insert(self, ids, ps, t, st, fr, rng) -> None:
-        allid = np.concatenate([self._ids, ids])
-        order = np.argsort(allid, kind="stable")
-        self._ids = allid[order]
-        self._ps = np.concatenate([self._ps, ps])[order]
-        self._t = np.concatenate([self._t, t])[order]
-        self._steps = np.concatenate([self._steps, st])[order]
-        self._frac = np.concatenate([self._frac, fr])[order]
-        self._rng = np.concatenate([self._rng, rng])[order]
 
     # -- online mode ----------------------------------------------------------------------------
     def _online(self, ids, tracked, ps_new, t_old, t_new, dt, st_old, fr_old, st_new, fr_new,
@@ -398,12 +378,7 @@ class Closure:
         qid = ids[q]
         ps_eff = np.clip(ps_new[q], lo, hi)
         tok = self._tok
-        nt = tok["ids"].size
-        if nt:
-            tp = np.minimum(np.searchsorted(tok["ids"], qid), nt - 1)
-            has = tok["ids"][tp] == qid
-        else:
-            tp, has = np.zeros(q.size, np.int64), np.zeros(q.size, bool)
+        tp, has = tok.lookup(qid)
         n, h, w = self._token_shape()
         mean = np.zeros((q.size, n, h, w), np.float32)
         logvar = np.zeros((q.size, n, h, w), np.float32)
@@ -495,54 +470,37 @@ class Closure:
         already had tokens (a hydrocode's steady state: no copy of the whole store), else
         merged into a new sorted store."""
         tok = self._tok
-        new = {"ids": qid, "mean": mean, "logvar": logvar, "step": step, "ps": tps,
-               "a_lo": a_lo, "a_hi": a_hi, "t_lo": T_lo, "t_hi": T_hi}
+        new = {"mean": mean, "logvar": logvar, "step": step, "ps": tps, "a_lo": a_lo,
+               "a_hi": a_hi, "t_lo": T_lo, "t_hi": T_hi}
         if at is not None:
-            for k, v in new.items():
-                if k != "ids":
-                    tok[k][at] = v
-            return
-        keep = ~np.isin(tok["ids"], qid)
-        if not keep.any():  # only this call's cells: its own arrays become the store
-            order = np.argsort(qid, kind="stable")
-            same = bool(np.all(order == np.arange(order.size)))
-            self._tok = {k: new[k] if same else new[k][order] for k in tok}
-            return
-        allid = np.concatenate([tok["ids"][keep], qid])
-        order = np.argsort(allid, kind="stable")
-        self._tok = {k: np.concatenate([tok[k][keep], new[k]])[order] for k in tok}
+            tok.update(at, **new)
+        elif np.isin(tok.ids, qid).all():  # only this call's cells: its arrays become the store
+            tok.reset(qid, **new)
+        else:
+            tok.insert(qid, replace=True, **new)
 
     # -- state ----------------------------------------------------------------------------------
     def release(self, ids: Any) -> int:
         """Free the state of cells ``ids`` (ids without state are ignored); returns how many."""
         rel = _ids(ids, "ids")
         with self._lock:
-            gone = np.isin(self._ids, rel)
-            if gone.any():
-                keep = ~gone
-                self._ids, self._ps, self._t = self._ids[keep], self._ps[keep], self._t[keep]
-                self._steps, self._frac = self._steps[keep], self._frac[keep]
-                self._rng = self._rng[keep]
-            tk = ~np.isin(self._tok["ids"], rel)
-            if not tk.all():
-                self._tok = {k: v[tk] for k, v in self._tok.items()}
-            return int(gone.sum())
+            self._tok.release(rel)
+            return self._cells.release(rel)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """All per-cell state as numpy arrays (copies), for checkpoints and MPI transfer."""
         with self._lock:
             sd = {"format": np.array(STATE_FORMAT), "version": np.array(STATE_VERSION),
                   "weights_sha256": np.array(self.runner.fingerprint()["weights_sha256"]),
-                  "dt_meso": np.array(self.runner.dt_meso),
-                  "ids": self._ids, "ps": self._ps, "t": self._t, "steps": self._steps,
-                  "frac": self._frac, "rng": self._rng}
-            sd.update({f"tok_{k}": v for k, v in self._tok.items()})
+                  "dt_meso": np.array(self.runner.dt_meso)}
+            sd.update(self._cells.state_dict())
+            sd.update({f"tok_{k}": v for k, v in self._tok.state_dict().items()})
             return {k: np.array(v, copy=True) for k, v in sd.items()}
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Replace all per-cell state by ``sd`` (from :meth:`state_dict`), validated first."""
-        need = ["format", "version", "weights_sha256", "dt_meso", "ids", "ps", "t", "steps",
-                "frac", "rng"] + [f"tok_{k}" for k in self._tok]
+        need = ["format", "version", "weights_sha256", "dt_meso", "ids", *self._cells.names,
+                "tok_ids", *(f"tok_{k}" for k in self._tok.names)]
         missing = [k for k in need if k not in sd]
         if missing:
             raise ValueError(f"state_dict is missing keys {missing}")
@@ -556,46 +514,22 @@ class Closure:
                              f"{str(np.asarray(sd['weights_sha256']))[:12]}... != {sha[:12]}...)")
         if not np.isclose(float(np.asarray(sd["dt_meso"])), self.runner.dt_meso, rtol=1e-12):
             raise ValueError(f"state_dict dt_meso {sd['dt_meso']} != model {self.runner.dt_meso}")
-        ids = _ids(sd["ids"], "state_dict['ids']")
-        n = ids.size
-        arrs = {}
-        for k, kind in (("ps", "f"), ("t", "f"), ("steps", "i"), ("frac", "f"), ("rng", "i")):
-            a = np.asarray(sd[k])
-            if a.shape != (n,) or a.dtype.kind not in ("fiu" if kind == "f" else "iu"):
-                raise ValueError(f"state_dict[{k!r}] must be ({n},) {kind}, got {a.shape} "
-                                 f"{a.dtype}")
-            arrs[k] = a.astype(np.float64 if kind == "f" else np.int64)
-        if n > 1 and not (ids[1:] > ids[:-1]).all():
-            raise ValueError("state_dict['ids'] must be strictly increasing")
+        # shapes, dtypes and sorted ids by the stores; what the values mean here
+        cells = self._cells.validated(sd)
+        tok = self._tok.validated(sd, prefix="tok_")
         for k in ("ps", "t"):
-            _check_finite(arrs[k], f"state_dict[{k!r}]", 0.0, False, "")
-        if n and ((arrs["frac"] < 0).any() or (arrs["frac"] >= 1).any() or
-                  (arrs["steps"] < 0).any() or (arrs["rng"] < 0).any()):
+            _check_finite(cells[k], f"state_dict[{k!r}]", 0.0, False, "")
+        if len(cells) and ((cells["frac"] < 0).any() or (cells["frac"] >= 1).any() or
+                           (cells["steps"] < 0).any() or (cells["rng"] < 0).any()):
             raise ValueError("state_dict: frac must be in [0, 1), steps and rng >= 0")
-        tid = _ids(sd["tok_ids"], "state_dict['tok_ids']")
-        m = tid.size
-        shp = (m, *self._token_shape())
-        tok = {"ids": tid}
-        for k in self._tok:
-            if k == "ids":
-                continue
-            a = np.asarray(sd[f"tok_{k}"])
-            want = shp if k in ("mean", "logvar") else (m,)
-            if a.shape != want:
-                raise ValueError(f"state_dict['tok_{k}'] must have shape {want}, got {a.shape}")
-            if not np.all(np.isfinite(a)):
+        for k in tok.names:
+            if not np.all(np.isfinite(tok[k])):
                 raise ValueError(f"state_dict['tok_{k}'] has non-finite values")
-            tok[k] = a.astype(np.float32 if k in ("mean", "logvar") else
-                              (np.int64 if k == "step" else np.float64))
-        if m and (not np.isin(tid, ids).all() or
-                  (m > 1 and not (tid[1:] > tid[:-1]).all())):
+        if not np.isin(tok.ids, cells.ids).all():
             raise ValueError("state_dict['tok_ids'] must be strictly increasing cell ids with "
                              "state")
         with self._lock:
-            self._ids = ids.copy()
-            self._ps, self._t, self._steps = arrs["ps"], arrs["t"], arrs["steps"]
-            self._frac, self._rng = arrs["frac"], arrs["rng"]
-            self._tok = tok
+            self._cells, self._tok = cells, tok
 
 
 # ---------------------------------------------------------------------------------------------
