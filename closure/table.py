@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +48,7 @@ import h5py
 import numpy as np
 import torch
 
+from closure.files import atomic_write
 from closure.runner import MesoRunner
 
 __all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", "evaluate_ps",
@@ -116,12 +115,9 @@ class Table:
                                   status_outside, backend=backend)
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically to ``path`` (temp file in the same directory, fsync, rename)."""
+        """Write atomically to ``path`` (:func:`closure.files.atomic_write`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_write(path) as tmp:
             with h5py.File(tmp, "w") as h5:
                 h5.attrs["format"] = FORMAT
                 h5.attrs["format_version"] = FORMAT_VERSION
@@ -134,12 +130,6 @@ class Table:
                 h5.attrs["envelope"] = np.asarray(self.envelope, float)
                 h5.attrs["threshold_K"] = self.threshold
                 h5.attrs["meta"] = json.dumps(self.meta)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod
