@@ -114,10 +114,18 @@ class MesoRunner:
                              f"{gpu_chunk}, {gpu_step_chunk}")
         self.backend = backend
         self._gpu: tuple[tuple, LatentClosureModel] | None = None
-        self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
+        self._bank: list[list[dict]] | None = None
         self.vae_T = model.tokenizer.vaes["T"]
         self.T_lo, self.T_hi = NORM_RANGES["T"]
         self.envelope = self._envelope()
+
+    @property
+    def bank(self) -> list[list[dict]]:
+        """The microstructure bank (pore sets of the ``n_micro`` members), drawn on first use:
+        table mode never needs it, and drawing it imports the Numba geometry kernels."""
+        if self._bank is None:
+            self._bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
+        return self._bank
 
     def _envelope(self) -> tuple[float, float]:
         """Shock-pressure range of the meso training samples (``meta/shock_pressure`` of the
