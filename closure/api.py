@@ -51,6 +51,7 @@ or Inf is ever returned. Pressure must be >= 0: a hydrocode in tension passes
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,25 +166,31 @@ class Closure:
     ``runner``: the meso model runner; ``table``: the (Ps, t) response table or None (then only
     online mode works); ``p_trigger`` (Pa): shock trigger; ``ps_window`` (s, at most one meso
     step): Ps is the max pressure over calls starting in ``[0, ps_window)`` after the trigger;
-    ``seed``: default seed of sampled decodes; ``backend``: kernel backend (see
-    :mod:`closure.kernels`; None = ``$CLOSURE_KERNELS`` or auto).
+    ``seed``: default seed of sampled decodes; ``backend``: kernel path (a name, see
+    :mod:`closure.kernels`, or a :class:`closure.kernels.Backend`; None: the runner's), resolved
+    here once and shared by the runner and the table (copies of them when it differs).
     """
 
     def __init__(self, runner: MesoRunner, table: Table | None = None, *,
                  p_trigger: float = 1.0e9, ps_window: float | None = None, seed: int = 0,
-                 backend: str | None = None) -> None:
+                 backend: kernels.Backend | str | None = None) -> None:
         if not (np.isfinite(p_trigger) and p_trigger > 0):
             raise ValueError(f"p_trigger must be finite and > 0 Pa, got {p_trigger!r}")
         ps_window = runner.dt_meso if ps_window is None else float(ps_window)
         if not 0.0 <= ps_window <= runner.dt_meso:
             raise ValueError(f"ps_window must be in [0, dt_meso = {runner.dt_meso:g}] s, got "
                              f"{ps_window!r}")
+        if backend is not None and backend is not runner.backend:
+            runner = runner.with_backend(backend)
+        #: the kernel path of this closure (its runner's and its table's)
+        self.backend: kernels.Backend = runner.backend
+        if table is not None and table.backend is not self.backend:
+            table = dataclasses.replace(table, backend=self.backend)
         self.runner = runner
         self.table = table
         self.p_trigger = float(p_trigger)
         self.ps_window = ps_window
         self.seed = self._seed(seed)
-        self.backend = backend
         self.envelope = tuple(table.envelope) if table is not None else runner.envelope
         self._lock = threading.RLock()
         self._reset()
@@ -192,13 +199,15 @@ class Closure:
     @classmethod
     def load(cls, path: str | Path | None = None, *, table: bool = True,
              n_micro: int | None = None, micro_seed: int | None = None,
-             grid: tuple[int, int] | None = None, backend: str | None = None,
-             **kwargs: Any) -> Closure:
+             grid: tuple[int, int] | None = None,
+             backend: kernels.Backend | str | None = None, **kwargs: Any) -> Closure:
         """Load the meso model in ``path`` (None: the shipped ``closure/weights/default``) and,
         if ``table`` and the file exists, its ``closure_table.h5``, checked against the model
         (weights hash, grid, microstructure bank, threshold, horizon). ``n_micro`` /
         ``micro_seed`` (microstructure bank of online mode) default to the table's, else 4 / 0.
-        Other keywords go to :class:`Closure`."""
+        ``backend`` (kernel path: a name or None for ``$CLOSURE_KERNELS`` / auto) is resolved
+        here, once. Other keywords go to :class:`Closure`."""
+        be = kernels.as_backend(backend)  # a bad name fails before the model is read
         path = DEFAULT_MODEL_DIR if path is None else Path(path)
         if not (path / "model_card.json").exists():
             hint = (" (the shipped default weights are not installed)"
@@ -215,10 +224,11 @@ class Closure:
                 grid = tuple(fp["grid"])
         runner = MesoRunner(model, card, n_micro=4 if n_micro is None else n_micro,
                             micro_seed=0 if micro_seed is None else micro_seed, grid=grid,
-                            backend=backend)
+                            backend=be)
         if tab is not None:
-            tab = Table.load(path / TABLE_FILE, runner.fingerprint())
-        return cls(runner, tab, backend=backend, **kwargs)
+            tab.check_fingerprint(runner.fingerprint(), path / TABLE_FILE)
+            tab.backend = be
+        return cls(runner, tab, **kwargs)
 
     @staticmethod
     def _seed(seed: Any) -> int:
@@ -329,8 +339,7 @@ class Closure:
         rng_new = rng_old
         tok_update = None
         if mode == "table":
-            A, T, U, R = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8),
-                                           backend=self.backend)
+            A, T, U, R = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8))
         else:
             A, T, U, R, rng_new, tok_update = self._online(
                 ids, tracked, ps_new, t_old, t_new, dt, st_old, fr_old, st_new, fr_new, rng_old,
@@ -357,7 +366,7 @@ class Closure:
         cells = self._cells
         ps, t, steps, frac, status, A, T, U, R = self.table.step(
             cells["ps"], cells["t"], cells["steps"], cells["frac"], p, dt, self.runner.dt_meso,
-            self.ps_window, STATUS_OK, STATUS_OUTSIDE_ENVELOPE, backend=self.backend)
+            self.ps_window, STATUS_OK, STATUS_OUTSIDE_ENVELOPE)
         cells.assign(ps=ps, t=t, steps=steps, frac=frac)
         return QueryResult(A, T, R, U, status)
 
@@ -401,7 +410,7 @@ class Closure:
 
         def stats(sel: np.ndarray, m: torch.Tensor, v: torch.Tensor):
             a, t = run.stats(m, v, sample=sample, seed=seed, cell_ids=qid[sel],
-                             counters=counters[sel], backend=self.backend)
+                             counters=counters[sel])
             if sample:
                 counters[sel] += 1
             return a, t
@@ -415,9 +424,9 @@ class Closure:
                 m0, v0 = torch.from_numpy(mean), torch.from_numpy(logvar)
             else:
                 m0, v0 = (torch.empty(sel.size, n, h, w, dtype=torch.float32) for _ in range(2))
-            run.encode(ps_eff[sel], members, backend=self.backend, out=(m0, v0))
+            run.encode(ps_eff[sel], members, out=(m0, v0))
             a0, t0 = stats(sel, m0, v0)
-            run.step(m0, v0, backend=self.backend, out=(m0, v0))
+            run.step(m0, v0, out=(m0, v0))
             a1, t1 = stats(sel, m0, v0)
             if sel.size != q.size:
                 mean[sel], logvar[sel] = m0.numpy(), v0.numpy()
@@ -432,11 +441,10 @@ class Closure:
                     return
                 if sel.size == q.size:  # every cell steps: in place, no gather and scatter
                     m, v = torch.from_numpy(mean), torch.from_numpy(logvar)
-                    run.step(m, v, backend=self.backend, out=(m, v))
+                    run.step(m, v, out=(m, v))
                     a, t = stats(sel, m, v)
                 else:
-                    m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]),
-                                    backend=self.backend)
+                    m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]))
                     a, t = stats(sel, m, v)
                     mean[sel], logvar[sel] = m.numpy(), v.numpy()
                 a_lo[sel], T_lo[sel] = a_hi[sel], T_hi[sel]
@@ -457,8 +465,7 @@ class Closure:
         R[q] = np.maximum(A1 - A0, 0.0) / dt[q]
         rng_new[q] = counters
         if self.table is not None:
-            _, _, U, _ = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8),
-                                           backend=self.backend)
+            _, _, U, _ = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8))
         else:
             U = np.zeros(N)
         update = (tp if has.all() else None, qid, mean, logvar, step, tps, a_lo, a_hi, T_lo,

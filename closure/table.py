@@ -48,6 +48,7 @@ import h5py
 import numpy as np
 import torch
 
+from closure import kernels
 from closure.files import atomic_write
 from closure.runner import MesoRunner
 
@@ -80,6 +81,9 @@ class Table:
     envelope: tuple[float, float]
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
+    #: kernel path of the lookups (a closure's table shares its runner's; None: resolved from
+    #: ``$CLOSURE_KERNELS`` at each call)
+    backend: kernels.Backend | None = field(default=None, compare=False, repr=False)
 
     @property
     def horizon_time(self) -> float:
@@ -94,25 +98,23 @@ class Table:
                 self.temperature[i] + f * (self.temperature[i + 1] - self.temperature[i]))
 
     def lookup(self, ps: np.ndarray, t0: np.ndarray, t1: np.ndarray, shocked: np.ndarray,
-               backend: str | None = None) -> tuple[np.ndarray, ...]:
-        from closure import kernels
-
+               ) -> tuple[np.ndarray, ...]:
+        """(A(t1), T_hs(t1), U(t1), rate) of cells at (``ps``, ``t0`` -> ``t1``)
+        (:func:`closure.kernels.table_lookup`)."""
         return kernels.table_lookup(self.nodes, self.dt, self.area, self.temperature,
                                     self.uncertainty, ps, t0, t1, shocked, self.threshold,
-                                    backend=backend)
+                                    backend=self.backend)
 
     def step(self, ps_old: np.ndarray, t_old: np.ndarray, steps_old: np.ndarray,
              frac_old: np.ndarray, pressure: np.ndarray, dt: np.ndarray | float, dt_meso: float,
              ps_window: float, status_ok: int, status_outside: int,
-             backend: str | None = None) -> tuple[np.ndarray, ...]:
+             ) -> tuple[np.ndarray, ...]:
         """A call of cells that all have state: their new clock, status and response
         (:func:`closure.kernels.table_step`, fused on the C++ backend)."""
-        from closure import kernels
-
         return kernels.table_step(self.nodes, self.dt, self.area, self.temperature,
                                   self.uncertainty, ps_old, t_old, steps_old, frac_old, pressure,
                                   dt, dt_meso, ps_window, *self.envelope, status_ok,
-                                  status_outside, backend=backend)
+                                  status_outside, backend=self.backend)
 
     def save(self, path: str | Path) -> Path:
         """Write atomically to ``path`` (:func:`closure.files.atomic_write`)."""
@@ -133,8 +135,10 @@ class Table:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, fingerprint: Mapping[str, Any] | None = None) -> Table:
-        """Read a table; with ``fingerprint`` check it was built for that model and settings."""
+    def load(cls, path: str | Path, fingerprint: Mapping[str, Any] | None = None, *,
+             backend: kernels.Backend | None = None) -> Table:
+        """Read a table; with ``fingerprint`` check it was built for that model and settings.
+        ``backend``: the kernel path of its lookups."""
         path = Path(path)
         if not path.exists():
             raise TableError(f"{path}: no table file")
@@ -148,7 +152,7 @@ class Table:
                       temperature=h5["temperature"][:], uncertainty=h5["uncertainty"][:],
                       envelope=tuple(float(v) for v in h5.attrs["envelope"]),
                       threshold=float(h5.attrs["threshold_K"]),
-                      meta=json.loads(h5.attrs["meta"]))
+                      meta=json.loads(h5.attrs["meta"]), backend=backend)
         nP = tab.nodes.shape[0]
         if nP < 2 or np.any(np.diff(tab.nodes) <= 0) or tab.area.ndim != 2 or \
                 tab.area.shape[0] != nP or tab.area.shape[1] < 2 or \
@@ -159,13 +163,18 @@ class Table:
             if not np.all(np.isfinite(getattr(tab, name))):
                 raise TableError(f"{path}: {name} has non-finite values")
         if fingerprint is not None:
-            got = tab.meta.get("fingerprint", {})
-            for k, v in fingerprint.items():
-                if got.get(k) != v:
-                    raise TableError(f"{path}: built for {k} = {got.get(k)!r}, but the model has "
-                                     f"{v!r}; rebuild it: python -m closure.table build "
-                                     f"{path.parent}")
+            tab.check_fingerprint(fingerprint, path)
         return tab
+
+    def check_fingerprint(self, fingerprint: Mapping[str, Any], path: str | Path) -> None:
+        """Raise :class:`TableError` unless the table (file ``path``) was built for the model
+        and settings of ``fingerprint`` (:meth:`closure.runner.MesoRunner.fingerprint`)."""
+        got = self.meta.get("fingerprint", {})
+        for k, v in fingerprint.items():
+            if got.get(k) != v:
+                raise TableError(f"{path}: built for {k} = {got.get(k)!r}, but the model has "
+                                 f"{v!r}; rebuild it: python -m closure.table build "
+                                 f"{Path(path).parent}")
 
 
 def evaluate_many(runner: MesoRunner, ps: np.ndarray, *, n_samples: int = 0, seed: int = 0,

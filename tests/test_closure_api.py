@@ -498,15 +498,15 @@ def test_online_on_the_gpu_agrees_with_the_cpp_path(model_dir):
 def test_runner_writes_into_given_arrays_in_place(model_dir, backend):
     # large online batches encode and step in the call's own token arrays (no second copy);
     # the result must equal the allocating path, also when ``out`` is the input itself
-    run = Closure.load(model_dir, table=False).runner
+    run = Closure.load(model_dir, table=False, backend=backend).runner
     run.chunk = run.step_chunk = 3  # several chunks, the last one short
     ps = np.array([4e9, 7e9, 9e9, 12e9, 15e9, 6e9, 11e9])
     members = np.arange(ps.size) % run.n_micro
-    m0, v0 = run.encode(ps, members, backend=backend)
+    m0, v0 = run.encode(ps, members)
     om, ov = torch.full_like(m0, np.nan), torch.full_like(v0, np.nan)
-    got = run.encode(ps, members, backend=backend, out=(om, ov))
+    got = run.encode(ps, members, out=(om, ov))
     assert got[0] is om and got[1] is ov
     assert torch.equal(om, m0) and torch.equal(ov, v0)
-    m1, v1 = run.step(m0, v0, backend=backend)
-    run.step(om, ov, backend=backend, out=(om, ov))
+    m1, v1 = run.step(m0, v0)
+    run.step(om, ov, out=(om, ov))
     assert torch.equal(om, m1) and torch.equal(ov, v1)
