@@ -30,12 +30,12 @@ fraction) turns the criterion into an absolute one, ``tol * area_floor`` = 1e-4 
 ``n_check`` extra checks at random pressures.
 
 File: ``closure_table.h5`` beside the weights, written atomically (temp file, fsync, rename).
-Build: ``python -m closure.table build MODEL_DIR`` (see docs/closure.md for cost).
+Build: ``closure table build MODEL_DIR`` (or ``python -m closure.table build MODEL_DIR``; see
+docs/closure.md for cost).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -52,8 +52,7 @@ from closure import kernels
 from closure.files import atomic_write
 from closure.runner import MesoRunner
 
-__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", "evaluate_ps",
-           "main"]
+__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", "evaluate_ps"]
 
 TABLE_FILE = "closure_table.h5"
 #: initial uniform Ps nodes and the node cap of a build: the shipped model's table needed 62 nodes
@@ -341,54 +340,7 @@ def build_table(runner: MesoRunner, *, n_initial: int = DEFAULT_N_INITIAL, tol: 
     return tab
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m closure.table build MODEL_DIR [--out FILE] ...``"""
-    ap = argparse.ArgumentParser(prog="python -m closure.table",
-                                 description="Build the closure's (Ps, t) response table.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="build MODEL_DIR/closure_table.h5")
-    b.add_argument("model_dir")
-    b.add_argument("--out", default=None, help=f"output file (default MODEL_DIR/{TABLE_FILE})")
-    b.add_argument("--tol", type=float, default=0.01)
-    b.add_argument("--area-floor", type=float, default=0.01)
-    b.add_argument("--n-initial", type=int, default=DEFAULT_N_INITIAL)
-    b.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES)
-    b.add_argument("--n-micro", type=int, default=4)
-    b.add_argument("--n-samples", type=int, default=1)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    b.add_argument("--time-budget", type=float, default=0.0,
-                   help="seconds after which no interval is split any more (0: no limit)")
-    s = sub.add_parser("show", help="print a table file's summary")
-    s.add_argument("path")
-    a = ap.parse_args(argv)
-    if a.cmd == "show":
-        tab = Table.load(a.path)
-        m = tab.meta
-        print(f"{a.path}: {len(tab.nodes)} Ps nodes {tab.nodes.min() / 1e9:.2f}-"
-              f"{tab.nodes.max() / 1e9:.2f} GPa, {tab.area.shape[1]} t nodes (dt {tab.dt:.3g} s)"
-              f"; max held-out error {m.get('max_heldout_error'):.4f} (tol {m.get('tol')}), "
-              f"converged {m.get('converged')}, built in {m.get('build_seconds', 0):.0f} s")
-        return 0
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    from closure.api import Closure
+if __name__ == "__main__":  # python -m closure.table: the ``closure table`` subcommand
+    from closure.cli import run_module
 
-    c = Closure.load(a.model_dir, table=False, n_micro=a.n_micro)
-    out = Path(a.out) if a.out else Path(a.model_dir) / TABLE_FILE
-    print(f"building {out}: envelope {c.runner.envelope[0] / 1e9:.2f}-"
-          f"{c.runner.envelope[1] / 1e9:.2f} GPa, horizon {c.runner.horizon} steps, "
-          f"{c.runner.n_micro} microstructures, grid {c.runner.grid}", file=sys.stderr)
-    tab = build_table(c.runner, n_initial=a.n_initial, tol=a.tol, area_floor=a.area_floor,
-                      max_nodes=a.max_nodes, n_samples=a.n_samples, seed=a.seed,
-                      time_budget=a.time_budget)
-    tab.save(out)
-    m = tab.meta
-    print(f"wrote {out}: {len(tab.nodes)} Ps nodes, max held-out error "
-          f"{m['max_heldout_error']:.4f} (tol {a.tol}, converged {m['converged']}), random "
-          f"checks {m['max_random_check_error']:.4f}, {m['build_seconds']:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_module("table", None, "python -m closure.table"))

@@ -445,17 +445,17 @@ def test_fuzz_state_bookkeeping_against_cells_queried_one_by_one(bookkeeping_clo
 
 
 def test_table_cli_build_and_show(tmp_path, capsys):
-    from closure.table import main
+    from closure.cli import main
 
     d = make_model_dir(tmp_path / "m", n_t=4)
-    assert main(["build", str(d), "--n-initial", "3", "--max-nodes", "3", "--n-micro", "2",
-                 "--n-samples", "1", "--threads", "1"]) == 0
+    assert main(["table", "build", str(d), "--n-initial", "3", "--max-nodes", "3", "--n-micro",
+                 "2", "--n-samples", "1", "--threads", "1"]) == 0
     tab = Table.load(d / TABLE_FILE)
     assert len(tab.nodes) == 3 and tab.area.shape == (3, 3)
     assert tab.meta["fingerprint"]["n_micro"] == 2
     c = Closure.load(d)  # bank size taken from the table
     assert c.runner.n_micro == 2 and c.table is not None
-    assert main(["show", str(d / TABLE_FILE)]) == 0
+    assert main(["table", "show", str(d / TABLE_FILE)]) == 0
     assert "3 Ps nodes" in capsys.readouterr().out
 
 
