@@ -64,7 +64,7 @@ from closure import kernels
 from closure.modelcard import load_model
 from closure.runner import MesoRunner, member_of
 from closure.table import TABLE_FILE, Table, TableError
-from macro.cellstore import CellStore
+from macro.cellstore import CellStore, check_ids
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
@@ -147,19 +147,6 @@ def _check_finite(a: np.ndarray, name: str, lower: float, strict: bool, unit: st
         raise ValueError(f"{where} = {float(a.flat[i])!r} is out of range; {name} must be {rng}")
 
 
-def _check_unique(ids: np.ndarray, name: str) -> None:
-    if ids.size < 2 or bool((ids[1:] > ids[:-1]).all()):
-        return
-    order = np.argsort(ids, kind="stable")
-    s = ids[order]
-    dup = np.flatnonzero(s[1:] == s[:-1])
-    if dup.size:
-        v = s[dup[0]]
-        idx = np.flatnonzero(ids == v)
-        raise ValueError(f"{name} must be unique: {name}[{idx[1]}] = {v} repeats "
-                         f"{name}[{idx[0]}]")
-
-
 class Closure:
     """Latent meso-scale closure with per-cell state (module docstring).
 
@@ -184,8 +171,6 @@ class Closure:
             runner = runner.with_backend(backend)
         #: the kernel path of this closure (its runner's and its table's)
         self.backend: kernels.Backend = runner.backend
-        if table is not None and table.backend is not self.backend:
-            table = dataclasses.replace(table, backend=self.backend)
         self.runner = runner
         self.table = table
         self.p_trigger = float(p_trigger)
@@ -194,6 +179,18 @@ class Closure:
         self.envelope = tuple(table.envelope) if table is not None else runner.envelope
         self._lock = threading.RLock()
         self._reset()
+
+    @property
+    def table(self) -> Table | None:
+        """The (Ps, t) response table (None: online mode only). A table set here runs its
+        lookups on this closure's backend (a copy sharing the arrays when its own differs)."""
+        return self._table
+
+    @table.setter
+    def table(self, table: Table | None) -> None:
+        if table is not None and table.backend is not self.backend:
+            table = dataclasses.replace(table, backend=self.backend)
+        self._table = table
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -294,7 +291,7 @@ class Closure:
         if not isinstance(deterministic, bool | np.bool_):
             raise TypeError(f"deterministic must be a bool, got {type(deterministic).__name__}")
         seed = self.seed if seed is None else self._seed(seed)
-        _check_unique(ids, "cell_ids")
+        check_ids(ids, "cell_ids")  # unique
         if mode == "table" and self.table is None:
             raise TableError("mode='table' needs the response table, which is not loaded; build "
                              "it with: python -m closure.table build MODEL_DIR (or use "

@@ -510,3 +510,21 @@ def test_runner_writes_into_given_arrays_in_place(model_dir, backend):
     m1, v1 = run.step(m0, v0)
     run.step(om, ov, out=(om, ov))
     assert torch.equal(om, m1) and torch.equal(ov, v1)
+
+
+def test_one_backend_object_per_closure_resolved_at_load(model_dir, monkeypatch):
+    """The backend is resolved once at load and shared by the runner and the table; a table set
+    later runs on it too; a bad name fails at load, not at the first query."""
+    c = Closure.load(model_dir, backend="torch")
+    assert c.backend.name == "torch" and c.runner.backend is c.backend
+    assert c.table.backend is c.backend
+    monkeypatch.setenv(closure.kernels.ENV_VAR, "bogus")  # read at load only
+    c.query(np.array([3]), np.array([8e9]), 1e-10)
+    tab = Table.load(model_dir / TABLE_FILE)
+    c.table = tab
+    assert c.table.backend is c.backend and tab.backend is None  # a copy: the caller's is kept
+    assert c.table.area is tab.area
+    with pytest.raises(ValueError, match=r"\$CLOSURE_KERNELS = 'bogus'"):
+        Closure.load(model_dir)
+    with pytest.raises(ValueError, match="backend = 'fortran'"):
+        Closure.load(model_dir, backend="fortran")

@@ -32,35 +32,29 @@ The backends agree to a relative error <= 1e-5 in float32 (tests/test_closure_ke
 hotspot count can differ only by cells whose T lies within float32 round-off of the threshold.
 """
 
-from closure.kernels.decode import (
-    _WINO_MIN_CHANNELS,
-    _conv_unit_cpp,
-    _decode_cpp,
-    _prepare,
-    decode_hotspots,
-    hotspot_head,
-    hotspot_head_torch,
-)
+# names with a redundant alias (``_x as _x``): private helpers re-exported for the tests and
+# benchmarks that reach them as ``closure.kernels.<name>``
+from closure.kernels.decode import _decode_cpp as _decode_cpp
+from closure.kernels.decode import _prepare as _prepare
+from closure.kernels.decode import decode_hotspots, hotspot_head, hotspot_head_torch
 from closure.kernels.dispatch import (
     BACKENDS,
     CUDA_TABLE_MIN_BATCH,
     ENV_VAR,
     Backend,
-    _mods,
-    _module,
     as_backend,
     available_backends,
     full_float32,
     resolve_backend,
 )
-from closure.kernels.layout import (
-    _direct_weights,
-    _mix_weights,
-    _np,
-    _plain3x3,
-    _winograd_weights,
-    parameter_stamp,
-)
+from closure.kernels.dispatch import _mods as _mods
+from closure.kernels.dispatch import _module as _module
+from closure.kernels.layout import _direct_weights as _direct_weights
+from closure.kernels.layout import _mix_weights as _mix_weights
+from closure.kernels.layout import _np as _np
+from closure.kernels.layout import _plain3x3 as _plain3x3
+from closure.kernels.layout import _winograd_weights as _winograd_weights
+from closure.kernels.layout import parameter_stamp
 from closure.kernels.lookup import (
     advance_cells,
     table_lookup,
@@ -69,7 +63,8 @@ from closure.kernels.lookup import (
     table_step_reference,
 )
 from closure.kernels.rng import normal_torch, sample_latent, sample_latent_torch
-from closure.kernels.unet import _prepare_unet, unet_forward
+from closure.kernels.unet import _prepare_unet as _prepare_unet
+from closure.kernels.unet import unet_forward
 
 __all__ = [
     "BACKENDS",
@@ -94,7 +89,3 @@ __all__ = [
     "table_step_reference",
     "unet_forward",
 ]
-
-# private helpers that tests and benchmarks reach through ``closure.kernels``
-_PRIVATE = (_WINO_MIN_CHANNELS, _conv_unit_cpp, _decode_cpp, _direct_weights, _mix_weights,
-            _module, _mods, _np, _plain3x3, _prepare, _prepare_unet, _winograd_weights)
