@@ -48,8 +48,8 @@ def decoder_macs(vae, grid: tuple[int, int]) -> dict[str, int]:
     prep = kernels._prepare(vae)
     H, W = grid[0] // 8, grid[1] // 8
     eager = restructured = vae.dec_in.in_channels * vae.dec_in.out_channels * 9 * H * W
-    for i, k, u in prep["units"]:
-        if i < 3 and k == 0:
+    for _, _, u in prep["units"]:
+        if u["upsampled"]:
             H, W = 2 * H, 2 * W
         conv, mix = u["unit"].conv, u["unit"].mix
         full = conv.in_channels * conv.out_channels * 9 * H * W
@@ -90,17 +90,19 @@ def nchw_reference(run, mean, logvar):
     L = run.model.tokenizer.latent_channels
     iT = run.model.fields.index("T")
     vae = run.vae_T
+    plan = vae.decoder_plan()
 
     def decode():
         with torch.inference_mode():
             z = mean[:, iT * L:(iT + 1) * L]
             for s in range(0, len(z), run.decode_chunk):
-                h = F.leaky_relu(vae.dec_in(z[s:s + run.decode_chunk]), kernels._SLOPE)
-                for i, block in enumerate(vae.dec):
-                    if i < 3:
+                h = F.leaky_relu(plan.dec_in(z[s:s + run.decode_chunk]), plan.input_slope)
+                for block in plan.blocks:
+                    if block.upsample:
                         h = F.interpolate(h, scale_factor=2, mode="bilinear",
                                           align_corners=False)
-                    h = block(h)
+                    for unit in block.units:
+                        h = unit(h)
                 kernels.hotspot_head_torch(h, vae.dec_out.weight, float(vae.dec_out.bias[0]),
                                            run.T_lo, run.T_hi, run.threshold)
 
@@ -135,9 +137,10 @@ def main() -> int:
     nchw_dynamics, nchw_decode = nchw_reference(run, mean, logvar)
     fns = {"dynamics_nchw": nchw_dynamics, "decode_torch_nchw": nchw_decode,
            "sgemm": sgemm_seconds(torch)}
-    for b in backends:
-        fns[f"dynamics_{b}"] = lambda b=b: run.step(mean, logvar, backend=b)
-        fns[f"decode_{b}"] = lambda b=b: run.stats(mean, logvar, backend=b)
+    runs = {b: run.with_backend(b) for b in backends}  # one model, one runner per backend
+    for b, r in runs.items():
+        fns[f"dynamics_{b}"] = lambda r=r: r.step(mean, logvar)
+        fns[f"decode_{b}"] = lambda r=r: r.stats(mean, logvar)
     t = interleaved_medians(fns, args.repeats)
     out["dynamics_s"] = {b: t[f"dynamics_{b}"] for b in backends}
     out["decode_s"] = {b: t[f"decode_{b}"] for b in backends}
@@ -150,16 +153,18 @@ def main() -> int:
     sweep: dict = {"dynamics_per_16_cells_s": {}, "decode_per_16_patches_s": {}}
     chosen = run.step_chunk, run.decode_chunk
     for sc in sorted({16, chosen[0]}):
-        run.step_chunk = sc
+        runs["torch"].step_chunk = sc
         sweep["dynamics_per_16_cells_s"][sc] = per16 * interleaved_medians(
-            {"d": lambda: run.step(mean, logvar, backend="torch")}, args.repeats)["d"]
-    run.step_chunk = chosen[0]
+            {"d": lambda: runs["torch"].step(mean, logvar)}, args.repeats)["d"]
+    runs["torch"].step_chunk = chosen[0]
     for dc in sorted({16, chosen[1]}):
-        run.decode_chunk = dc
-        t_dc = interleaved_medians({b: lambda b=b: run.stats(mean, logvar, backend=b)
-                                    for b in backends}, args.repeats)
+        for r in runs.values():
+            r.decode_chunk = dc
+        t_dc = interleaved_medians({b: lambda r=r: r.stats(mean, logvar)
+                                    for b, r in runs.items()}, args.repeats)
         sweep["decode_per_16_patches_s"][dc] = {b: per16 * v for b, v in t_dc.items()}
-    run.decode_chunk = chosen[1]
+    for r in runs.values():
+        r.decode_chunk = chosen[1]
     out["batching"] = sweep
     macs = decoder_macs(run.vae_T, run.grid)
     out["decoder_macs_per_patch"] = macs

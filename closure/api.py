@@ -51,6 +51,7 @@ or Inf is ever returned. Pressure must be >= 0: a hydrocode in tension passes
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,7 @@ from closure import kernels
 from closure.modelcard import load_model
 from closure.runner import MesoRunner, member_of
 from closure.table import TABLE_FILE, Table, TableError
+from macro.cellstore import CellStore, check_ids
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
@@ -145,59 +147,64 @@ def _check_finite(a: np.ndarray, name: str, lower: float, strict: bool, unit: st
         raise ValueError(f"{where} = {float(a.flat[i])!r} is out of range; {name} must be {rng}")
 
 
-def _check_unique(ids: np.ndarray, name: str) -> None:
-    if ids.size < 2 or bool((ids[1:] > ids[:-1]).all()):
-        return
-    order = np.argsort(ids, kind="stable")
-    s = ids[order]
-    dup = np.flatnonzero(s[1:] == s[:-1])
-    if dup.size:
-        v = s[dup[0]]
-        idx = np.flatnonzero(ids == v)
-        raise ValueError(f"{name} must be unique: {name}[{idx[1]}] = {v} repeats "
-                         f"{name}[{idx[0]}]")
-
-
 class Closure:
     """Latent meso-scale closure with per-cell state (module docstring).
 
     ``runner``: the meso model runner; ``table``: the (Ps, t) response table or None (then only
     online mode works); ``p_trigger`` (Pa): shock trigger; ``ps_window`` (s, at most one meso
     step): Ps is the max pressure over calls starting in ``[0, ps_window)`` after the trigger;
-    ``seed``: default seed of sampled decodes; ``backend``: kernel backend (see
-    :mod:`closure.kernels`; None = ``$CLOSURE_KERNELS`` or auto).
+    ``seed``: default seed of sampled decodes; ``backend``: kernel path (a name, see
+    :mod:`closure.kernels`, or a :class:`closure.kernels.Backend`; None: the runner's), resolved
+    here once and shared by the runner and the table (copies of them when it differs).
     """
 
     def __init__(self, runner: MesoRunner, table: Table | None = None, *,
                  p_trigger: float = 1.0e9, ps_window: float | None = None, seed: int = 0,
-                 backend: str | None = None) -> None:
+                 backend: kernels.Backend | str | None = None) -> None:
         if not (np.isfinite(p_trigger) and p_trigger > 0):
             raise ValueError(f"p_trigger must be finite and > 0 Pa, got {p_trigger!r}")
         ps_window = runner.dt_meso if ps_window is None else float(ps_window)
         if not 0.0 <= ps_window <= runner.dt_meso:
             raise ValueError(f"ps_window must be in [0, dt_meso = {runner.dt_meso:g}] s, got "
                              f"{ps_window!r}")
+        if backend is not None and backend is not runner.backend:
+            runner = runner.with_backend(backend)
+        #: the kernel path of this closure (its runner's and its table's)
+        self.backend: kernels.Backend = runner.backend
         self.runner = runner
         self.table = table
         self.p_trigger = float(p_trigger)
         self.ps_window = ps_window
         self.seed = self._seed(seed)
-        self.backend = backend
         self.envelope = tuple(table.envelope) if table is not None else runner.envelope
         self._lock = threading.RLock()
         self._reset()
+
+    @property
+    def table(self) -> Table | None:
+        """The (Ps, t) response table (None: online mode only). A table set here runs its
+        lookups on this closure's backend (a copy sharing the arrays when its own differs)."""
+        return self._table
+
+    @table.setter
+    def table(self, table: Table | None) -> None:
+        if table is not None and table.backend is not self.backend:
+            table = dataclasses.replace(table, backend=self.backend)
+        self._table = table
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path | None = None, *, table: bool = True,
              n_micro: int | None = None, micro_seed: int | None = None,
-             grid: tuple[int, int] | None = None, backend: str | None = None,
-             **kwargs: Any) -> Closure:
+             grid: tuple[int, int] | None = None,
+             backend: kernels.Backend | str | None = None, **kwargs: Any) -> Closure:
         """Load the meso model in ``path`` (None: the shipped ``closure/weights/default``) and,
         if ``table`` and the file exists, its ``closure_table.h5``, checked against the model
         (weights hash, grid, microstructure bank, threshold, horizon). ``n_micro`` /
         ``micro_seed`` (microstructure bank of online mode) default to the table's, else 4 / 0.
-        Other keywords go to :class:`Closure`."""
+        ``backend`` (kernel path: a name or None for ``$CLOSURE_KERNELS`` / auto) is resolved
+        here, once. Other keywords go to :class:`Closure`."""
+        be = kernels.as_backend(backend)  # a bad name fails before the model is read
         path = DEFAULT_MODEL_DIR if path is None else Path(path)
         if not (path / "model_card.json").exists():
             hint = (" (the shipped default weights are not installed)"
@@ -214,10 +221,11 @@ class Closure:
                 grid = tuple(fp["grid"])
         runner = MesoRunner(model, card, n_micro=4 if n_micro is None else n_micro,
                             micro_seed=0 if micro_seed is None else micro_seed, grid=grid,
-                            backend=backend)
+                            backend=be)
         if tab is not None:
-            tab = Table.load(path / TABLE_FILE, runner.fingerprint())
-        return cls(runner, tab, backend=backend, **kwargs)
+            tab.check_fingerprint(runner.fingerprint(), path / TABLE_FILE)
+            tab.backend = be
+        return cls(runner, tab, **kwargs)
 
     @staticmethod
     def _seed(seed: Any) -> int:
@@ -228,18 +236,14 @@ class Closure:
         return int(seed)
 
     def _reset(self) -> None:
-        self._ids = np.zeros(0, np.int64)
-        self._ps = np.zeros(0)
-        self._t = np.zeros(0)
-        self._steps = np.zeros(0, np.int64)
-        self._frac = np.zeros(0)
-        self._rng = np.zeros(0, np.int64)
-        n, h, w = self._token_shape()
-        self._tok = {"ids": np.zeros(0, np.int64), "mean": np.zeros((0, n, h, w), np.float32),
-                     "logvar": np.zeros((0, n, h, w), np.float32),
-                     "step": np.zeros(0, np.int64), "ps": np.zeros(0),
-                     "a_lo": np.zeros(0), "a_hi": np.zeros(0), "t_lo": np.zeros(0),
-                     "t_hi": np.zeros(0)}
+        # per-cell clock of every shocked cell, and the online tokens of the cells queried
+        # online (field order = state_dict order)
+        self._cells = CellStore({"ps": np.float64, "t": np.float64, "steps": np.int64,
+                                 "frac": np.float64, "rng": np.int64})
+        shape = self._token_shape()
+        self._tok = CellStore({"mean": (np.float32, shape), "logvar": (np.float32, shape),
+                               "step": np.int64, "ps": np.float64, "a_lo": np.float64,
+                               "a_hi": np.float64, "t_lo": np.float64, "t_hi": np.float64})
 
     def _token_shape(self) -> tuple[int, int, int]:
         H, W = self.runner.grid
@@ -248,12 +252,12 @@ class Closure:
     @property
     def n_cells(self) -> int:
         """Number of cells with state (shocked, not released)."""
-        return int(self._ids.size)
+        return len(self._cells)
 
     @property
     def cell_ids(self) -> np.ndarray:
         """Sorted ids of the cells with state (a copy)."""
-        return self._ids.copy()
+        return self._cells.ids.copy()
 
     # -- query ----------------------------------------------------------------------------------
     def query(self, cell_ids: Any, pressure: Any, dt: Any, *, mode: str = "table",
@@ -287,7 +291,7 @@ class Closure:
         if not isinstance(deterministic, bool | np.bool_):
             raise TypeError(f"deterministic must be a bool, got {type(deterministic).__name__}")
         seed = self.seed if seed is None else self._seed(seed)
-        _check_unique(ids, "cell_ids")
+        check_ids(ids, "cell_ids")  # unique
         if mode == "table" and self.table is None:
             raise TableError("mode='table' needs the response table, which is not loaded; build "
                              "it with: python -m closure.table build MODEL_DIR (or use "
@@ -298,14 +302,10 @@ class Closure:
     def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """Positions of ``ids`` in the state arrays, whether each is there, and whether ``ids``
         are exactly the stored ids in their (sorted) order, so the arrays serve as they are."""
-        n = self._ids.size
-        if ids.size == n and np.array_equal(ids, self._ids):
+        if self._cells.matches(ids):
+            n = len(self._cells)
             return np.arange(n), np.ones(n, bool), True
-        if n == 0:
-            return np.zeros(ids.size, np.int64), np.zeros(ids.size, bool), False
-        pos = np.searchsorted(self._ids, ids)
-        posc = np.minimum(pos, n - 1)
-        return posc, self._ids[posc] == ids, False
+        return (*self._cells.lookup(ids), False)
 
     def _query(self, ids: np.ndarray, p: np.ndarray, dt: np.ndarray, mode: str,
                deterministic: bool, seed: int) -> QueryResult:
@@ -317,17 +317,16 @@ class Closure:
         new = ~found & (p > self.p_trigger)
         tracked = found | new
         dtm = self.runner.dt_meso
+        cells = self._cells
         if fast:
-            ps_old, t_old, st_old, fr_old, rng_old = (self._ps, self._t, self._steps, self._frac,
-                                                      self._rng)
+            ps_old, t_old, st_old, fr_old, rng_old = (cells[k] for k in cells.names)
         else:
-            ps_old = np.where(found, self._ps[pos], p) if self._ids.size else p.copy()
-            t_old = np.where(found, self._t[pos], 0.0) if self._ids.size else np.zeros(N)
-            st_old = (np.where(found, self._steps[pos], 0) if self._ids.size
-                      else np.zeros(N, np.int64))
-            fr_old = np.where(found, self._frac[pos], 0.0) if self._ids.size else np.zeros(N)
-            rng_old = (np.where(found, self._rng[pos], 0) if self._ids.size
-                       else np.zeros(N, np.int64))
+            have = len(cells) > 0
+            ps_old = np.where(found, cells["ps"][pos], p) if have else p.copy()
+            t_old = np.where(found, cells["t"][pos], 0.0) if have else np.zeros(N)
+            st_old = np.where(found, cells["steps"][pos], 0) if have else np.zeros(N, np.int64)
+            fr_old = np.where(found, cells["frac"][pos], 0.0) if have else np.zeros(N)
+            rng_old = np.where(found, cells["rng"][pos], 0) if have else np.zeros(N, np.int64)
         ps_new, t_new, st_new, fr_new = kernels.advance_cells(ps_old, t_old, st_old, fr_old, p,
                                                               dt, dtm, self.ps_window)
         lo, hi = self.envelope
@@ -337,26 +336,22 @@ class Closure:
         rng_new = rng_old
         tok_update = None
         if mode == "table":
-            A, T, U, R = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8),
-                                           backend=self.backend)
+            A, T, U, R = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8))
         else:
             A, T, U, R, rng_new, tok_update = self._online(
                 ids, tracked, ps_new, t_old, t_new, dt, st_old, fr_old, st_new, fr_new, rng_old,
                 deterministic, seed)
         # commit (nothing above touched the stored state)
         if fast:
-            self._ps, self._t, self._steps, self._frac, self._rng = (ps_new, t_new, st_new,
-                                                                     fr_new, rng_new)
+            cells.assign(ps=ps_new, t=t_new, steps=st_new, frac=fr_new, rng=rng_new)
         else:
             upd = found
             if upd.any():
-                q = pos[upd]
-                self._ps[q], self._t[q] = ps_new[upd], t_new[upd]
-                self._steps[q], self._frac[q], self._rng[q] = st_new[upd], fr_new[upd], \
-                    rng_new[upd]
+                cells.update(pos[upd], ps=ps_new[upd], t=t_new[upd], steps=st_new[upd],
+                             frac=fr_new[upd], rng=rng_new[upd])
             if new.any():
-                self._insert(ids[new], ps_new[new], t_new[new], st_new[new], fr_new[new],
-                             rng_new[new])
+                cells.insert(ids[new], ps=ps_new[new], t=t_new[new], steps=st_new[new],
+                             frac=fr_new[new], rng=rng_new[new])
         if tok_update is not None:
             self._commit_tokens(*tok_update)
         return QueryResult(np.asarray(A, np.float64), np.asarray(T, np.float64),
@@ -365,21 +360,12 @@ class Closure:
     def _table_steady(self, p: np.ndarray, dt: np.ndarray) -> QueryResult:
         """Table mode on exactly the stored cells (a hydrocode's steady state): one fused
         kernel call for the clock, status and lookup, then the new state arrays are kept."""
+        cells = self._cells
         ps, t, steps, frac, status, A, T, U, R = self.table.step(
-            self._ps, self._t, self._steps, self._frac, p, dt, self.runner.dt_meso,
-            self.ps_window, STATUS_OK, STATUS_OUTSIDE_ENVELOPE, backend=self.backend)
-        self._ps, self._t, self._steps, self._frac = ps, t, steps, frac
+            cells["ps"], cells["t"], cells["steps"], cells["frac"], p, dt, self.runner.dt_meso,
+            self.ps_window, STATUS_OK, STATUS_OUTSIDE_ENVELOPE)
+        cells.assign(ps=ps, t=t, steps=steps, frac=frac)
         return QueryResult(A, T, R, U, status)
-
-    def _insert(self, ids, ps, t, st, fr, rng) -> None:
-        allid = np.concatenate([self._ids, ids])
-        order = np.argsort(allid, kind="stable")
-        self._ids = allid[order]
-        self._ps = np.concatenate([self._ps, ps])[order]
-        self._t = np.concatenate([self._t, t])[order]
-        self._steps = np.concatenate([self._steps, st])[order]
-        self._frac = np.concatenate([self._frac, fr])[order]
-        self._rng = np.concatenate([self._rng, rng])[order]
 
     # -- online mode ----------------------------------------------------------------------------
     def _online(self, ids, tracked, ps_new, t_old, t_new, dt, st_old, fr_old, st_new, fr_new,
@@ -398,12 +384,7 @@ class Closure:
         qid = ids[q]
         ps_eff = np.clip(ps_new[q], lo, hi)
         tok = self._tok
-        nt = tok["ids"].size
-        if nt:
-            tp = np.minimum(np.searchsorted(tok["ids"], qid), nt - 1)
-            has = tok["ids"][tp] == qid
-        else:
-            tp, has = np.zeros(q.size, np.int64), np.zeros(q.size, bool)
+        tp, has = tok.lookup(qid)
         n, h, w = self._token_shape()
         mean = np.zeros((q.size, n, h, w), np.float32)
         logvar = np.zeros((q.size, n, h, w), np.float32)
@@ -426,7 +407,7 @@ class Closure:
 
         def stats(sel: np.ndarray, m: torch.Tensor, v: torch.Tensor):
             a, t = run.stats(m, v, sample=sample, seed=seed, cell_ids=qid[sel],
-                             counters=counters[sel], backend=self.backend)
+                             counters=counters[sel])
             if sample:
                 counters[sel] += 1
             return a, t
@@ -440,9 +421,9 @@ class Closure:
                 m0, v0 = torch.from_numpy(mean), torch.from_numpy(logvar)
             else:
                 m0, v0 = (torch.empty(sel.size, n, h, w, dtype=torch.float32) for _ in range(2))
-            run.encode(ps_eff[sel], members, backend=self.backend, out=(m0, v0))
+            run.encode(ps_eff[sel], members, out=(m0, v0))
             a0, t0 = stats(sel, m0, v0)
-            run.step(m0, v0, backend=self.backend, out=(m0, v0))
+            run.step(m0, v0, out=(m0, v0))
             a1, t1 = stats(sel, m0, v0)
             if sel.size != q.size:
                 mean[sel], logvar[sel] = m0.numpy(), v0.numpy()
@@ -457,11 +438,10 @@ class Closure:
                     return
                 if sel.size == q.size:  # every cell steps: in place, no gather and scatter
                     m, v = torch.from_numpy(mean), torch.from_numpy(logvar)
-                    run.step(m, v, backend=self.backend, out=(m, v))
+                    run.step(m, v, out=(m, v))
                     a, t = stats(sel, m, v)
                 else:
-                    m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]),
-                                    backend=self.backend)
+                    m, v = run.step(torch.from_numpy(mean[sel]), torch.from_numpy(logvar[sel]))
                     a, t = stats(sel, m, v)
                     mean[sel], logvar[sel] = m.numpy(), v.numpy()
                 a_lo[sel], T_lo[sel] = a_hi[sel], T_hi[sel]
@@ -482,8 +462,7 @@ class Closure:
         R[q] = np.maximum(A1 - A0, 0.0) / dt[q]
         rng_new[q] = counters
         if self.table is not None:
-            _, _, U, _ = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8),
-                                           backend=self.backend)
+            _, _, U, _ = self.table.lookup(ps_new, t_old, t_new, tracked.view(np.uint8))
         else:
             U = np.zeros(N)
         update = (tp if has.all() else None, qid, mean, logvar, step, tps, a_lo, a_hi, T_lo,
@@ -495,54 +474,37 @@ class Closure:
         already had tokens (a hydrocode's steady state: no copy of the whole store), else
         merged into a new sorted store."""
         tok = self._tok
-        new = {"ids": qid, "mean": mean, "logvar": logvar, "step": step, "ps": tps,
-               "a_lo": a_lo, "a_hi": a_hi, "t_lo": T_lo, "t_hi": T_hi}
+        new = {"mean": mean, "logvar": logvar, "step": step, "ps": tps, "a_lo": a_lo,
+               "a_hi": a_hi, "t_lo": T_lo, "t_hi": T_hi}
         if at is not None:
-            for k, v in new.items():
-                if k != "ids":
-                    tok[k][at] = v
-            return
-        keep = ~np.isin(tok["ids"], qid)
-        if not keep.any():  # only this call's cells: its own arrays become the store
-            order = np.argsort(qid, kind="stable")
-            same = bool(np.all(order == np.arange(order.size)))
-            self._tok = {k: new[k] if same else new[k][order] for k in tok}
-            return
-        allid = np.concatenate([tok["ids"][keep], qid])
-        order = np.argsort(allid, kind="stable")
-        self._tok = {k: np.concatenate([tok[k][keep], new[k]])[order] for k in tok}
+            tok.update(at, **new)
+        elif np.isin(tok.ids, qid).all():  # only this call's cells: its arrays become the store
+            tok.reset(qid, **new)
+        else:
+            tok.insert(qid, replace=True, **new)
 
     # -- state ----------------------------------------------------------------------------------
     def release(self, ids: Any) -> int:
         """Free the state of cells ``ids`` (ids without state are ignored); returns how many."""
         rel = _ids(ids, "ids")
         with self._lock:
-            gone = np.isin(self._ids, rel)
-            if gone.any():
-                keep = ~gone
-                self._ids, self._ps, self._t = self._ids[keep], self._ps[keep], self._t[keep]
-                self._steps, self._frac = self._steps[keep], self._frac[keep]
-                self._rng = self._rng[keep]
-            tk = ~np.isin(self._tok["ids"], rel)
-            if not tk.all():
-                self._tok = {k: v[tk] for k, v in self._tok.items()}
-            return int(gone.sum())
+            self._tok.release(rel)
+            return self._cells.release(rel)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """All per-cell state as numpy arrays (copies), for checkpoints and MPI transfer."""
         with self._lock:
             sd = {"format": np.array(STATE_FORMAT), "version": np.array(STATE_VERSION),
                   "weights_sha256": np.array(self.runner.fingerprint()["weights_sha256"]),
-                  "dt_meso": np.array(self.runner.dt_meso),
-                  "ids": self._ids, "ps": self._ps, "t": self._t, "steps": self._steps,
-                  "frac": self._frac, "rng": self._rng}
-            sd.update({f"tok_{k}": v for k, v in self._tok.items()})
+                  "dt_meso": np.array(self.runner.dt_meso)}
+            sd.update(self._cells.state_dict())
+            sd.update({f"tok_{k}": v for k, v in self._tok.state_dict().items()})
             return {k: np.array(v, copy=True) for k, v in sd.items()}
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Replace all per-cell state by ``sd`` (from :meth:`state_dict`), validated first."""
-        need = ["format", "version", "weights_sha256", "dt_meso", "ids", "ps", "t", "steps",
-                "frac", "rng"] + [f"tok_{k}" for k in self._tok]
+        need = ["format", "version", "weights_sha256", "dt_meso", "ids", *self._cells.names,
+                "tok_ids", *(f"tok_{k}" for k in self._tok.names)]
         missing = [k for k in need if k not in sd]
         if missing:
             raise ValueError(f"state_dict is missing keys {missing}")
@@ -556,46 +518,22 @@ class Closure:
                              f"{str(np.asarray(sd['weights_sha256']))[:12]}... != {sha[:12]}...)")
         if not np.isclose(float(np.asarray(sd["dt_meso"])), self.runner.dt_meso, rtol=1e-12):
             raise ValueError(f"state_dict dt_meso {sd['dt_meso']} != model {self.runner.dt_meso}")
-        ids = _ids(sd["ids"], "state_dict['ids']")
-        n = ids.size
-        arrs = {}
-        for k, kind in (("ps", "f"), ("t", "f"), ("steps", "i"), ("frac", "f"), ("rng", "i")):
-            a = np.asarray(sd[k])
-            if a.shape != (n,) or a.dtype.kind not in ("fiu" if kind == "f" else "iu"):
-                raise ValueError(f"state_dict[{k!r}] must be ({n},) {kind}, got {a.shape} "
-                                 f"{a.dtype}")
-            arrs[k] = a.astype(np.float64 if kind == "f" else np.int64)
-        if n > 1 and not (ids[1:] > ids[:-1]).all():
-            raise ValueError("state_dict['ids'] must be strictly increasing")
+        # shapes, dtypes and sorted ids by the stores; what the values mean here
+        cells = self._cells.validated(sd)
+        tok = self._tok.validated(sd, prefix="tok_")
         for k in ("ps", "t"):
-            _check_finite(arrs[k], f"state_dict[{k!r}]", 0.0, False, "")
-        if n and ((arrs["frac"] < 0).any() or (arrs["frac"] >= 1).any() or
-                  (arrs["steps"] < 0).any() or (arrs["rng"] < 0).any()):
+            _check_finite(cells[k], f"state_dict[{k!r}]", 0.0, False, "")
+        if len(cells) and ((cells["frac"] < 0).any() or (cells["frac"] >= 1).any() or
+                           (cells["steps"] < 0).any() or (cells["rng"] < 0).any()):
             raise ValueError("state_dict: frac must be in [0, 1), steps and rng >= 0")
-        tid = _ids(sd["tok_ids"], "state_dict['tok_ids']")
-        m = tid.size
-        shp = (m, *self._token_shape())
-        tok = {"ids": tid}
-        for k in self._tok:
-            if k == "ids":
-                continue
-            a = np.asarray(sd[f"tok_{k}"])
-            want = shp if k in ("mean", "logvar") else (m,)
-            if a.shape != want:
-                raise ValueError(f"state_dict['tok_{k}'] must have shape {want}, got {a.shape}")
-            if not np.all(np.isfinite(a)):
+        for k in tok.names:
+            if not np.all(np.isfinite(tok[k])):
                 raise ValueError(f"state_dict['tok_{k}'] has non-finite values")
-            tok[k] = a.astype(np.float32 if k in ("mean", "logvar") else
-                              (np.int64 if k == "step" else np.float64))
-        if m and (not np.isin(tid, ids).all() or
-                  (m > 1 and not (tid[1:] > tid[:-1]).all())):
+        if not np.isin(tok.ids, cells.ids).all():
             raise ValueError("state_dict['tok_ids'] must be strictly increasing cell ids with "
                              "state")
         with self._lock:
-            self._ids = ids.copy()
-            self._ps, self._t, self._steps = arrs["ps"], arrs["t"], arrs["steps"]
-            self._frac, self._rng = arrs["frac"], arrs["rng"]
-            self._tok = tok
+            self._cells, self._tok = cells, tok
 
 
 # ---------------------------------------------------------------------------------------------

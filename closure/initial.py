@@ -1,6 +1,6 @@
 """Initial meso patch of a newly shocked macro cell: a synthetic "frame 1" of the meso data.
 
-The meso data (``closure.data``, DESIGN.md s.1) start from an ambient frame 0; the shock enters
+The meso data (``closure.data``) start from an ambient frame 0; the shock enters
 through x_low (an inflow boundary ramped along the Hugoniot over ``ramp_time``), so frame 1
 (t1 = one meso frame dt after the start) is the first frame that carries the shock pressure. A
 newly shocked closure cell starts its meso patch from an analytic copy of that frame:
@@ -10,7 +10,7 @@ newly shocked closure cell starts its meso patch from an analytic copy of that f
   streams in at ``-u_p`` in the shocked-HMX frame of the data);
 * planar shock at ``x_front = (Us - u_p) (t1 - ramp_time / 2)`` from x_low (the cosine ramp
   delays the front by about half the ramp), smoothed over ``front_width`` cells (tanh);
-  behind it the Hugoniot state of :func:`closure.data.collapse.hugoniot_state` at ``Ps``
+  behind it the Hugoniot state of :func:`closure.data.params.hugoniot_state` at ``Ps``
   (pressure ``Ps``, HMX Hugoniot temperature), ahead ambient (1 bar, 300 K);
 * channels normalized as in the data: T (HMX temperature; pores take the value of the HMX around
   them, as ``t_fill = "nearest"`` does), P, mu = HMX volume fraction (clipped to the data's
@@ -28,9 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from closure.data import geometry
-from closure.data.collapse import hugoniot_state
-from closure.data.params import defaults_for
+from closure.data.params import defaults_for, hugoniot_state
 from closure.normalization import NORM_RANGES
 
 __all__ = [
@@ -99,6 +97,8 @@ def microstructure_bank(n: int, seed: int = 0, grid: tuple[int, int] = DEFAULT_G
                         dx: float | None = None) -> list[list[dict]]:
     """``n`` random meso pore sets (data geometry config) for a ``grid`` patch; member ``i``
     depends only on (``seed``, ``i``, grid)."""
+    from closure.data import geometry  # Numba: imported when pores are drawn, not for tables
+
     cfg = _meso_cfg()
     H, W = grid
     dx = cfg["grid"]["dx"] if dx is None else dx
@@ -132,8 +132,7 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
     up = float(particle_velocity(ps))
     us = ph["hmx"]["c0"] + ph["hmx"]["s"] * up
     if gas_fraction is None:
-        shifted = [dict(p, x=p["x"] - up * t1) for p in pores]
-        gas_fraction = geometry.gas_fraction(shifted, W, H, dx) if shifted else np.zeros((H, W))
+        gas_fraction = shifted_gas_fraction(pores, ps, grid, dx, t1)
     x = (np.arange(W) + 0.5) * dx
     x_front = (us - up) * max(t1 - 0.5 * ramp, 0.0)
     w = 0.5 * (1.0 - np.tanh((x - x_front) / (front_width * dx)))  # 1 behind the front
@@ -159,5 +158,9 @@ def shifted_gas_fraction(pores: list[dict], ps: float, grid: tuple[int, int] = D
     t1 = cfg["time"]["frame_dt"] if t1 is None else t1
     up = float(particle_velocity(ps))
     shifted = [dict(p, x=p["x"] - up * t1) for p in pores]
-    return geometry.gas_fraction(shifted, W, H, dx) if shifted else np.zeros((H, W))
+    if not shifted:
+        return np.zeros((H, W))
+    from closure.data import geometry
+
+    return geometry.gas_fraction(shifted, W, H, dx)
 

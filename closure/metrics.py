@@ -1,4 +1,4 @@
-"""Hotspot metrics of the evaluation protocol (DESIGN.md section 1.5).
+"""Hotspot metrics of the evaluation protocol of arXiv:2506.12996 (docs/model.md).
 
 Per sample and time: hotspot area ``A_hs`` = (number of cells with T > threshold) * cell area,
 mean hotspot temperature ``T_hs`` and their finite-difference rates; then RMSE over test samples

@@ -10,7 +10,6 @@ hashes, and state_dict keys and shapes. A different torch version only warns.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -25,12 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from closure.files import atomic_write_bytes, data_hash, sha256_of
 from closure.models.dynamics import LatentClosureModel, LatentDynamics
 from closure.models.parc import PARCv2
 from closure.models.vae import Tokenizer
 from closure.normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
-from closure.training.checkpoint import atomic_write_bytes
-from closure.training.data import data_hash
 
 __all__ = [
     "CARD_FILE",
@@ -127,7 +125,7 @@ def save_model(directory: str | Path, model: nn.Module, *, kind: str,
         "metrics": dict(metrics or {}),
         "config": dict(config or {}),
         "versions": library_versions(),
-        "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(),
+        "weights": {"file": WEIGHTS_FILE, "sha256": sha256_of(weights),
                     "n_parameters": sum(p.numel() for p in model.parameters())},
     }
     card.update(extra or {})
@@ -202,7 +200,7 @@ def load_model(directory: str | Path, *, kind: str | None = None,
         raise ModelCardError(f"{directory}: weights file {wpath.name} is missing")
     raw = wpath.read_bytes()
     want = card.get("weights", {}).get("sha256")
-    if hashlib.sha256(raw).hexdigest() != want:
+    if sha256_of(raw) != want:
         raise ModelCardError(f"{directory}: {wpath.name} does not match the sha256 in "
                              f"{CARD_FILE}; weights were replaced or corrupted")
     model = build_model(card["kind"], card["architecture"])

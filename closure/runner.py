@@ -75,7 +75,7 @@ class MesoRunner:
                  threshold: float = HOTSPOT_THRESHOLD_K, horizon: int | None = None,
                  dt_meso: float | None = None, chunk: int = 16, step_chunk: int = 128,
                  decode_chunk: int = 2, gpu_chunk: int = 256, gpu_step_chunk: int = 1024,
-                 backend: str | None = None) -> None:
+                 backend: kernels.Backend | str | None = None) -> None:
         card = dict(card or {})
         meso = card.get("data", {}).get("meso", {}) or {}
         self.model = model.eval()
@@ -112,12 +112,30 @@ class MesoRunner:
             raise ValueError(f"chunk, step_chunk, decode_chunk, gpu_chunk and gpu_step_chunk "
                              f"must be >= 1, got {chunk}, {step_chunk}, {decode_chunk}, "
                              f"{gpu_chunk}, {gpu_step_chunk}")
-        self.backend = backend
+        #: kernel path, resolved once (``backend`` or ``$CLOSURE_KERNELS``; a CUDA failure under
+        #: ``auto`` moves it to the host kernels)
+        self.backend = kernels.as_backend(backend)
         self._gpu: tuple[tuple, LatentClosureModel] | None = None
-        self.bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
+        self._bank: list[list[dict]] | None = None
         self.vae_T = model.tokenizer.vaes["T"]
         self.T_lo, self.T_hi = NORM_RANGES["T"]
         self.envelope = self._envelope()
+
+    def with_backend(self, backend: kernels.Backend | str | None) -> MesoRunner:
+        """A runner on another kernel path sharing this one's model, bank and settings (to
+        compare backends on one model)."""
+        other = copy.copy(self)
+        other.backend = kernels.as_backend(backend)
+        other._gpu = None
+        return other
+
+    @property
+    def bank(self) -> list[list[dict]]:
+        """The microstructure bank (pore sets of the ``n_micro`` members), drawn on first use:
+        table mode never needs it, and drawing it imports the Numba geometry kernels."""
+        if self._bank is None:
+            self._bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
+        return self._bank
 
     def _envelope(self) -> tuple[float, float]:
         """Shock-pressure range of the meso training samples (``meta/shock_pressure`` of the
@@ -161,12 +179,12 @@ class MesoRunner:
         return out
 
     @torch.inference_mode()
-    def encode(self, ps: np.ndarray, members: np.ndarray, *, backend: str | None = None,
+    def encode(self, ps: np.ndarray, members: np.ndarray, *,
                out: tuple[torch.Tensor, torch.Tensor] | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and log-variance (N, n_latent, h, w) of the initial patches, written
         chunk by chunk into ``out`` (allocated when None; a large batch's tokens exist once)."""
-        gpu = kernels.resolve_backend(self.backend if backend is None else backend) == "cuda"
+        gpu = self.backend.name == "cuda"
         model = self._gpu_model() if gpu else self.model
         chunk = self.gpu_chunk if gpu else self.chunk
         if out is None:
@@ -185,20 +203,21 @@ class MesoRunner:
         return out
 
     @torch.inference_mode()
-    def step(self, mean: torch.Tensor, logvar: torch.Tensor, *, backend: str | None = None,
+    def step(self, mean: torch.Tensor, logvar: torch.Tensor, *,
              out: tuple[torch.Tensor, torch.Tensor] | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance tokens by one meso step (``substeps`` micro steps, coupled). On the ``cpp``
         kernel backend each U-Net runs as one C++ kernel (:func:`closure.kernels.unet_forward`),
         elsewhere as its PyTorch module. With ``out`` (which may be the input tensors: a chunk
         is written only after it was read) the result goes there chunk by chunk."""
-        be = kernels.resolve_backend(self.backend if backend is None else backend)
+        be = self.backend.name
         if out is None:
             out = (torch.empty(mean.shape, dtype=mean.dtype),
                    torch.empty(logvar.shape, dtype=logvar.dtype))
         if be == "cuda":
             return self._step_gpu(mean, logvar, out)
-        apply = functools.partial(kernels.unet_forward, backend="cpp") if be == "cpp" else None
+        apply = (functools.partial(kernels.unet_forward, backend=self.backend) if be == "cpp"
+                 else None)
         # PyTorch: channels-last, so that the U-Nets' convolutions, pooling and up-sampling need
         # no layout conversions (online_breakdown.json: "nchw_s" vs "dynamics_s"); the C++
         # kernel takes NCHW
@@ -230,16 +249,15 @@ class MesoRunner:
     @torch.inference_mode()
     def stats(self, mean: torch.Tensor, logvar: torch.Tensor, *, sample: bool = False,
               seed: int = 0, cell_ids: np.ndarray | None = None,
-              counters: np.ndarray | None = None, backend: str | None = None,
-              ) -> tuple[np.ndarray, np.ndarray]:
+              counters: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Hotspot area fraction and mean hotspot T (K) of the tokens' decoded T field."""
         L = self.model.tokenizer.latent_channels
         iT = self.model.fields.index("T")
         zm = mean[:, iT * L:(iT + 1) * L]
-        # the kernels get the choice as given: a resolved name would make ``auto`` explicit
-        # and turn off its fall-back after a CUDA failure
-        be = self.backend if backend is None else backend
-        gpu = kernels.resolve_backend(be) == "cuda"
+        # the kernels get the backend object: a CUDA failure under ``auto`` moves it (this
+        # runner and its closure) to the host kernels
+        be = self.backend
+        gpu = be.name == "cuda"
         vae = self._gpu_model().tokenizer.vaes["T"] if gpu else self.vae_T
         # the tokenizer's own log-variance bounds: the dynamics may push logvar past them, and
         # exp(logvar / 2) must not overflow

@@ -1,6 +1,6 @@
 """Table mode of the closure: the latent model's mean response over (Ps, t since shock).
 
-This is the MES-IG surrogate (DESIGN.md s.4, s.7) made with the latent meso model instead of
+This is the MES-IG surrogate (Sen et al., J. Appl. Phys. 124, 085110, 2018) made with the latent meso model instead of
 Kriging: for shock pressure ``Ps`` and time ``t`` since the shock it stores
 
 * ``area``: ensemble mean hotspot area fraction of the cell's meso patch,
@@ -30,16 +30,14 @@ fraction) turns the criterion into an absolute one, ``tol * area_floor`` = 1e-4 
 ``n_check`` extra checks at random pressures.
 
 File: ``closure_table.h5`` beside the weights, written atomically (temp file, fsync, rename).
-Build: ``python -m closure.table build MODEL_DIR`` (see docs/closure.md for cost).
+Build: ``closure table build MODEL_DIR`` (or ``python -m closure.table build MODEL_DIR``; see
+docs/closure.md for cost).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,10 +48,11 @@ import h5py
 import numpy as np
 import torch
 
+from closure import kernels
+from closure.files import atomic_write
 from closure.runner import MesoRunner
 
-__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", "evaluate_ps",
-           "main"]
+__all__ = ["TABLE_FILE", "Table", "TableError", "build_table", "evaluate_many", "evaluate_ps"]
 
 TABLE_FILE = "closure_table.h5"
 #: initial uniform Ps nodes and the node cap of a build: the shipped model's table needed 62 nodes
@@ -81,6 +80,9 @@ class Table:
     envelope: tuple[float, float]
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
+    #: kernel path of the lookups (a closure's table shares its runner's; None: resolved from
+    #: ``$CLOSURE_KERNELS`` at each call)
+    backend: kernels.Backend | None = field(default=None, compare=False, repr=False)
 
     @property
     def horizon_time(self) -> float:
@@ -95,33 +97,28 @@ class Table:
                 self.temperature[i] + f * (self.temperature[i + 1] - self.temperature[i]))
 
     def lookup(self, ps: np.ndarray, t0: np.ndarray, t1: np.ndarray, shocked: np.ndarray,
-               backend: str | None = None) -> tuple[np.ndarray, ...]:
-        from closure import kernels
-
+               ) -> tuple[np.ndarray, ...]:
+        """(A(t1), T_hs(t1), U(t1), rate) of cells at (``ps``, ``t0`` -> ``t1``)
+        (:func:`closure.kernels.table_lookup`)."""
         return kernels.table_lookup(self.nodes, self.dt, self.area, self.temperature,
                                     self.uncertainty, ps, t0, t1, shocked, self.threshold,
-                                    backend=backend)
+                                    backend=self.backend)
 
     def step(self, ps_old: np.ndarray, t_old: np.ndarray, steps_old: np.ndarray,
              frac_old: np.ndarray, pressure: np.ndarray, dt: np.ndarray | float, dt_meso: float,
              ps_window: float, status_ok: int, status_outside: int,
-             backend: str | None = None) -> tuple[np.ndarray, ...]:
+             ) -> tuple[np.ndarray, ...]:
         """A call of cells that all have state: their new clock, status and response
         (:func:`closure.kernels.table_step`, fused on the C++ backend)."""
-        from closure import kernels
-
         return kernels.table_step(self.nodes, self.dt, self.area, self.temperature,
                                   self.uncertainty, ps_old, t_old, steps_old, frac_old, pressure,
                                   dt, dt_meso, ps_window, *self.envelope, status_ok,
-                                  status_outside, backend=backend)
+                                  status_outside, backend=self.backend)
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically to ``path`` (temp file in the same directory, fsync, rename)."""
+        """Write atomically to ``path`` (:func:`closure.files.atomic_write`)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_write(path) as tmp:
             with h5py.File(tmp, "w") as h5:
                 h5.attrs["format"] = FORMAT
                 h5.attrs["format_version"] = FORMAT_VERSION
@@ -134,17 +131,13 @@ class Table:
                 h5.attrs["envelope"] = np.asarray(self.envelope, float)
                 h5.attrs["threshold_K"] = self.threshold
                 h5.attrs["meta"] = json.dumps(self.meta)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod
-    def load(cls, path: str | Path, fingerprint: Mapping[str, Any] | None = None) -> Table:
-        """Read a table; with ``fingerprint`` check it was built for that model and settings."""
+    def load(cls, path: str | Path, fingerprint: Mapping[str, Any] | None = None, *,
+             backend: kernels.Backend | None = None) -> Table:
+        """Read a table; with ``fingerprint`` check it was built for that model and settings.
+        ``backend``: the kernel path of its lookups."""
         path = Path(path)
         if not path.exists():
             raise TableError(f"{path}: no table file")
@@ -158,7 +151,7 @@ class Table:
                       temperature=h5["temperature"][:], uncertainty=h5["uncertainty"][:],
                       envelope=tuple(float(v) for v in h5.attrs["envelope"]),
                       threshold=float(h5.attrs["threshold_K"]),
-                      meta=json.loads(h5.attrs["meta"]))
+                      meta=json.loads(h5.attrs["meta"]), backend=backend)
         nP = tab.nodes.shape[0]
         if nP < 2 or np.any(np.diff(tab.nodes) <= 0) or tab.area.ndim != 2 or \
                 tab.area.shape[0] != nP or tab.area.shape[1] < 2 or \
@@ -169,13 +162,18 @@ class Table:
             if not np.all(np.isfinite(getattr(tab, name))):
                 raise TableError(f"{path}: {name} has non-finite values")
         if fingerprint is not None:
-            got = tab.meta.get("fingerprint", {})
-            for k, v in fingerprint.items():
-                if got.get(k) != v:
-                    raise TableError(f"{path}: built for {k} = {got.get(k)!r}, but the model has "
-                                     f"{v!r}; rebuild it: python -m closure.table build "
-                                     f"{path.parent}")
+            tab.check_fingerprint(fingerprint, path)
         return tab
+
+    def check_fingerprint(self, fingerprint: Mapping[str, Any], path: str | Path) -> None:
+        """Raise :class:`TableError` unless the table (file ``path``) was built for the model
+        and settings of ``fingerprint`` (:meth:`closure.runner.MesoRunner.fingerprint`)."""
+        got = self.meta.get("fingerprint", {})
+        for k, v in fingerprint.items():
+            if got.get(k) != v:
+                raise TableError(f"{path}: built for {k} = {got.get(k)!r}, but the model has "
+                                 f"{v!r}; rebuild it: python -m closure.table build "
+                                 f"{Path(path).parent}")
 
 
 def evaluate_many(runner: MesoRunner, ps: np.ndarray, *, n_samples: int = 0, seed: int = 0,
@@ -342,54 +340,7 @@ def build_table(runner: MesoRunner, *, n_initial: int = DEFAULT_N_INITIAL, tol: 
     return tab
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m closure.table build MODEL_DIR [--out FILE] ...``"""
-    ap = argparse.ArgumentParser(prog="python -m closure.table",
-                                 description="Build the closure's (Ps, t) response table.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="build MODEL_DIR/closure_table.h5")
-    b.add_argument("model_dir")
-    b.add_argument("--out", default=None, help=f"output file (default MODEL_DIR/{TABLE_FILE})")
-    b.add_argument("--tol", type=float, default=0.01)
-    b.add_argument("--area-floor", type=float, default=0.01)
-    b.add_argument("--n-initial", type=int, default=DEFAULT_N_INITIAL)
-    b.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES)
-    b.add_argument("--n-micro", type=int, default=4)
-    b.add_argument("--n-samples", type=int, default=1)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    b.add_argument("--time-budget", type=float, default=0.0,
-                   help="seconds after which no interval is split any more (0: no limit)")
-    s = sub.add_parser("show", help="print a table file's summary")
-    s.add_argument("path")
-    a = ap.parse_args(argv)
-    if a.cmd == "show":
-        tab = Table.load(a.path)
-        m = tab.meta
-        print(f"{a.path}: {len(tab.nodes)} Ps nodes {tab.nodes.min() / 1e9:.2f}-"
-              f"{tab.nodes.max() / 1e9:.2f} GPa, {tab.area.shape[1]} t nodes (dt {tab.dt:.3g} s)"
-              f"; max held-out error {m.get('max_heldout_error'):.4f} (tol {m.get('tol')}), "
-              f"converged {m.get('converged')}, built in {m.get('build_seconds', 0):.0f} s")
-        return 0
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    from closure.api import Closure
+if __name__ == "__main__":  # python -m closure.table: the ``closure table`` subcommand
+    from closure.cli import run_module
 
-    c = Closure.load(a.model_dir, table=False, n_micro=a.n_micro)
-    out = Path(a.out) if a.out else Path(a.model_dir) / TABLE_FILE
-    print(f"building {out}: envelope {c.runner.envelope[0] / 1e9:.2f}-"
-          f"{c.runner.envelope[1] / 1e9:.2f} GPa, horizon {c.runner.horizon} steps, "
-          f"{c.runner.n_micro} microstructures, grid {c.runner.grid}", file=sys.stderr)
-    tab = build_table(c.runner, n_initial=a.n_initial, tol=a.tol, area_floor=a.area_floor,
-                      max_nodes=a.max_nodes, n_samples=a.n_samples, seed=a.seed,
-                      time_budget=a.time_budget)
-    tab.save(out)
-    m = tab.meta
-    print(f"wrote {out}: {len(tab.nodes)} Ps nodes, max held-out error "
-          f"{m['max_heldout_error']:.4f} (tol {a.tol}, converged {m['converged']}), random "
-          f"checks {m['max_random_check_error']:.4f}, {m['build_seconds']:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_module("table", None, "python -m closure.table"))

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from .cellstore import CellStore
 from .reaction import MBAR, MICROSECOND, LeeTarver
 
 __all__ = ["QueryRate", "GROWTH_KEYS"]
@@ -122,10 +123,8 @@ class QueryRate:
         self.last_response = None
         # cell-steps per provider status: 0 ok, 1 not shocked, 2 outside envelope, 3 other
         self.status_counts = np.zeros(4, np.int64)
-        # shock gate per cell (sorted ids): pressure at the previous call, handed over yet
-        self._g_ids = np.zeros(0, np.int64)
-        self._g_prev = np.zeros(0)
-        self._g_open = np.zeros(0, bool)
+        # shock gate per cell: pressure at the previous call, handed over yet
+        self._gate_cells = CellStore({"prev": np.float64, "open": np.bool_})
 
     # -- RateModel -----------------------------------------------------------------------
     def rate(self, *, cell_ids: np.ndarray, pressure: np.ndarray, density: np.ndarray,
@@ -155,15 +154,11 @@ class QueryRate:
         its pressure first exceeds ``gate_pressure`` and is handed over (its true pressure
         passed from then on) at the first call where the pressure no longer rises by more than
         ``rise_tol`` (relative) since the previous call."""
-        g_ids = self._g_ids
-        pos = np.searchsorted(g_ids, ids)
-        known = np.zeros(ids.size, bool)
-        if g_ids.size:
-            pc = np.minimum(pos, g_ids.size - 1)
-            known = g_ids[pc] == ids
+        gate = self._gate_cells
+        pos, known = gate.lookup(ids)
         k = pos[known]
-        opened = self._g_open.copy()
-        prev = self._g_prev.copy()
+        opened = gate["open"].copy()
+        prev = gate["prev"].copy()
         pk = p[known]
         now_open = opened[k] | (pk <= prev[k] * (1.0 + self.rise_tol))
         opened[k] = now_open
@@ -171,14 +166,9 @@ class QueryRate:
         out = np.zeros_like(p)
         out[np.nonzero(known)[0][now_open]] = pk[now_open]
         new = ~known & (p > self.gate_pressure)
+        gate.assign(prev=prev, open=opened)
         if new.any():
-            all_ids = np.concatenate([g_ids, ids[new]])
-            order = np.argsort(all_ids, kind="stable")
-            self._g_ids = all_ids[order]
-            self._g_prev = np.concatenate([prev, p[new]])[order]
-            self._g_open = np.concatenate([opened, np.zeros(int(new.sum()), bool)])[order]
-        else:
-            self._g_prev, self._g_open = prev, opened
+            gate.insert(ids[new], prev=p[new], open=np.zeros(int(new.sum()), bool))
         return out
 
     def _check_response(self, resp, n: int) -> np.ndarray:
@@ -239,8 +229,7 @@ class QueryRate:
         """Adapter counters plus the provider's ``state_dict()`` (when it has one)."""
         out: dict[str, Any] = {"calls": np.int64(self.calls),
                                "status_counts": self.status_counts.copy(),
-                               "gate": {"ids": self._g_ids.copy(), "prev": self._g_prev.copy(),
-                                        "open": self._g_open.copy()}}
+                               "gate": self._gate_cells.state_dict()}
         sd = getattr(self.provider, "state_dict", None)
         if callable(sd):
             out["provider"] = sd()
@@ -263,11 +252,7 @@ class QueryRate:
                                         np.int64).copy()
         gate = state.get("gate", {"ids": np.zeros(0, np.int64), "prev": np.zeros(0),
                                   "open": np.zeros(0, bool)})
-        ids = np.asarray(gate["ids"], np.int64)
-        prev, opened = np.asarray(gate["prev"], float), np.asarray(gate["open"], bool)
-        if not (prev.shape == opened.shape == ids.shape and ids.ndim == 1):
-            raise ValueError("QueryRate gate state arrays must be 1D of equal length")
-        self._g_ids, self._g_prev, self._g_open = ids.copy(), prev.copy(), opened.copy()
+        self._gate_cells.load_state_dict(gate, where="QueryRate gate state")
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "closure", "provider_class": type(self.provider).__name__,

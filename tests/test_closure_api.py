@@ -445,17 +445,17 @@ def test_fuzz_state_bookkeeping_against_cells_queried_one_by_one(bookkeeping_clo
 
 
 def test_table_cli_build_and_show(tmp_path, capsys):
-    from closure.table import main
+    from closure.cli import main
 
     d = make_model_dir(tmp_path / "m", n_t=4)
-    assert main(["build", str(d), "--n-initial", "3", "--max-nodes", "3", "--n-micro", "2",
-                 "--n-samples", "1", "--threads", "1"]) == 0
+    assert main(["table", "build", str(d), "--n-initial", "3", "--max-nodes", "3", "--n-micro",
+                 "2", "--n-samples", "1", "--threads", "1"]) == 0
     tab = Table.load(d / TABLE_FILE)
     assert len(tab.nodes) == 3 and tab.area.shape == (3, 3)
     assert tab.meta["fingerprint"]["n_micro"] == 2
     c = Closure.load(d)  # bank size taken from the table
     assert c.runner.n_micro == 2 and c.table is not None
-    assert main(["show", str(d / TABLE_FILE)]) == 0
+    assert main(["table", "show", str(d / TABLE_FILE)]) == 0
     assert "3 Ps nodes" in capsys.readouterr().out
 
 
@@ -498,15 +498,33 @@ def test_online_on_the_gpu_agrees_with_the_cpp_path(model_dir):
 def test_runner_writes_into_given_arrays_in_place(model_dir, backend):
     # large online batches encode and step in the call's own token arrays (no second copy);
     # the result must equal the allocating path, also when ``out`` is the input itself
-    run = Closure.load(model_dir, table=False).runner
+    run = Closure.load(model_dir, table=False, backend=backend).runner
     run.chunk = run.step_chunk = 3  # several chunks, the last one short
     ps = np.array([4e9, 7e9, 9e9, 12e9, 15e9, 6e9, 11e9])
     members = np.arange(ps.size) % run.n_micro
-    m0, v0 = run.encode(ps, members, backend=backend)
+    m0, v0 = run.encode(ps, members)
     om, ov = torch.full_like(m0, np.nan), torch.full_like(v0, np.nan)
-    got = run.encode(ps, members, backend=backend, out=(om, ov))
+    got = run.encode(ps, members, out=(om, ov))
     assert got[0] is om and got[1] is ov
     assert torch.equal(om, m0) and torch.equal(ov, v0)
-    m1, v1 = run.step(m0, v0, backend=backend)
-    run.step(om, ov, backend=backend, out=(om, ov))
+    m1, v1 = run.step(m0, v0)
+    run.step(om, ov, out=(om, ov))
     assert torch.equal(om, m1) and torch.equal(ov, v1)
+
+
+def test_one_backend_object_per_closure_resolved_at_load(model_dir, monkeypatch):
+    """The backend is resolved once at load and shared by the runner and the table; a table set
+    later runs on it too; a bad name fails at load, not at the first query."""
+    c = Closure.load(model_dir, backend="torch")
+    assert c.backend.name == "torch" and c.runner.backend is c.backend
+    assert c.table.backend is c.backend
+    monkeypatch.setenv(closure.kernels.ENV_VAR, "bogus")  # read at load only
+    c.query(np.array([3]), np.array([8e9]), 1e-10)
+    tab = Table.load(model_dir / TABLE_FILE)
+    c.table = tab
+    assert c.table.backend is c.backend and tab.backend is None  # a copy: the caller's is kept
+    assert c.table.area is tab.area
+    with pytest.raises(ValueError, match=r"\$CLOSURE_KERNELS = 'bogus'"):
+        Closure.load(model_dir)
+    with pytest.raises(ValueError, match="backend = 'fortran'"):
+        Closure.load(model_dir, backend="fortran")

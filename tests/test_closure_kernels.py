@@ -552,8 +552,8 @@ def test_runner_step_agrees_across_backends():
     g = torch.Generator().manual_seed(int(_rng().integers(0, 2**31)))
     mean = torch.randn(3, n, h, w, generator=g)
     logvar = torch.randn(3, n, h, w, generator=g) - 6.0
-    m1, v1 = run.step(mean, logvar, backend="torch")
-    m2, v2 = run.step(mean, logvar, backend="cpp")
+    m1, v1 = run.with_backend("torch").step(mean, logvar)
+    m2, v2 = run.with_backend("cpp").step(mean, logvar)
     assert _rel_err(m2, m1) <= 1e-5 and _rel_err(v2, v1) <= 1e-5
 
 
@@ -622,30 +622,31 @@ def test_runner_on_the_gpu_agrees_with_the_host():
     from closure.api import Closure
 
     run = Closure.load(table=False).runner
+    host, gpu = run.with_backend("torch"), run.with_backend("cuda")
     rng = _rng()
     ps = rng.uniform(*run.envelope, 3)
     members = np.arange(3) % run.n_micro
-    m0h, v0h = run.encode(ps, members, backend="torch")
-    m0g, v0g = run.encode(ps, members, backend="cuda")
+    m0h, v0h = host.encode(ps, members)
+    m0g, v0g = gpu.encode(ps, members)
     assert not m0g.is_cuda
     assert _rel_err(m0g, m0h) <= 1e-5 and _rel_err(v0g, v0h) <= 1e-5
-    m1h, v1h = run.step(m0h, v0h, backend="torch")
-    m1g, v1g = run.step(m0h, v0h, backend="cuda")
+    m1h, v1h = host.step(m0h, v0h)
+    m1g, v1g = gpu.step(m0h, v0h)
     assert _rel_err(m1g, m1h) <= 1e-5 and _rel_err(v1g, v1h) <= 1e-5
     n = run.grid[0] * run.grid[1]
     for sample in (False, True):
         kw = dict(sample=sample, seed=11, cell_ids=np.array([3, 9, 27]),
                   counters=np.array([0, 5, 2]))
-        ah, th = run.stats(m1h, v1h, backend="torch", **kw)
-        ag, tg = run.stats(m1h, v1h, backend="cuda", **kw)
+        ah, th = host.stats(m1h, v1h, **kw)
+        ag, tg = gpu.stats(m1h, v1h, **kw)
         # pixels within float32 round-off of the threshold may flip
         assert np.all(np.abs(ag - ah) * n <= 3), (sample, ag, ah)
         np.testing.assert_allclose(tg, th, rtol=1e-4, err_msg=str(sample))
     with torch.no_grad():
         for p in run.model.dynamics.parameters():
             p.mul_(0.9)
-    m2h, _ = run.step(m0h, v0h, backend="torch")
-    m2g, _ = run.step(m0h, v0h, backend="cuda")
+    m2h, _ = host.step(m0h, v0h)
+    m2g, _ = gpu.step(m0h, v0h)
     assert _rel_err(m2h, m1h) > 1e-3  # the update matters ...
     assert _rel_err(m2g, m2h) <= 1e-5  # ... and the GPU copy follows it
 
@@ -670,7 +671,6 @@ def test_auto_keeps_host_work_on_cpp_where_the_gpu_loses(monkeypatch):
             return K._module("cpp").hotspot_head(*args)
 
     monkeypatch.setitem(K._mods, "cuda", FakeCuda())
-    monkeypatch.setattr(K, "_cuda_broken", False)
     monkeypatch.delenv(K.ENV_VAR, raising=False)
     assert K.resolve_backend() == "cuda"
     nodes, tab = np.array([1e9, 2e9]), np.ones((2, 3))
@@ -704,3 +704,109 @@ def test_auto_keeps_host_work_on_cpp_where_the_gpu_loses(monkeypatch):
     np.testing.assert_array_equal(got[0], ref[0])
     K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="cuda")
     assert calls[-1] == "hotspot_head"
+
+
+@needs_cpp
+def test_cuda_failure_moves_only_its_own_backend_object_to_cpp(monkeypatch):
+    """Under ``auto`` a CUDA failure switches the Backend object that hit it (one closure) to
+    C++ for good; other objects, and objects made later, still use CUDA; an explicit ``cuda``
+    raises. A stand-in CUDA module fails on demand (no GPU needed)."""
+    fail = [True]
+
+    class FlakyCuda:
+        def device_count(self):
+            return 1
+
+        def table_lookup(self, *args):
+            if fail[0]:
+                raise RuntimeError("an illegal memory access was encountered")
+            return K._module("cpp").table_lookup(*args)
+
+    monkeypatch.setitem(K._mods, "cuda", FlakyCuda())
+    monkeypatch.delenv(K.ENV_VAR, raising=False)
+    a, b = K.Backend(), K.Backend("auto")
+    assert a.name == b.name == "cuda" and not a.explicit
+    n = K.CUDA_TABLE_MIN_BATCH  # large enough for the GPU under auto
+    nodes, tab, z = np.array([1e9, 2e9]), np.ones((2, 3)), np.zeros(n)
+    args = (nodes, 1e-10, tab, tab, tab, z + 1.5e9, z, z + 1e-10, np.ones(n, np.uint8), 875.0)
+    ref = K.table_lookup(*args, backend="cpp")
+    with pytest.warns(RuntimeWarning, match="CUDA kernel table_lookup failed"):
+        got = K.table_lookup(*args, backend=a)
+    assert all(np.array_equal(x, y) for x, y in zip(got, ref, strict=True))
+    assert a.name == "cpp" and a.cuda_failed
+    assert b.name == "cuda" and not b.cuda_failed and K.Backend().name == "cuda"
+    assert K.available_backends()[0] == "cuda"  # no process-wide state
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        K.table_lookup(*args, backend=K.Backend("cuda"))
+    fail[0] = False
+    K.table_lookup(*args, backend=b)
+    assert b.name == "cuda"
+
+
+def test_backend_is_resolved_once_from_the_environment(monkeypatch):
+    monkeypatch.setenv(K.ENV_VAR, "torch")
+    be = K.Backend()
+    assert (be.requested, be.name, be.explicit) == ("torch", "torch", True)
+    monkeypatch.setenv(K.ENV_VAR, "bogus")  # read at construction only
+    assert be.name == "torch" and K.as_backend(be) is be
+    with pytest.raises(ValueError, match=r"\$CLOSURE_KERNELS = 'bogus'"):
+        K.Backend()
+    with pytest.raises(TypeError, match="backend must be a str"):
+        K.Backend(3)
+
+
+def _scaled_stack(c_in: int, c_out: int, reps: int) -> torch.nn.Sequential:
+    from closure.models.blocks import conv_stack
+
+    block = conv_stack(c_in, c_out, reps)
+    with torch.no_grad():
+        for mod in block.modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.weight.mul_(2.5)
+    return block.eval()
+
+
+@needs_cpp
+@pytest.mark.parametrize("variant", ["deeper", "deeper_wide_last", "slope", "mixed_slopes"])
+def test_compiled_decode_follows_the_vae_decoder_plan(variant):
+    """The C++ decode is walked from the VAE's decoder plan: a decoder of another depth (more
+    units in a level, an extra full-resolution level) or other LeakyReLU slopes is followed,
+    on each of its paths (fused upconv + last level, last level alone, separate head)."""
+    vae = _straddling_vae(8)
+    b = 8
+    z = torch.randn(2, 4, 2, 3)
+    before = vae.decode(z)
+    if variant.startswith("deeper"):
+        vae.dec[0] = _scaled_stack(8 * b, 8 * b, 3)
+        vae.dec.append(_scaled_stack(b, b, 2 if variant == "deeper_wide_last" else 1))
+    else:
+        for block in vae.dec:
+            for unit in block:
+                unit.slope = 0.05
+        vae.input_slope = 0.05
+        if variant == "mixed_slopes":
+            vae.dec[-1][0].slope = 0.3
+    plan = vae.decoder_plan()
+    depth = 5 if variant.startswith("deeper") else 4
+    assert [blk.upsample for blk in plan.blocks] == [True] * 3 + [False] * (depth - 3)
+    prep = K._prepare(vae)
+    assert [u["upsampled"] for _, _, u in prep["units"]] == [
+        blk.upsample and k == 0 for blk in plan.blocks for k in range(len(blk.units))]
+    assert [u["slope"] for _, _, u in prep["units"]] == [
+        unit.slope for blk in plan.blocks for unit in blk.units]
+    assert prep["input_slope"] == plan.input_slope
+    assert (prep["last"] is None) == (variant == "deeper_wide_last")
+    assert not torch.equal(vae.decode(z), before)  # the change reaches the module's decode ...
+    _assert_cpp_decode_matches(vae, z, 0.8)  # ... and the compiled one
+
+
+@needs_cpp
+def test_compiled_decode_names_a_layer_it_cannot_follow():
+    vae = _straddling_vae(8)
+    vae.dec[1] = torch.nn.Sequential(torch.nn.Conv2d(64, 32, 3, padding=1))
+    z = torch.randn(1, 4, 2, 3)
+    with pytest.raises(ValueError, match="block 1 unit 0 is a Conv2d, not a ConvUnit"):
+        K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="cpp")
+    a, _ = K.decode_hotspots(vae, z, 300.0, 5000.0, 875.0, backend="torch")  # the module runs
+    assert a.shape == (1,)
+

@@ -459,7 +459,7 @@ def test_shock_gate_hands_cells_over_when_the_rise_ends():
     st = q.state_dict()
     q2 = QueryRate(Recorder(), shock_gate=True)
     q2.load_state_dict(st)
-    assert np.array_equal(q2._g_open, [True, True])
+    assert np.array_equal(q2.state_dict()["gate"]["open"], [True, True])
 
 
 def test_query_rate_growth_terms_match_builtin_lee_tarver():

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from closure.models import (
@@ -265,3 +266,26 @@ def test_overfit_one_batch_parc():
     first, last = _overfit(model, lambda: (model(x[:, 0], 2)[:, 1:] - x[:, 1:]).square().mean(),
                            60, 3e-3)
     assert last < 0.5 * first
+
+
+def test_vae_decode_runs_from_its_plan_and_keeps_the_state_dict():
+    """The plan is derived from the modules (no new parameters or buffers): the default VAE's
+    decode, features and state_dict keys are those of the layout it always had."""
+    from closure.models.vae import FieldVAE
+
+    vae = FieldVAE(4).eval()
+    plan = vae.decoder_plan()
+    assert [b.upsample for b in plan.blocks] == [True, True, True, False]
+    assert [len(b.units) for b in plan.blocks] == [2, 1, 1, 1]
+    assert plan.input_slope == 0.2 and all(u.slope == 0.2 for b in plan.blocks for u in b.units)
+    assert plan.dec_in is vae.dec_in and plan.dec_out is vae.dec_out
+    assert not any("slope" in k for k in vae.state_dict())
+    z = torch.randn(2, 4, 2, 3)
+    with torch.no_grad():
+        h = F.leaky_relu(vae.dec_in(z), 0.2)
+        for i, block in enumerate(vae.dec):
+            if i < 3:
+                h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+            h = block(h)
+        assert torch.equal(vae.decode_features(z), h)
+        assert torch.equal(vae.decode(z), vae.dec_out(h))

@@ -49,6 +49,7 @@ from macro.solver import Solver
 
 from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
 from . import geometry
+from .params import hugoniot_state
 
 __all__ = [
     "EXTRAS",
@@ -75,14 +76,6 @@ class SampleResult:
     meta: dict                          # scalars (see META_FIELDS in closure.data.dataset)
     pores: list[dict] = field(default_factory=list)
     times: np.ndarray | None = None
-
-
-def hugoniot_state(hmx: dict, u_p: float, p0: float) -> dict:
-    """Shocked HMX on the linear Us-up Hugoniot: Us, rho, p (Pa) for particle velocity u_p."""
-    us = hmx["c0"] + hmx["s"] * u_p
-    rho = hmx["rho0"] * us / (us - u_p)
-    p = p0 + hmx["rho0"] * us * u_p
-    return {"Us": us, "rho": rho, "p": p}
 
 
 def sample_seed(seed: int, index: int) -> int:

@@ -23,7 +23,6 @@ others (the stored config, seed and size must match).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..files import atomic_write_bytes, sha256_of
 from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
 from .collapse import EXTRAS, SampleResult
 from .config import config_json, from_json
@@ -247,11 +247,8 @@ def code_provenance() -> dict:
 
 
 def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """Hex sha256 of the file at ``path`` (:func:`closure.files.sha256_of`)."""
+    return sha256_of(Path(path))
 
 
 def write_manifest(path: str | Path, out: str | Path | None = None) -> Path:
@@ -266,8 +263,7 @@ def write_manifest(path: str | Path, out: str | Path | None = None) -> Path:
             row = {name: (meta[name][i].item()) for name, _ in META_FIELDS}
             row["status"] = int(status[i])
             if status[i] == DONE:
-                row["fields_sha256"] = hashlib.sha256(
-                    np.ascontiguousarray(fields[i]).tobytes()).hexdigest()
+                row["fields_sha256"] = sha256_of(np.ascontiguousarray(fields[i]).tobytes())
             samples.append(row)
         doc = {
             "file": path.name,
@@ -286,9 +282,8 @@ def write_manifest(path: str | Path, out: str | Path | None = None) -> Path:
             "samples": samples,
         }
     target = Path(out) if out is not None else path.with_name(path.name + ".manifest.json")
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(doc), indent=1, default=_jsonable, allow_nan=False) + "\n")
-    os.replace(tmp, target)
+    text = json.dumps(_finite(doc), indent=1, default=_jsonable, allow_nan=False) + "\n"
+    atomic_write_bytes(target, text.encode())
     return target
 
 

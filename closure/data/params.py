@@ -42,6 +42,7 @@ __all__ = [
     "REACTION",
     "SCALES",
     "defaults_for",
+    "hugoniot_state",
 ]
 
 #: Unreacted HMX, Mie-Grueneisen about the Us-up Hugoniot (see module docstring for sources).
@@ -123,6 +124,14 @@ SCALES: dict = {
         },
     },
 }
+
+
+def hugoniot_state(hmx: dict, u_p: float, p0: float) -> dict:
+    """Shocked HMX on the linear Us-up Hugoniot: Us, rho, p (Pa) for particle velocity u_p."""
+    us = hmx["c0"] + hmx["s"] * u_p
+    rho = hmx["rho0"] * us / (us - u_p)
+    p = p0 + hmx["rho0"] * us * u_p
+    return {"Us": us, "rho": rho, "p": p}
 
 
 def defaults_for(scale: str) -> dict:

@@ -9,10 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PADDING_MODES", "ConvUnit", "conv_stack", "gaussian_sample"]
+__all__ = ["LEAKY_SLOPE", "PADDING_MODES", "ConvUnit", "conv_stack", "gaussian_sample"]
 
 #: Accepted ``padding_mode`` values (those of ``torch.nn.Conv2d``).
 PADDING_MODES = ("zeros", "replicate", "reflect", "circular")
+#: Negative slope of the LeakyReLUs (the paper's reference code)
+LEAKY_SLOPE = 0.2
 
 
 def _check_padding(padding_mode: str) -> str:
@@ -22,18 +24,23 @@ def _check_padding(padding_mode: str) -> str:
 
 
 class ConvUnit(nn.Module):
-    """k x k conv + LeakyReLU(0.2) + 1x1 conv + LeakyReLU(0.2), as in the paper's reference code."""
+    """k x k conv + LeakyReLU + 1x1 conv + LeakyReLU, as in the paper's reference code.
+
+    ``slope`` (a plain attribute, not in the state_dict) is the LeakyReLUs' negative slope: the
+    compiled kernels read it from here (:class:`closure.models.vae.DecoderPlan`).
+    """
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int = 3,
-                 padding_mode: str = "zeros") -> None:
+                 padding_mode: str = "zeros", slope: float = LEAKY_SLOPE) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2,
                               padding_mode=_check_padding(padding_mode))
         self.mix = nn.Conv2d(c_out, c_out, 1)
+        self.slope = float(slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.conv(x), 0.2)
-        return F.leaky_relu(self.mix(x), 0.2)
+        x = F.leaky_relu(self.conv(x), self.slope)
+        return F.leaky_relu(self.mix(x), self.slope)
 
 
 def conv_stack(c_in: int, c_out: int, reps: int, kernel_size: int = 3,

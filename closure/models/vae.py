@@ -22,11 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from closure.models.blocks import conv_stack, gaussian_sample
+from closure.models.blocks import LEAKY_SLOPE, ConvUnit, conv_stack, gaussian_sample
 from closure.normalization import CHANNELS
 
 __all__ = [
     "DOWNSAMPLE",
+    "DecoderBlock",
+    "DecoderPlan",
     "FieldVAE",
     "PerceptualLoss",
     "Tokenizer",
@@ -54,6 +56,29 @@ def check_grid(h: int, w: int, *, name: str = "fields") -> None:
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 
+@dataclass(frozen=True)
+class DecoderBlock:
+    """One decoder level: bilinear x2 up-sampling (``align_corners=False``) first if
+    ``upsample``, then the ``units`` in order (each conv, LeakyReLU(unit.slope), 1x1 mix,
+    LeakyReLU(unit.slope))."""
+
+    upsample: bool
+    units: tuple[ConvUnit, ...]
+
+
+@dataclass(frozen=True)
+class DecoderPlan:
+    """What :meth:`FieldVAE.decode` computes, layer by layer, with the modules holding the weights:
+    ``LeakyReLU(input_slope)(dec_in(z))``, the ``blocks`` in order, then ``dec_out`` (no
+    activation). The decoder runs from this plan, and so do the compiled kernels that
+    re-implement it (:mod:`closure.kernels.decode`): a change of layout or slope reaches both."""
+
+    dec_in: nn.Conv2d
+    input_slope: float
+    blocks: tuple[DecoderBlock, ...]
+    dec_out: nn.Conv2d
+
+
 class FieldVAE(nn.Module):
     """VAE of a single normalized field (B, 1, H, W) <-> latent (B, L, H/8, W/8).
 
@@ -79,7 +104,7 @@ class FieldVAE(nn.Module):
         # std after 300 steps; 0.40 std after 150 steps with this init)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.to_logvar.weight)
         nn.init.constant_(self.to_logvar.bias, logvar_init)
@@ -89,6 +114,10 @@ class FieldVAE(nn.Module):
                                   conv_stack(4 * b, 2 * b, 1, 3, pm),
                                   conv_stack(2 * b, b, 1, 3, pm)])
         self.dec_out = nn.Conv2d(b, 1, 3, padding=1, padding_mode=pm)
+        #: LeakyReLU slope after ``dec_in`` (a plain attribute, not in the state_dict)
+        self.input_slope = LEAKY_SLOPE
+        #: the first ``n_upsample`` decoder blocks up-sample x2: 2**n_upsample = DOWNSAMPLE
+        self.n_upsample = DOWNSAMPLE.bit_length() - 1
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and log-variance of ``x`` (B, 1, H, W)."""
@@ -102,14 +131,27 @@ class FieldVAE(nn.Module):
         # (measured: an inf loss in epoch 12 of the default VAE run) once logvar passes ~88
         return self.to_mean(h), self.to_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
+    def decoder_plan(self) -> DecoderPlan:
+        """The decoder's layers, activations and up-sampling (:class:`DecoderPlan`)."""
+        blocks = tuple(DecoderBlock(i < self.n_upsample, tuple(block))
+                       for i, block in enumerate(self.dec))
+        return DecoderPlan(self.dec_in, float(self.input_slope), blocks, self.dec_out)
+
+    def decode_features(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder up to ``dec_out``'s input (B, C, 8h, 8w): the features that the fused
+        hotspot kernels take instead of the decoded field."""
+        plan = self.decoder_plan()
+        h = F.leaky_relu(plan.dec_in(z), plan.input_slope)
+        for block in plan.blocks:
+            if block.upsample:
+                h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+            for unit in block.units:
+                h = unit(h)
+        return h
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Field (B, 1, 8h, 8w) of a latent sample or mean ``z`` (B, L, h, w)."""
-        h = F.leaky_relu(self.dec_in(z), 0.2)
-        for i, block in enumerate(self.dec):
-            if i < 3:
-                h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
-            h = block(h)
-        return self.dec_out(h)
+        return self.decoder_plan().dec_out(self.decode_features(z))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

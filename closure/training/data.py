@@ -8,7 +8,6 @@ model never trains on data scaled or ordered differently from what its model car
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from closure.files import data_hash
 from closure.models.vae import check_grid
 from closure.normalization import CHANNELS, check_channels, check_norm_ranges
 
@@ -29,31 +29,6 @@ __all__ = [
     "split_indices",
     "window_index",
 ]
-
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def data_hash(path: str | Path) -> str:
-    """sha256 of a data file (or its manifest), streamed; cached per (path, size, mtime).
-
-    If ``<file>.manifest.json`` exists next to the file, its hash is used instead: a generator
-    that writes a manifest (per-sample provenance and hashes) makes hashing the big file
-    unnecessary. Recorded in model cards so a model names exactly the data it saw.
-    """
-    p = Path(path)
-    manifest = p.with_name(p.name + ".manifest.json")
-    if manifest.exists():
-        p = manifest
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _HASH_CACHE[key] = h.hexdigest()
-    return _HASH_CACHE[key]
-
 
 @dataclass
 class TrajectorySet:
