@@ -1,7 +1,8 @@
 """Table mode of the closure: the latent model's mean response over (Ps, t since shock).
 
-This is the MES-IG surrogate (Sen et al., J. Appl. Phys. 124, 085110, 2018) made with the latent meso model instead of
-Kriging: for shock pressure ``Ps`` and time ``t`` since the shock it stores
+This is the MES-IG surrogate (Sen et al., J. Appl. Phys. 124, 085110, 2018) made with the
+latent meso model instead of Kriging: for shock pressure ``Ps`` and time ``t`` since the shock
+it stores
 
 * ``area``: ensemble mean hotspot area fraction of the cell's meso patch,
 * ``temperature``: ensemble mean of the mean hotspot temperature (K; the threshold where a member

@@ -19,7 +19,8 @@ __all__ = ["DEFAULTS", "STAGES", "ConfigError", "load_config", "resolve_config"]
 
 STAGES = ("vae", "micro-dynamics", "meso-finetune", "decoder-refine", "parc")
 
-#: Defaults: the small CPU model (base 16, trainable on 2 cores; docs/model.md). ``""`` means "not set".
+#: Defaults: the small CPU model (base 16, trainable on 2 cores; docs/model.md).
+#: ``""`` means "not set".
 DEFAULTS: dict[str, Any] = {
     "run": {
         "name": "closure",
