@@ -58,8 +58,8 @@ import numpy as np
 
 from . import euler, multi, steppers
 from .boundary import NG, PERIODIC, bc_code, fill_ghosts
+from .grid import GridSpec
 from .io import (
-    GridSpec,
     OutputWriter,
     flatten_state,
     load_checkpoint,

@@ -54,7 +54,8 @@ from .config import (  # noqa: F401 - load_config, ConfigError, DEFAULTS: re-exp
     load_config,
 )
 from .eos import eos_from_dict
-from .io import GridSpec, OutputWriter
+from .grid import GridSpec
+from .io import OutputWriter
 from .models import EulerModel, FiveEquationModel
 from .reaction import rate_from_dict
 from .solver import Solver

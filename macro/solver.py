@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from . import steppers
 from .boundary import INFLOW, NG, PISTON, bc_code, check_periodic_pairs
+from .grid import GridSpec
 from .io import (
-    GridSpec,
     OutputWriter,
     flatten_state,
     load_checkpoint,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from macro.eos import IdealGas, StiffenedGas
-from macro.io import GridSpec
+from macro.grid import GridSpec
 from macro.models import EulerModel, FiveEquationModel
 from macro.solver import Solver
 
