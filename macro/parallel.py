@@ -53,11 +53,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numba as nb
 import numpy as np
 
-from . import euler, multi, steppers
-from .boundary import NG, PERIODIC, bc_code, fill_ghosts
+from .boundary import NG, PERIODIC, bc_code
 from .grid import GridSpec
 from .io import (
     OutputWriter,
@@ -560,21 +558,6 @@ def _serial_hook(name: str):
 # ---------------------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _euler_rate(U, W, S_all, eos, Q, reactive, dx, dy, rowstat, codes, uwall, inflow):
-    """The Euler kernel's first-stage CFL rate (ghost fill + guard pass, W not written)."""
-    fill_ghosts(U, codes, uwall, inflow, 1, euler.MX, euler.MY, euler.EN)
-    return euler._primitives(U, W, S_all, eos, Q, reactive, dx, dy, rowstat, np.bool_(False),
-                             False)[3]
-
-
-@nb.njit(cache=True, error_model="numpy")
-def _multi_rate(U, W, S_all, eos, Q, dx, dy, rowstat, codes, uwall, inflow):
-    """The same for the five-equation kernel."""
-    fill_ghosts(U, codes, uwall, inflow, 2, multi.MX, multi.MY, multi.EN)
-    return multi._primitives(U, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(False), False)[3]
-
-
 class _CollectiveNonPhysical(NonPhysicalStateError):
     collective = True
 
@@ -661,12 +644,8 @@ class DistributedSolver:
         self._aown = (slice(NG + own[0].start, NG + own[0].stop) if is2d else slice(0, 1),
                       slice(NG + own[1].start, NG + own[1].stop))
         self._setup_exchange()
-        euler_like = model.code == steppers.EULER
-        self._nrho = 1 if euler_like else 2
-        mod = euler if euler_like else multi
-        self._mx, self._my, self._en = mod.MX, mod.MY, mod.EN
         self._U_prev = np.empty_like(self.solver.U)
-        self._scratch = mod.scratch(1)
+        self._scratch = model.scratch(1)
         self._error: tuple[str, Any] | None = None  # recorded here, raised at the next agreement
         self._stopped = False
         self.last_good_path: Path | None = None
@@ -742,13 +721,9 @@ class DistributedSolver:
     # -- time stepping ------------------------------------------------------------------------
     def local_rate(self) -> float:
         """CFL wave rate over the local cells, ghosts filled first as the kernel does."""
-        s, m = self.solver, self.model
-        if m.code == steppers.EULER:
-            return float(_euler_rate(s.U, s._W, self._scratch, m.eos_array, m.Q, m.reactive,
-                                     self.grid.dx, self.grid.dy, s._rowstat, s._codes,
-                                     s._uwall, s._inflow))
-        return float(_multi_rate(s.U, s._W, self._scratch, m.eos_array, m.Q, self.grid.dx,
-                                 self.grid.dy, s._rowstat, s._codes, s._uwall, s._inflow))
+        s = self.solver
+        return self.model.wave_rate(s.U, s._W, self._scratch, self.grid.dx, self.grid.dy,
+                                    s._codes, s._uwall, s._inflow, s._rowstat)
 
     def agree(self, rate: float = 0.0) -> float:
         """Allreduce MAX of (rate, error flag); if any rank recorded an error, every solver
@@ -868,8 +843,7 @@ class DistributedSolver:
             return None
         gs = self.global_solver
         gs.interior[:] = Ui
-        fill_ghosts(gs.U, gs._codes, gs._uwall, gs._inflow, self._nrho, self._mx, self._my,
-                    self._en)
+        self.model.fill_ghosts(gs.U, gs._codes, gs._uwall, gs._inflow)
         return gs.U
 
     def fields(self) -> dict | None:

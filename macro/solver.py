@@ -6,10 +6,10 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import steppers
 from .boundary import INFLOW, NG, PISTON, bc_code, check_periodic_pairs
 from .grid import GridSpec
 from .io import (
@@ -111,8 +111,8 @@ class Solver:
         self._U0 = np.empty_like(self.U)
         self._W = np.zeros((model.nw, NY, NX))
         self._dU = np.zeros_like(self.U)
-        self._FY = np.zeros((model.nv + 1, NY + 1, NX))
         self._rowstat = np.zeros((NY, 3))
+        self._scratch, self._scratch_threads = None, 0  # the step kernel's, per thread count
         # ids of the interior cells (C order) given to a Python rate model; a decomposed run
         # replaces them with the cells' global ids so a closure keyed by id sees the same cells
         self.cell_ids = np.arange(nx * ny, dtype=np.int64)
@@ -209,10 +209,13 @@ class Solver:
     def step_once(self, dt_max: float) -> float:
         """One hydro step (at most dt_max) followed by the reaction step; returns dt."""
         m, g = self.model, self.grid
-        status, bj, bi, dt = steppers.step(
-            m.code, self.U, self._U0, self._W, self._dU, self._FY, m.eos_array, m.Q, m.flag,
-            self.solver_code, self.lim, self.order, self.cfl, dt_max, g.dx, g.dy,
-            self._codes, self._uwall, self._inflow, self._rowstat)
+        nt = nb.get_num_threads()
+        if nt != self._scratch_threads:  # Numba's thread count changed (or the first step)
+            self._scratch, self._scratch_threads = m.scratch(nt, self.U.shape), nt
+        status, bj, bi, dt = m.step(
+            self.U, self._U0, self._W, self._dU, self._scratch, self.solver_code, self.lim,
+            self.order, self.cfl, dt_max, g.dx, g.dy, self._codes, self._uwall, self._inflow,
+            self._rowstat)
         if status != 0:
             self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=True)
         if self._rate_kind != NONE:
@@ -253,15 +256,8 @@ class Solver:
 
     def check_state(self) -> None:
         """Guard the current state (used for initial data and after external edits)."""
-        from . import euler, multi  # local: only needed for the primitive pass
-
         m = self.model
-        if m.code == steppers.EULER:
-            status, bj, bi, _ = euler.primitives(self.U, self._W, m.eos_array, m.Q, m.reactive,
-                                                 self.grid.dx, self.grid.dy, self._rowstat)
-        else:
-            status, bj, bi, _ = multi.primitives(self.U, self._W, m.eos_array, m.Q,
-                                                 self.grid.dx, self.grid.dy, self._rowstat)
+        status, bj, bi, _ = m.guard(self.U, self._W, self.grid.dx, self.grid.dy, self._rowstat)
         if status != 0:
             self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=False)
 
