@@ -465,7 +465,7 @@ def _model_rules(m: dict, path: KeyPath, cfg: dict) -> None:
                           f"{sorted(EOS_TYPES)}) or material = one of {_preset_names()}")
 
 
-#: [reaction] type = "closure" (see macro.coupling.QueryRate and simulation.build_rate).
+#: [reaction] type = "closure" (see macro.coupling.QueryRate and problem.build_rate).
 CLOSURE = {
     "provider": Str(what="a string 'package.module:factory'"),
     "provider_args": Table(),                  # the factory's keyword arguments, any keys

@@ -64,8 +64,9 @@ from .io import (
     save_checkpoint,
     unflatten_state,
 )
+from .problem import build_grid, build_model, initial_primitives, resolve_piston_pressure
 from .reaction import rate_from_dict
-from .simulation import Result, build_grid, build_model, initial_primitives, load_config
+from .simulation import Result, load_config
 from .solver import RATE_STATE, SIDES, NonPhysicalStateError, Solver
 
 DEFAULT_TIMEOUT = 600.0  # s: longest wait for a peer before the run is aborted
@@ -592,9 +593,7 @@ class DistributedSolver:
         grid = build_grid(cfg["grid"])
         self.model, self.grid = model, grid
         prim = initial_primitives(cfg, model, grid)
-        resolve_piston = _serial_hook("_resolve_piston_pressure")
-        if resolve_piston is not None:
-            resolve_piston(cfg, model)
+        resolve_piston_pressure(cfg, model)
         num = cfg["numerics"]
         order = int(num["order"])
         if order not in (2, 3):

@@ -111,8 +111,9 @@ def _pop_options(cfg: dict) -> dict:
 
 def pressure_config(config, pressure: float, *, dx: float | None = None) -> dict:
     """The resolved config of the run at ``pressure`` (Pa): piston, domain, grid, end time."""
+    from .config import load_config
     from .materials import piston_velocity_for, shock_state
-    from .simulation import build_model, load_config
+    from .problem import build_model
 
     if not (np.isfinite(pressure) and pressure > 0):
         raise ValueError(f"pressure={pressure!r} must be finite and > 0 Pa")
@@ -182,7 +183,7 @@ def pop_sweep(config, pressures: Sequence[float], *, dx: float | None = None,
               rate_factory: Callable[[], object] | None = None) -> list[PopPoint]:
     """One run per input pressure (Pa), in ``workers`` processes (a ``rate_factory`` gives each
     run a fresh rate provider and runs serially: providers hold per-run cell state)."""
-    from .simulation import load_config
+    from .config import load_config
 
     cfg = load_config(config)
     pressures = [float(p) for p in pressures]
