@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from . import detonation
 from .boundary import NG, PERIODIC, bc_code
 from .grid import GridSpec
 from .io import (
@@ -656,19 +657,8 @@ class DistributedSolver:
                                         inflow=b.get("inflow"), cfl=num["cfl"], order=order,
                                         limiter=num["limiter"], riemann=num["riemann"],
                                         config=cfg)
-        self.tracker = None
-        dcfg = cfg.get("detonation")
-        if dcfg is not None and dcfg.get("track", True) and self.rank == 0:
-            from .detonation import ShockTracker
-
-            pf = dcfg.get("front_pressure")
-            if pf is None:
-                pin = b.get("piston_pressure", {}).get("x_low")
-                pf = 0.5 * pin if pin else 1.0e9
-            nxt = int(dcfg.get("xt_frames", 400))
-            self.tracker = ShockTracker(float(pf), int(dcfg.get("lead_window_cells", 20)),
-                                        float(cfg["time"]["t_end"]) / max(nxt, 1))
-        self.tracking = dcfg is not None and bool(dcfg.get("track", True))
+        self.tracker = detonation.tracker_from_config(cfg) if self.rank == 0 else None
+        self.tracking = detonation.tracker_from_config(cfg) is not None
 
     # -- overlap exchange -------------------------------------------------------------------
     def _setup_exchange(self):
@@ -1189,9 +1179,8 @@ def _run_solver(ds: DistributedSolver, cfg, output, restart, checkpoint, progres
         if writer is not None:
             writer.write_final(ds.t, ds.step, fields)
             history = extra.get("history")
-            attrs_of = getattr(_serial_hook("Simulation"), "_detonation_attrs", None)
-            if history is not None and attrs_of is not None:
-                writer.write_group("detonation", history, attrs_of(None, result))
+            if history is not None:
+                writer.write_group("detonation", history, detonation.run_attrs(result))
     finally:
         if writer is not None:
             writer.close()
@@ -1200,15 +1189,11 @@ def _run_solver(ds: DistributedSolver, cfg, output, restart, checkpoint, progres
     if output is not None and ds.rank == 0:
         do_plots = cfg["output"]["plots"] if plots is None else plots
         if do_plots:
-            from types import SimpleNamespace
-
-            from .plotting import plot_result
+            from .plotting import plot_detonation, plot_result
 
             result.plots = plot_result(result, cfg, output.with_suffix(""))
-            det_plots = getattr(_serial_hook("Simulation"), "_detonation_plots", None)
-            if extra.get("history") is not None and det_plots is not None:
-                result.plots += det_plots(SimpleNamespace(config=cfg), result,
-                                          output.with_suffix(""))
+            if extra.get("history") is not None:
+                result.plots += plot_detonation(result, output.with_suffix(""))
     return result
 
 

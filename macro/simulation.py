@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import detonation
 from .config import (  # noqa: F401 - load_config, ConfigError, DEFAULTS: re-exported
     DEFAULTS,
-    DETONATION_KEYS,
     ConfigError,
     load_config,
 )
@@ -92,90 +92,28 @@ class Result:
             return fields[name]
         raise AttributeError(name)
 
-    def _need_history(self):
-        if self.history is None:
-            raise ValueError("this run did not track the lead shock: add a [detonation] "
-                             "section (track = true) to the config")
-        return self.history
-
     def cj_reference(self):
         """JWL CJ state of the model for the unreacted background state of the problem."""
-        return _cj_for(self.config, self.model)
+        return detonation.cj_reference(self.config, self.model)
 
     def run_distance(self, criterion: str | None = None, fraction: float | None = None):
         """Run distance to detonation (:func:`macro.detonation.run_distance`), measured from
         the driven face x_min; criterion/fraction default to the [detonation] config."""
-        from .detonation import run_distance
-
-        h = self._need_history()
-        dcfg = self.config.get("detonation", {})
-        cj = self.cj_reference()
-        dx = float(self.x[1] - self.x[0])
-        return run_distance(h["t"], h["x"], h["p_lead"], D_cj=cj.D, p_cj=cj.p, dx=dx,
-                            x_face=float(self.x[0] - 0.5 * dx),
-                            criterion=criterion or dcfg.get("criterion", "speed"),
-                            fraction=fraction or dcfg.get("fraction", 0.9))
+        return detonation.result_run_distance(self, criterion, fraction)
 
     def shock_speed(self, window_cells: float = 10.0) -> np.ndarray:
         """Lead-shock speed (m/s) at each tracked step (backward least-squares window)."""
-        from .detonation import shock_speed
-
-        h = self._need_history()
-        dx = float(self.x[1] - self.x[0])
-        return shock_speed(h["t"], h["x"], window_cells * dx / self.cj_reference().D)
+        return detonation.result_shock_speed(self, window_cells)
 
     def measure_cj(self, late_fraction: float = 0.3):
         """Sonic-point (CJ) pressure behind the final lead shock of a 1D run; the front speed
         is the least-squares slope of the last ``late_fraction`` of the trajectory."""
-        from .detonation import measure_cj
-
-        h = self._need_history()
-        n = len(h["t"])
-        if n < 3:
-            raise ValueError("too few lead-shock samples to measure a front speed")
-        if h["t"][-1] < self.t:
-            raise ValueError(f"the lead shock left the domain at t={h['t'][-1]:.4g} s, before "
-                             f"the end of the run (t={self.t:.4g} s): shorten [time] t_end or "
-                             "lengthen the grid to measure the CJ state")
-        k0 = min(int((1.0 - late_fraction) * n), n - 3)
-        D = float(np.polyfit(h["t"][k0:], h["x"][k0:], 1)[0])
-        f = self.fields
-        if f["p"].ndim == 2:
-            f = {k: v[v.shape[0] // 2] for k, v in f.items()}
-        return measure_cj(self.model, self.x, f, float(h["x"][-1]), D)
+        return detonation.result_measure_cj(self, late_fraction)
 
     def summary(self) -> str:
         """One line on the detonation (JWL CJ reference and run distance) of a tracked run,
         "" otherwise (used by the CLI)."""
-        if self.history is None:
-            return ""
-        try:
-            cj = self.cj_reference()
-        except ValueError:
-            return ""
-        rd = self.run_distance()
-        where = (f"run distance x* = {rd.x_star * 1e3:.3f} mm at t* = {rd.t_star * 1e6:.3f} us"
-                 f" (lead shock >= {self.config.get('detonation', {}).get('fraction', 0.9)}"
-                 " D_CJ)" if rd.detonated else "no detonation (lead shock never reached the "
-                 "run-distance criterion)")
-        line = f"JWL CJ {cj.p / 1e9:.2f} GPa, {cj.D:.0f} m/s; {where}"
-        counts = getattr(self.rate, "status_counts", None)
-        if counts is not None and counts.sum():
-            shocked = counts[0] + counts[2] + counts[3]
-            line += (f"; closure cell-steps: {shocked} shocked, {counts[2]} of them outside "
-                     f"its envelope (fallback), {counts[3]} other status")
-        return line
-
-
-def _cj_for(cfg: dict, model):
-    from .materials import cj_state
-
-    if model is None or getattr(model, "products", None) is None:
-        raise ValueError("CJ reference needs a reactive euler model with a products EOS")
-    bg = cfg.get("problem", {}).get("background", {})
-    rho0 = float(bg.get("rho", getattr(model.eos, "rho0", np.nan)))
-    p0 = float(bg.get("p", 1.0e5))
-    return cj_state(model.eos, model.products, model.Q, rho0=rho0, p0=p0)
+        return detonation.run_summary(self)
 
 
 class Simulation:
@@ -189,25 +127,9 @@ class Simulation:
         self.config = cfg
         self.solver = build_solver(cfg, rate=rate)
         self.rate = self.solver.rate
-        self.tracker = None
-        dcfg = cfg.get("detonation")
-        if dcfg is not None:
-            unknown = set(dcfg) - DETONATION_KEYS
-            if unknown:
-                raise ValueError(f"[detonation] has unknown keys {sorted(unknown)}; allowed: "
-                                 f"{sorted(DETONATION_KEYS)}")
-            if dcfg.get("track", True):
-                from .detonation import ShockTracker
-
-                pf = dcfg.get("front_pressure")
-                if pf is None:
-                    pin = cfg.get("boundary", {}).get("piston_pressure", {}).get("x_low")
-                    pf = 0.5 * pin if pin else 1.0e9
-                nxt = int(dcfg.get("xt_frames", 400))
-                self.tracker = ShockTracker(
-                    float(pf), int(dcfg.get("lead_window_cells", 20)),
-                    float(cfg["time"]["t_end"]) / max(nxt, 1))
-                self.solver.extra_state["shock_tracker"] = self.tracker
+        self.tracker = detonation.tracker_from_config(cfg)
+        if self.tracker is not None:
+            self.solver.extra_state["shock_tracker"] = self.tracker
 
     @classmethod
     def from_config(cls, source: str | Path | dict, rate=None, **overrides) -> Simulation:
@@ -260,7 +182,7 @@ class Simulation:
                 writer.write_final(s.t, s.step, fields)
                 if result.history is not None:
                     writer.write_group("detonation", result.history,
-                                       self._detonation_attrs(result))
+                                       detonation.run_attrs(result))
         finally:
             if writer is not None:
                 writer.close()
@@ -268,40 +190,9 @@ class Simulation:
         if output is not None:
             do_plots = self.config["output"]["plots"] if plots is None else plots
             if do_plots:
-                from .plotting import plot_result
+                from .plotting import plot_detonation, plot_result
 
                 result.plots = plot_result(result, self.config, output.with_suffix(""))
                 if result.history is not None:
-                    result.plots += self._detonation_plots(result, output.with_suffix(""))
+                    result.plots += plot_detonation(result, output.with_suffix(""))
         return result
-
-    def _detonation_attrs(self, result: Result) -> dict:
-        attrs = {}
-        try:
-            cj = result.cj_reference()
-        except ValueError:
-            return attrs
-        attrs.update(D_CJ=cj.D, p_CJ=cj.p)
-        for crit in ("speed", "pressure"):
-            rd = result.run_distance(criterion=crit)
-            attrs[f"x_star_{crit}"] = rd.x_star
-            attrs[f"t_star_{crit}"] = rd.t_star
-        return attrs
-
-    def _detonation_plots(self, result: Result, stem: Path) -> list[Path]:
-        from .detonation import plot_shock_history, plot_xt
-
-        try:
-            cj = result.cj_reference()
-        except ValueError:
-            return []
-        title = self.config.get("title", stem.name)
-        rd = result.run_distance()
-        dx = float(result.x[1] - result.x[0])
-        out = [plot_xt(result.history, result.x, stem.with_name(stem.name + "_xt.png"),
-                       title=title, run=rd)]
-        if len(result.history["t"]) > 3:
-            out.append(plot_shock_history(result.history,
-                                          stem.with_name(stem.name + "_shock.png"),
-                                          D_cj=cj.D, p_cj=cj.p, dx=dx, title=title))
-        return out
