@@ -36,11 +36,15 @@ Definitions (SI inside; mm, us and GPa only in plots and printed tables):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
 
 from . import euler
+
+if TYPE_CHECKING:
+    from .materials import CJState
 
 __all__ = [
     "ShockTracker",
@@ -93,6 +97,8 @@ class ShockTracker:
     ``tracker(solver)`` after every step; ``xt_interval`` (s) sets how often a pressure row
     (row-averaged in 2D) is kept for the x-t diagram (0: every step).
     """
+
+    fields_read = ("p",)  # what a decomposed run gathers for it every step
 
     front_pressure: float
     lead_window_cells: int = 20
@@ -316,7 +322,7 @@ def tracker_from_config(cfg: dict) -> ShockTracker | None:
                         float(cfg["time"]["t_end"]) / max(nxt, 1))
 
 
-def cj_reference(cfg: dict, model):
+def cj_reference(cfg: dict, model) -> CJState:
     """JWL CJ state of a reactive euler model for the unreacted background state of the
     config's problem (ValueError for a model without a products EOS)."""
     from .materials import cj_state

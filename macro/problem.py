@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
+from .boundary import SIDES
 from .config import CLOSURE_KEYS
+from .domain import Domain
 from .eos import eos_from_dict
 from .grid import GridSpec
 from .models import EulerModel, FiveEquationModel
@@ -18,7 +24,7 @@ __all__ = ["build_grid", "build_model", "build_rate", "build_solver", "initial_p
 SUBSAMPLES = 8  # per axis, for area fractions of cut cells
 
 
-def resolve_factory(spec: str):
+def resolve_factory(spec: str) -> Callable[..., Any]:
     """Import ``"package.module:attr.attr"`` and return the named object."""
     import importlib
 
@@ -44,7 +50,7 @@ def resolve_factory(spec: str):
     return obj
 
 
-def build_rate(cfg: dict, rate=None):
+def build_rate(cfg: dict, rate=None) -> Any:
     """The run's reaction rate: ``rate`` if given (a provider with ``query`` is wrapped in a
     :class:`macro.coupling.QueryRate`), else built from [reaction]."""
     rcfg = cfg.get("reaction")
@@ -132,7 +138,7 @@ def resolve_piston_pressure(cfg: dict, model) -> None:
         pv[side] = v
 
 
-def build_model(mcfg: dict):
+def build_model(mcfg: dict) -> EulerModel | FiveEquationModel:
     kind = mcfg["type"]
     if kind == "euler":
         products = mcfg.get("products")
@@ -210,17 +216,22 @@ def initial_primitives(cfg: dict, model, grid: GridSpec) -> dict[str, np.ndarray
     return prim
 
 
-def build_solver(cfg: dict, rate=None, last_good_path=None) -> Solver:
+def build_solver(cfg: dict, rate=None, last_good_path: str | Path | None = None,
+                 domain: Domain | None = None) -> Solver:
+    """The solver of a config: on the whole grid, or on the part of it that ``domain`` (a
+    decomposed run's :class:`macro.parallel.DistributedDomain`) gives this process."""
     model = build_model(cfg["model"])
     grid = build_grid(cfg["grid"])
     prim = initial_primitives(cfg, model, grid)
     resolve_piston_pressure(cfg, model)
     rate = build_rate(cfg, rate)
     b = cfg.get("boundary", {})
-    sides = {k: v for k, v in b.items() if k in ("x_low", "x_high", "y_low", "y_high")}
+    sides = {k: v for k, v in b.items() if k in SIDES}
+    domain = domain if domain is not None else Domain()
+    grid, prim, sides, piston, inflow = domain.localize(
+        model, grid, prim, sides, b.get("piston_velocity") or {}, b.get("inflow") or {})
     num = cfg["numerics"]
-    return Solver(model, grid, model.conserved(prim), bc=sides,
-                  piston_velocity=b.get("piston_velocity"), inflow=b.get("inflow"),
-                  cfl=num["cfl"], order=num["order"], limiter=num["limiter"],
+    return Solver(model, grid, model.conserved(prim), bc=sides, piston_velocity=piston,
+                  inflow=inflow, cfl=num["cfl"], order=num["order"], limiter=num["limiter"],
                   riemann=num["riemann"], rate=rate, config=cfg,
-                  last_good_path=last_good_path)
+                  last_good_path=last_good_path, domain=domain)

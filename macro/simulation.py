@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from .config import (  # noqa: F401 - load_config, ConfigError, DEFAULTS: re-exp
     ConfigError,
     load_config,
 )
+from .domain import Domain
 from .io import OutputWriter
 from .problem import (  # noqa: F401 - the builders lived here: re-exported
     build_grid,
@@ -62,6 +64,9 @@ from .problem import (  # noqa: F401 - the builders lived here: re-exported
     resolve_factory,
     resolve_piston_pressure,
 )
+
+if TYPE_CHECKING:
+    from .materials import CJState
 
 
 @dataclass
@@ -92,11 +97,12 @@ class Result:
             return fields[name]
         raise AttributeError(name)
 
-    def cj_reference(self):
+    def cj_reference(self) -> CJState:
         """JWL CJ state of the model for the unreacted background state of the problem."""
         return detonation.cj_reference(self.config, self.model)
 
-    def run_distance(self, criterion: str | None = None, fraction: float | None = None):
+    def run_distance(self, criterion: str | None = None,
+                     fraction: float | None = None) -> detonation.RunDistance:
         """Run distance to detonation (:func:`macro.detonation.run_distance`), measured from
         the driven face x_min; criterion/fraction default to the [detonation] config."""
         return detonation.result_run_distance(self, criterion, fraction)
@@ -105,7 +111,7 @@ class Result:
         """Lead-shock speed (m/s) at each tracked step (backward least-squares window)."""
         return detonation.result_shock_speed(self, window_cells)
 
-    def measure_cj(self, late_fraction: float = 0.3):
+    def measure_cj(self, late_fraction: float = 0.3) -> detonation.CJMeasurement:
         """Sonic-point (CJ) pressure behind the final lead shock of a 1D run; the front speed
         is the least-squares slope of the last ``late_fraction`` of the trajectory."""
         return detonation.result_measure_cj(self, late_fraction)
@@ -121,11 +127,14 @@ class Simulation:
 
     ``rate`` overrides the config's [reaction]: a built-in rate, any RateModel, or a closure
     provider (an object with ``query``), which is wrapped in :class:`macro.coupling.QueryRate`.
+    ``domain`` places the cells (default: all in this process; a decomposed run passes its
+    :class:`macro.parallel.DistributedDomain`, and :meth:`run` is then called on every solver
+    rank: :func:`macro.parallel.run_distributed` does that).
     """
 
-    def __init__(self, cfg: dict, rate=None):
+    def __init__(self, cfg: dict, rate=None, domain: Domain | None = None):
         self.config = cfg
-        self.solver = build_solver(cfg, rate=rate)
+        self.solver = build_solver(cfg, rate=rate, domain=domain)
         self.rate = self.solver.rate
         self.tracker = detonation.tracker_from_config(cfg)
         if self.tracker is not None:
@@ -143,41 +152,48 @@ class Simulation:
 
     def run(self, output: str | Path | None = None, *, progress: bool = False,
             restart: str | Path | None = None, checkpoint: str | Path | None = None,
-            plots: bool | None = None) -> Result:
-        """Run to t_end writing frames to ``output`` (HDF5 + .xmf sidecar) and PNG plots."""
+            plots: bool | None = None, max_steps: int | None = None) -> Result:
+        """Run to t_end (or ``max_steps``) writing frames to ``output`` (HDF5 + .xmf sidecar)
+        and PNG plots. In a decomposed run the root rank writes; the other ranks' Result has
+        no fields and no history."""
         import time
 
         wall0 = time.perf_counter()
         s = self.solver
+        dom = s.domain
         tcfg = self.config["time"]
         t_end = float(tcfg["t_end"])
         n_frames = int(tcfg["n_frames"])
         frame_times = [t_end * (k + 1) / n_frames for k in range(n_frames)] if n_frames else []
         if output is not None:
             output = Path(output)
-            output.parent.mkdir(parents=True, exist_ok=True)
             s.last_good_path = output.with_name(output.stem + "_last_good.h5")
         if restart is not None:
             s.load_state(restart)
         writer = None
         if output is not None:
-            writer = OutputWriter(output, s.grid, self.config,
-                                  mode="a" if restart is not None and output.exists() else "w")
-            if restart is None:
-                writer.write_frame(s.t, s.step, s.fields())
+            def open_writer() -> OutputWriter:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                return OutputWriter(output, dom.grid, self.config,
+                                    mode="a" if restart is not None and output.exists() else "w")
+
+            writer = dom.on_root(open_writer, f"could not open {output}")
+        dom.agree()
         ckpt_every = int(self.config["output"].get("checkpoint_every", 0))
         if checkpoint is None and output is not None and ckpt_every:
             checkpoint = output.with_name(output.stem + "_checkpoint.h5")
-        x, y = s.grid.cell_centers()
+        x, y = dom.grid.cell_centers()
         result = None
         try:
+            if restart is None:
+                dom.write_frame(s, writer)
             s.advance(t_end, frame_times=frame_times, writer=writer, progress=progress,
                       callback=self.tracker, checkpoint_path=checkpoint,
-                      checkpoint_every=ckpt_every)
-            fields = s.fields()
-            result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields, output=output,
-                            history=self.tracker.arrays() if self.tracker else None,
-                            config=self.config, model=s.model, rate=s.rate)
+                      checkpoint_every=ckpt_every, max_steps=max_steps)
+            fields = dom.gather_fields(s)
+            history = self.tracker.arrays() if self.tracker and dom.is_root else None
+            result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields or {}, output=output,
+                            history=history, config=self.config, model=s.model, rate=s.rate)
             if writer is not None:
                 writer.write_final(s.t, s.step, fields)
                 if result.history is not None:
@@ -187,7 +203,7 @@ class Simulation:
             if writer is not None:
                 writer.close()
         result.wall_s = time.perf_counter() - wall0
-        if output is not None:
+        if output is not None and dom.is_root:
             do_plots = self.config["output"]["plots"] if plots is None else plots
             if do_plots:
                 from .plotting import plot_detonation, plot_result

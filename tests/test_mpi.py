@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 
-from macro.parallel import Decomposition, WorkerProxy, _merge_results, worker_of
+from macro.parallel import Decomposition, WorkerProxy, merge_results, worker_of
 from macro.simulation import Simulation
 
 TESTS = Path(__file__).resolve().parent
@@ -331,7 +331,7 @@ def test_worker_mapping_and_result_merge():
         v = np.asarray(vals, float)
         return MockResponse(v, v + 1, v + 2, v + 3, np.zeros(v.size, np.int64))
 
-    merged = _merge_results([(resp([10.0, 30.0]), np.array([1, 3])),
+    merged = merge_results([(resp([10.0, 30.0]), np.array([1, 3])),
                              (resp([0.0, 20.0, 40.0]), np.array([0, 2, 4]))], 5)
     assert merged.reaction_rate.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
     assert merged.uncertainty.tolist() == [3.0, 13.0, 23.0, 33.0, 43.0]
