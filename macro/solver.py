@@ -1,4 +1,5 @@
-"""The Solver owns the state and the time loop: stepping, reaction splitting, guard, output."""
+"""The Solver owns the state and the run loop of serial and decomposed runs alike: stepping,
+reaction splitting, guard, frames, checkpoints (where the two differ: :mod:`macro.domain`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import numba as nb
 import numpy as np
 from tqdm.auto import tqdm
 
-from .boundary import NG, SIDES, Boundaries  # noqa: F401 - SIDES re-exported
-from .checkpoint import RATE_STATE  # noqa: F401 - re-exported (it was defined here)
+from .boundary import NG, Boundaries
 from .domain import Domain
 from .grid import GridSpec
 from .io import OutputWriter
