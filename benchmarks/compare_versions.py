@@ -3,7 +3,9 @@
 Runs ``bench_hydro.py`` and ``bench_coupled.py`` of each checkout (each against its own
 ``macro``, its own warm Numba cache) in one session, alternating the order every round so that
 a shared machine's load penalises both alike, and reports medians and the speed ratios
-new/old (> 1: the new code is faster). The cold-compile time is the wall time of
+new/old (> 1: the new code is faster). On a shared machine read the per-CPU-second figures:
+other jobs taking the cores (time slicing) scale wall time, not CPU time. The cold-compile
+time is the wall time of
 ``python -m macro run examples/detonation_1d_ig.toml --no-plots`` with an empty Numba cache,
 minus the same command with the cache it left (the run itself).
 
@@ -32,6 +34,12 @@ HYDRO = {  # metric -> path in bench_hydro's JSON (M cell-updates/s: higher is f
     "hydro_1d_sod2000_mcups": ("small_1d", "mcups_1d_2000"),
     "hydro_2d_quadrant512_1thread_mcups": ("mcups_2d",),
     "hydro_2d_quadrant512_2threads_mcups": ("mcups_2d_2threads",),
+    # per process CPU second: insensitive to other jobs taking the cores (time slicing)
+    "hydro_1d_sod20000_mcups_per_cpu_s": ("per_cpu_second", "mcups_1d"),
+    "hydro_1d_sod2000_mcups_per_cpu_s": ("runs", "ours", "sod2000", 0, "mcups_per_cpu_s"),
+    "hydro_2d_quadrant512_1thread_mcups_per_cpu_s": ("per_cpu_second", "mcups_2d"),
+    "hydro_2d_quadrant512_2threads_mcups_per_cpu_s": ("per_cpu_second",
+                                                      "mcups_2d_2threads_per_thread"),
 }
 COUPLED = {  # metric -> path in bench_coupled's JSON (seconds or ms per step: lower is faster)
     "coupled_table_step_ms": ("closure_share", 0, "step_ms"),
@@ -42,7 +50,21 @@ COUPLED = {  # metric -> path in bench_coupled's JSON (seconds or ms per step: l
     "scaling_serial_step_s": ("scaling", "median_step_s", "serial"),
     "scaling_1rank_step_s": ("scaling", "median_step_s", "1 rank"),
     "scaling_2ranks_step_s": ("scaling", "median_step_s", "2 ranks"),
+    # step time x the ranks' mean CPU share (CPU time / wall): what a core of its own takes
+    "scaling_serial_cpu_step_s": ("scaling", "runs", "serial", 0, "cpu_step_s"),
+    "scaling_1rank_cpu_step_s": ("scaling", "runs", "1 rank", 0, "cpu_step_s"),
+    "scaling_2ranks_cpu_step_s": ("scaling", "runs", "2 ranks", 0, "cpu_step_s"),
 }
+
+
+def _cpu_steps(doc: dict) -> dict:
+    """Add ``cpu_step_s`` (median step time x mean CPU share of the ranks) to each scaling
+    run of a bench_coupled result."""
+    for runs in doc.get("scaling", {}).get("runs", {}).values():
+        for r in runs:
+            share = r["cpu_share_per_rank"]
+            r["cpu_step_s"] = r["median_step_s"] * sum(share) / len(share)
+    return doc
 
 
 def _get(doc, path):
@@ -73,7 +95,7 @@ def _bench(root: Path, cache: Path, script: str, args: list[str], metrics: dict)
                               cwd=tmp, timeout=7200)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"{script} of {root.name} failed:\n{proc.stderr[-3000:]}")
-        doc = json.loads(out.read_text())
+        doc = _cpu_steps(json.loads(out.read_text()))
     return {m: float(_get(doc, p)) for m, p in metrics.items()}
 
 
