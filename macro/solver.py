@@ -119,7 +119,6 @@ class Solver:
         self._W = np.zeros((model.nw, NY, NX))
         self._dU = np.zeros_like(self.U)
         self._rowstat = np.zeros((NY, 3))
-        self._scratch, self._scratch_threads = None, 0  # the step kernel's, per thread count
         self._rate_scratch = None  # wave_rate()'s (one work share)
         self.boundaries = Boundaries(model, bc or {}, piston_velocity or {}, inflow or {})
         # ids of the interior cells (C order) given to a Python rate model; a decomposed run
@@ -209,11 +208,11 @@ class Solver:
         step; returns dt. A guard failure restores the state at the start of the step and
         raises :class:`NonPhysicalStateError`."""
         m, g, b = self.model, self.grid, self.boundaries
-        nt = nb.get_num_threads()
-        if nt != self._scratch_threads:  # Numba's thread count changed (or the first step)
-            self._scratch, self._scratch_threads = m.scratch(nt, self.U.shape), nt
+        # the step's scratch, for the current thread count, is allocated per step: a kept
+        # array measured 2 % slower on 20000 cells (allocating costs ~1 us)
+        S = m.scratch(nb.get_num_threads(), self.U.shape)
         status, bj, bi, dt = m.step(
-            self.U, self._U0, self._W, self._dU, self._scratch, self.solver_code, self.lim,
+            self.U, self._U0, self._W, self._dU, S, self.solver_code, self.lim,
             self.order, self.cfl, dt_max, g.dx, g.dy, b.codes, b.uwall, b.inflow,
             self._rowstat)
         if status != 0:
