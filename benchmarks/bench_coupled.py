@@ -182,17 +182,19 @@ def _worker_share_rank(args) -> None:
         provider = parallel.make_provider(cfg)
         parallel.serve(world, provider, 1, 600.0)
         return
+    from macro.simulation import Simulation
+
     proxy = parallel.WorkerProxy(world, [1], nx, 600.0)
     timed = Timed(proxy)
-    ds = parallel.DistributedSolver(cfg, sub, rate=parallel.make_rate(cfg, provider=timed),
-                                    proxy=proxy, world=world)
-    ds.step_once(1e-12)
+    domain = parallel.DistributedDomain.from_config(cfg, sub, proxy=proxy, world=world)
+    s = Simulation(cfg, rate=timed, domain=domain).solver
+    s.step_once(1e-12)
     timed.seconds = 0.0
     t0 = time.perf_counter()
     for _ in range(steps):
-        ds.step_once(1.0)
+        s.step_once(1.0)
     total = time.perf_counter() - t0
-    ds.stop_workers(None)
+    domain.stop_workers(None)
     Path(out).write_text(json.dumps({"mode": mode, "cells": nx, "steps": steps,
                                      "step_ms": 1e3 * total / steps,
                                      "closure_wait_ms": 1e3 * timed.seconds / steps,
@@ -251,12 +253,14 @@ def _scaling_rank(args) -> None:
         return
     from mpi4py import MPI
 
-    from macro.parallel import DistributedSolver
+    from macro.parallel import DistributedDomain
+    from macro.simulation import Simulation
 
     comm = MPI.COMM_WORLD
-    ds = DistributedSolver(cfg, comm)
+    domain = DistributedDomain.from_config(cfg, comm)
+    s = Simulation(cfg, domain=domain).solver
     phase = {"exchange": 0.0, "rate_and_reduce": 0.0, "local_step": 0.0}
-    exch, lrate, step = ds.exchange, ds.local_rate, ds.solver.step_once
+    exch, lrate, step = domain.exchange, s.wave_rate, s.step_local
 
     def timed(name, fn):
         def run(*a):
@@ -267,11 +271,11 @@ def _scaling_rank(args) -> None:
                 phase[name] += time.perf_counter() - t0
         return run
 
-    ds.exchange = timed("exchange", exch)
-    ds.local_rate = timed("rate_and_reduce", lrate)
-    ds.solver.step_once = timed("local_step", step)
+    domain.exchange = timed("exchange", exch)
+    s.wave_rate = timed("rate_and_reduce", lrate)
+    s.step_local = timed("local_step", step)
     for _ in range(2):
-        ds.step_once(1.0)
+        s.step_once(1.0)
     times = []
     for k in phase:
         phase[k] = 0.0
@@ -280,7 +284,7 @@ def _scaling_rank(args) -> None:
         comm.Barrier()
         t0 = MPI.Wtime()
         for _ in range(steps):
-            ds.step_once(1.0)
+            s.step_once(1.0)
         dt = (MPI.Wtime() - t0) / steps
         times.append(comm.allreduce(dt, op=MPI.MAX))
     # CPU time / wall time: below 1 when the rank lost its core to other jobs (waiting ranks
@@ -289,7 +293,7 @@ def _scaling_rank(args) -> None:
     phases = comm.gather({k: v / (steps * blocks) for k, v in phase.items()}, root=0)
     if comm.rank == 0:
         Path(out).write_text(json.dumps({"ranks": comm.size, "kind": "distributed",
-                                         "dims": list(ds.dec.dims), "step_s": times,
+                                         "dims": list(domain.dec.dims), "step_s": times,
                                          "phase_s_per_rank": phases,
                                          "cpu_share_per_rank": share}))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .eos import EOS, IdealGas
-from .io import GridSpec
+from .grid import GridSpec
 from .models import EulerModel, FiveEquationModel
 from .solver import Solver
 

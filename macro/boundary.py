@@ -18,6 +18,7 @@ BC_CODES = {
     "inflow": INFLOW,
 }
 NG = 2  # ghost layers needed by MUSCL
+SIDES = ("x_low", "x_high", "y_low", "y_high")
 
 
 def bc_code(name: str, side: str) -> int:
@@ -31,6 +32,57 @@ def check_periodic_pairs(codes: np.ndarray) -> None:
     for a, b, axis in ((0, 1, "x"), (2, 3, "y")):
         if (codes[a] == PERIODIC) != (codes[b] == PERIODIC):
             raise ValueError(f"periodic boundary on axis {axis} must be set on both sides")
+
+
+class Boundaries:
+    """The four sides of a grid as the kernels take them: kind codes, piston wall velocities
+    and inflow ghost states (conserved), built from side names and the model's primitive
+    states. A decomposed run holds one for its block and one for the whole grid (to fill the
+    ghosts of gathered checkpoints)."""
+
+    def __init__(self, model, bc: dict, piston_velocity: dict, inflow: dict):
+        for key in (*bc, *piston_velocity, *inflow):
+            if key not in SIDES:
+                raise ValueError(f"boundary side {key!r} is not one of {SIDES}")
+        codes = np.array([bc_code(bc.get(s, "transmissive"), s) for s in SIDES], dtype=np.int64)
+        check_periodic_pairs(codes)
+        self.model = model
+        self.kinds = {s: bc.get(s, "transmissive") for s in SIDES}
+        self.codes = codes
+        self.uwall = np.zeros(4)
+        self.inflow = np.zeros((4, model.nv))
+        for k, s in enumerate(SIDES):
+            if codes[k] == PISTON:
+                if s not in piston_velocity:
+                    raise ValueError(f"piston boundary on {s} needs piston_velocity[{s!r}]")
+                self.uwall[k] = float(piston_velocity[s])
+            if codes[k] == INFLOW:
+                if s not in inflow:
+                    raise ValueError(f"inflow boundary on {s} needs inflow[{s!r}] (a state)")
+                state = {n: np.full((1, 1), float(v)) for n, v in inflow[s].items()}
+                self.inflow[k] = model.conserved(state)[:, 0, 0]
+
+    @property
+    def periodic(self) -> tuple[bool, bool]:
+        """Whether the x and the y axis are periodic."""
+        return bool(self.codes[0] == PERIODIC), bool(self.codes[2] == PERIODIC)
+
+    def set_inflow(self, side: str, state: dict) -> None:
+        """New ghost state (the model's primitive variables) of an inflow side."""
+        if side not in SIDES:
+            raise ValueError(f"side={side!r} is not one of {SIDES}")
+        k = SIDES.index(side)
+        if self.codes[k] != INFLOW:
+            raise ValueError(f"side {side!r} has boundary {self.kinds[side]!r}, not 'inflow'")
+        prim = {n: np.full((1, 1), float(v)) for n, v in state.items()}
+        U = self.model.conserved(prim)[:, 0, 0]
+        if not np.all(np.isfinite(U)):
+            raise ValueError(f"inflow state for {side!r} is not finite: {state!r}")
+        self.inflow[k] = U
+
+    def fill(self, U: np.ndarray) -> None:
+        """Ghost layers of ``U`` (ghosts included) as a stage of the step fills them."""
+        self.model.fill_ghosts(U, self.codes, self.uwall, self.inflow)
 
 
 @nb.njit(cache=True, error_model="numpy")

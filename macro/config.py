@@ -24,14 +24,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .boundary import BC_CODES
+from .boundary import BC_CODES, SIDES
 from .detonation import CRITERIA
 from .eos import EOS_TYPES, eos_from_dict
 from .limiters import LIMITERS
 from .models import EulerModel, FiveEquationModel
 from .reaction import RATE_TYPES, LeeTarver, rate_from_dict
 from .riemann import RIEMANN_SOLVERS
-from .solver import SIDES
 
 __all__ = ["SCHEMA", "DEFAULTS", "CLOSURE_KEYS", "DETONATION_KEYS", "ConfigError", "load_config",
            "validate_config", "material_presets"]
@@ -465,7 +464,7 @@ def _model_rules(m: dict, path: KeyPath, cfg: dict) -> None:
                           f"{sorted(EOS_TYPES)}) or material = one of {_preset_names()}")
 
 
-#: [reaction] type = "closure" (see macro.coupling.QueryRate and simulation.build_rate).
+#: [reaction] type = "closure" (see macro.coupling.QueryRate and problem.build_rate).
 CLOSURE = {
     "provider": Str(what="a string 'package.module:factory'"),
     "provider_args": Table(),                  # the factory's keyword arguments, any keys

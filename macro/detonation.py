@@ -1,4 +1,6 @@
-"""Shock-to-detonation diagnostics: lead-shock tracking, run distance, CJ check, plots.
+"""Shock-to-detonation diagnostics: lead-shock tracking, run distance, CJ check, and the
+analysis behind a tracked run's :class:`~macro.simulation.Result` (its plots:
+:mod:`macro.plotting`).
 
 Definitions (SI inside; mm, us and GPa only in plots and printed tables):
 
@@ -34,12 +36,15 @@ Definitions (SI inside; mm, us and GPa only in plots and printed tables):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
 
 from . import euler
+
+if TYPE_CHECKING:
+    from .materials import CJState
 
 __all__ = [
     "ShockTracker",
@@ -49,8 +54,10 @@ __all__ = [
     "wedge_run_distance",
     "measure_cj",
     "mixture_sound_speed",
-    "plot_xt",
-    "plot_shock_history",
+    "tracker_from_config",
+    "cj_reference",
+    "run_attrs",
+    "run_summary",
 ]
 
 
@@ -90,6 +97,8 @@ class ShockTracker:
     ``tracker(solver)`` after every step; ``xt_interval`` (s) sets how often a pressure row
     (row-averaged in 2D) is kept for the x-t diagram (0: every step).
     """
+
+    fields_read = ("p",)  # what a decomposed run gathers for it every step
 
     front_pressure: float
     lead_window_cells: int = 20
@@ -284,60 +293,141 @@ def measure_cj(model, x, fields: dict, x_shock: float, D: float) -> CJMeasuremen
                      "the front is not a (CJ or weak) detonation")
 
 
-def plot_xt(history: dict, x: np.ndarray, path: str | Path, *, title: str = "",
-            run: RunDistance | None = None) -> Path:
-    """x-t diagram of pressure (GPa) with the tracked lead shock and the run-distance point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t, P = history["xt_t"], history["xt_p"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    if len(t) > 1:
-        im = ax.pcolormesh(np.asarray(x) * 1e3, np.asarray(t) * 1e6, P / 1e9, shading="auto",
-                           cmap="inferno")
-        fig.colorbar(im, ax=ax, label="pressure (GPa)")
-    if len(history["t"]):
-        ax.plot(history["x"] * 1e3, history["t"] * 1e6, "c-", lw=0.8, label="lead shock")
-    if run is not None and run.detonated:
-        ax.plot([run.x_star * 1e3 + x[0] * 1e3 - 0.5 * (x[1] - x[0]) * 1e3], [run.t_star * 1e6],
-                "w*", ms=12, label=f"x* = {run.x_star * 1e3:.2f} mm")
-    ax.set_xlabel("x (mm)")
-    ax.set_ylabel("t (us)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+# ---------------------------------------------------------------------------------------------
+# a run's detonation: the tracker its config asks for, and the analysis of its Result
+# ---------------------------------------------------------------------------------------------
 
 
-def plot_shock_history(history: dict, path: str | Path, *, D_cj: float, p_cj: float,
-                       dx: float, title: str = "") -> Path:
-    """Lead-shock speed and lead pressure against lead-shock position."""
-    import matplotlib
+def tracker_from_config(cfg: dict) -> ShockTracker | None:
+    """The lead-shock tracker of a config's [detonation] section (None without one, or with
+    ``track = false``). The front pressure defaults to half the x_low piston pressure, else
+    1 GPa; the x-t record keeps ``xt_frames`` rows over the run."""
+    from .config import DETONATION_KEYS
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    dcfg = cfg.get("detonation")
+    if dcfg is None:
+        return None
+    unknown = set(dcfg) - DETONATION_KEYS
+    if unknown:
+        raise ValueError(f"[detonation] has unknown keys {sorted(unknown)}; allowed: "
+                         f"{sorted(DETONATION_KEYS)}")
+    if not dcfg.get("track", True):
+        return None
+    pf = dcfg.get("front_pressure")
+    if pf is None:
+        pin = cfg.get("boundary", {}).get("piston_pressure", {}).get("x_low")
+        pf = 0.5 * pin if pin else 1.0e9
+    nxt = int(dcfg.get("xt_frames", 400))
+    return ShockTracker(float(pf), int(dcfg.get("lead_window_cells", 20)),
+                        float(cfg["time"]["t_end"]) / max(nxt, 1))
 
-    t, x, pl = history["t"], history["x"], history["p_lead"]
-    D = shock_speed(t, x, 10.0 * dx / D_cj)
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
-    a1.plot(x * 1e3, D / 1e3, "-")
-    a1.axhline(D_cj / 1e3, color="k", ls="--", lw=0.8, label="D_CJ (JWL)")
-    a1.axhline(0.9 * D_cj / 1e3, color="0.5", ls=":", lw=0.8, label="0.9 D_CJ")
-    a1.set_ylabel("lead shock speed (km/s)")
-    a1.legend(fontsize=7)
-    a2.plot(x * 1e3, pl / 1e9, "-")
-    a2.axhline(p_cj / 1e9, color="k", ls="--", lw=0.8, label="p_CJ (JWL)")
-    a2.set_ylabel("lead pressure (GPa)")
-    a2.set_xlabel("lead shock position (mm)")
-    a2.legend(fontsize=7)
-    a1.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+
+def cj_reference(cfg: dict, model) -> CJState:
+    """JWL CJ state of a reactive euler model for the unreacted background state of the
+    config's problem (ValueError for a model without a products EOS)."""
+    from .materials import cj_state
+
+    if model is None or getattr(model, "products", None) is None:
+        raise ValueError("CJ reference needs a reactive euler model with a products EOS")
+    bg = cfg.get("problem", {}).get("background", {})
+    rho0 = float(bg.get("rho", getattr(model.eos, "rho0", np.nan)))
+    p0 = float(bg.get("p", 1.0e5))
+    return cj_state(model.eos, model.products, model.Q, rho0=rho0, p0=p0)
+
+
+def _history(result) -> dict:
+    if result.history is None:
+        raise ValueError("this run did not track the lead shock: add a [detonation] "
+                         "section (track = true) to the config")
+    return result.history
+
+
+def result_run_distance(result, criterion: str | None = None,
+                        fraction: float | None = None) -> RunDistance:
+    """:func:`run_distance` of a finished run (a :class:`macro.simulation.Result`), measured
+    from its driven face x_min; criterion and fraction default to its [detonation] config."""
+    h = _history(result)
+    dcfg = result.config.get("detonation", {})
+    cj = cj_reference(result.config, result.model)
+    dx = float(result.x[1] - result.x[0])
+    return run_distance(h["t"], h["x"], h["p_lead"], D_cj=cj.D, p_cj=cj.p, dx=dx,
+                        x_face=float(result.x[0] - 0.5 * dx),
+                        criterion=criterion or dcfg.get("criterion", "speed"),
+                        fraction=fraction or dcfg.get("fraction", 0.9))
+
+
+def result_shock_speed(result, window_cells: float = 10.0) -> np.ndarray:
+    """Lead-shock speed (m/s) of a finished run at each tracked step."""
+    h = _history(result)
+    dx = float(result.x[1] - result.x[0])
+    return shock_speed(h["t"], h["x"],
+                       window_cells * dx / cj_reference(result.config, result.model).D)
+
+
+def result_measure_cj(result, late_fraction: float = 0.3) -> CJMeasurement:
+    """Sonic-point (CJ) pressure behind the final lead shock of a finished run (the middle row
+    of a 2D one); the front speed is the least-squares slope of the last ``late_fraction`` of
+    the trajectory."""
+    h = _history(result)
+    n = len(h["t"])
+    if n < 3:
+        raise ValueError("too few lead-shock samples to measure a front speed")
+    if h["t"][-1] < result.t:
+        raise ValueError(f"the lead shock left the domain at t={h['t'][-1]:.4g} s, before "
+                         f"the end of the run (t={result.t:.4g} s): shorten [time] t_end or "
+                         "lengthen the grid to measure the CJ state")
+    k0 = min(int((1.0 - late_fraction) * n), n - 3)
+    D = float(np.polyfit(h["t"][k0:], h["x"][k0:], 1)[0])
+    f = result.fields
+    if f["p"].ndim == 2:
+        f = {k: v[v.shape[0] // 2] for k, v in f.items()}
+    return measure_cj(result.model, result.x, f, float(h["x"][-1]), D)
+
+
+def run_attrs(result) -> dict:
+    """Attributes of the output's /detonation group: JWL CJ reference and the run distance by
+    the speed and the pressure criteria (empty for a model without a CJ reference)."""
+    attrs = {}
+    try:
+        cj = cj_reference(result.config, result.model)
+    except ValueError:
+        return attrs
+    attrs.update(D_CJ=cj.D, p_CJ=cj.p)
+    for crit in ("speed", "pressure"):
+        rd = result_run_distance(result, criterion=crit)
+        attrs[f"x_star_{crit}"] = rd.x_star
+        attrs[f"t_star_{crit}"] = rd.t_star
+    return attrs
+
+
+def run_summary(result) -> str:
+    """One line on the detonation of a tracked run (JWL CJ reference, run distance, closure
+    status counts), "" otherwise (printed by the CLI)."""
+    if result.history is None:
+        return ""
+    try:
+        cj = cj_reference(result.config, result.model)
+    except ValueError:
+        return ""
+    rd = result_run_distance(result)
+    where = (f"run distance x* = {rd.x_star * 1e3:.3f} mm at t* = {rd.t_star * 1e6:.3f} us"
+             f" (lead shock >= {result.config.get('detonation', {}).get('fraction', 0.9)}"
+             " D_CJ)" if rd.detonated else "no detonation (lead shock never reached the "
+             "run-distance criterion)")
+    line = f"JWL CJ {cj.p / 1e9:.2f} GPa, {cj.D:.0f} m/s; {where}"
+    counts = getattr(result.rate, "status_counts", None)
+    if counts is not None and counts.sum():
+        shocked = counts[0] + counts[2] + counts[3]
+        line += (f"; closure cell-steps: {shocked} shocked, {counts[2]} of them outside "
+                 f"its envelope (fallback), {counts[3]} other status")
+    return line
+
+
+def __getattr__(name: str):
+    """The x-t and shock-history plots moved to :mod:`macro.plotting` (imported on demand:
+    importing this module does not load matplotlib)."""
+    if name in ("plot_xt", "plot_shock_history"):
+        from . import plotting
+
+        return getattr(plotting, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

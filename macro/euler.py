@@ -740,22 +740,6 @@ def _sweep(X, Z, Y, S_all, eos, Q, reactive, solver, lim, dx, dy, a, b, c, rowst
 
 
 @nb.njit(**_JIT)
-def rhs(U, W, dU, FY, eos, Q, reactive, solver, lim, dx, dy, codes, uwall, inflow, rowstat):
-    """dU = -div F(U) (interior cells); returns the guard status and CFL wave rate of U.
-
-    W is filled with the primitives of U as a by-product; FY is unused (kept for the signature).
-    """
-    fill_ghosts(U, codes, uwall, inflow, 1, MX, MY, EN)
-    S_all = np.empty((1, NSR * TS))
-    status, bj, bi, smax = _primitives(U, W, S_all, eos, Q, reactive, dx, dy, rowstat,
-                                       np.bool_(True), False)
-    if status != 0:
-        return status, bj, bi, smax
-    _sweep(U, U, dU, S_all, eos, Q, reactive, solver, lim, dx, dy, 0.0, 0.0, 1.0, rowstat, False)
-    return 0, -1, -1, smax
-
-
-@nb.njit(**_JIT)
 def _copy(src, dst):
     a = src.reshape(-1)
     b = dst.reshape(-1)
@@ -773,7 +757,7 @@ def _stage(X, W, S_all, eos, Q, reactive, dx, dy, codes, uwall, inflow, rowstat,
 @nb.njit(**_IJIT)
 def _rk(U, U0, W, dU, S_all, eos, Q, reactive, solver, lim, order, cfl, dt_max, dx, dy, codes,
         uwall, inflow, rowstat, par):
-    """One SSP-RK step (order 2 or 3) of ``U`` in place (see :func:`macro.steppers.step`).
+    """One SSP-RK step (order 2 or 3) of ``U`` in place (see :meth:`macro.models.EulerModel.step`).
 
     Stage states live in dU (and U0 for the third RK3 stage); U keeps the start of the step
     until the last stage writes the result, so after a guard failure (every guard runs before
@@ -809,6 +793,14 @@ def _rk(U, U0, W, dU, S_all, eos, Q, reactive, solver, lim, order, cfl, dt_max, 
         return 0, -1, -1, dt
     _copy(U, U0)
     return status, bj, bi, dt
+
+
+@nb.njit(**_JIT)
+def wave_rate(U, W, S_all, eos, Q, reactive, dx, dy, codes, uwall, inflow, rowstat):
+    """The CFL wave rate that the step's first stage takes (ghost fill and guard pass, W not
+    written): a decomposed run reduces it over the ranks before it steps, so every rank takes
+    the serial dt. A guard failure is left to the step."""
+    return _stage(U, W, S_all, eos, Q, reactive, dx, dy, codes, uwall, inflow, rowstat, False)[3]
 
 
 @nb.njit(**_JIT)

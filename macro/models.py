@@ -1,7 +1,10 @@
 """Physical models: which conserved variables, which EOS, which kernels.
 
-A model turns named primitive fields into conserved arrays and back; the jitted stepping kernels
-are shared (:mod:`macro.steppers`) and picked by the model's integer code.
+A model turns named primitive fields into conserved arrays and back, and owns the calls into
+its jitted kernel module (:mod:`macro.euler` or :mod:`macro.multi`): the step, the guard, the
+CFL wave rate and the ghost fill. The solver and the decomposed run call these methods and never
+ask which model they hold. Each model compiles (and caches) only its own kernels; the parallel
+driver is only compiled by runs that use more than one work share.
 """
 
 from __future__ import annotations
@@ -9,14 +12,32 @@ from __future__ import annotations
 import numpy as np
 
 from . import euler, multi, reaction
+from .boundary import fill_ghosts
 from .eos import EOS, pack_eos
-from .steppers import EULER, FIVE_EQ
 
 
-class EulerModel:
+class _Kernels:
+    """What both models do the same way with their kernel module ``_mod``."""
+
+    _mod = euler
+    _nrho = 1  # partial densities summed for a wall's ghost momentum (fill_ghosts)
+
+    def scratch(self, nthreads: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """Per-work-share scratch of the step kernel for ``nthreads`` Numba threads on an array
+        of ``shape`` (fewer shares for small grids: one share runs the serial driver, which
+        never compiles the parallel one; no shape: one share per thread)."""
+        return self._mod.scratch(nthreads, shape)
+
+    def fill_ghosts(self, U: np.ndarray, codes: np.ndarray, uwall: np.ndarray,
+                    inflow: np.ndarray) -> None:
+        """Ghost layers of ``U`` (ghosts included) from the boundary arrays, as a stage does."""
+        m = self._mod
+        fill_ghosts(U, codes, uwall, inflow, self._nrho, m.MX, m.MY, m.EN)
+
+
+class EulerModel(_Kernels):
     """Single-fluid Euler; reactive when ``products`` or ``Q`` is given (mixture on lambda)."""
 
-    code = EULER
     nv = euler.NV
     nw = euler.NW
     var_names = euler.VAR_NAMES
@@ -32,7 +53,22 @@ class EulerModel:
         self.Q = float(Q)
         self.reactive = products is not None or Q != 0.0
         self.eos_array = pack_eos(eos, products if products is not None else eos)
-        self.flag = self.reactive
+
+    def step(self, U, U0, W, dU, S, solver, lim, order, cfl, dt_max, dx, dy, codes, uwall,
+             inflow, rowstat) -> tuple[int, int, int, float]:
+        """One SSP-RK step of ``U`` in place (:func:`macro.euler.step`): (status, j, i, dt)."""
+        drive = euler.step_parallel if S.shape[0] > 1 else euler.step
+        return drive(U, U0, W, dU, S, self.eos_array, self.Q, self.reactive, solver, lim, order,
+                     cfl, dt_max, dx, dy, codes, uwall, inflow, rowstat)
+
+    def guard(self, U, W, dx, dy, rowstat) -> tuple[int, int, int, float]:
+        """Guard pass over U (W filled): (status, j, i, max wave rate)."""
+        return euler.primitives(U, W, self.eos_array, self.Q, self.reactive, dx, dy, rowstat)
+
+    def wave_rate(self, U, W, S, dx, dy, codes, uwall, inflow, rowstat) -> float:
+        """The step's first-stage CFL wave rate (:func:`macro.euler.wave_rate`)."""
+        return float(euler.wave_rate(U, W, S, self.eos_array, self.Q, self.reactive, dx, dy,
+                                     codes, uwall, inflow, rowstat))
 
     def conserved(self, prim: dict[str, np.ndarray]) -> np.ndarray:
         rho = _field(prim, "rho")
@@ -64,13 +100,14 @@ class EulerModel:
         return d
 
 
-class FiveEquationModel:
+class FiveEquationModel(_Kernels):
     """Two materials, Allaire five-equation model (Kapila's K div u term with ``kapila=True``).
 
     Material 1 may react (heat of reaction ``Q`` released in material 1).
     """
 
-    code = FIVE_EQ
+    _mod = multi
+    _nrho = 2
     nv = multi.NV
     nw = multi.NW
     var_names = multi.VAR_NAMES
@@ -86,7 +123,22 @@ class FiveEquationModel:
         self.kapila = bool(kapila)
         self.reactive = Q != 0.0
         self.eos_array = pack_eos(eos1, eos2)
-        self.flag = self.kapila
+
+    def step(self, U, U0, W, dU, S, solver, lim, order, cfl, dt_max, dx, dy, codes, uwall,
+             inflow, rowstat) -> tuple[int, int, int, float]:
+        """One SSP-RK step of ``U`` in place (:func:`macro.multi.step`): (status, j, i, dt)."""
+        drive = multi.step_parallel if S.shape[0] > 1 else multi.step
+        return drive(U, U0, W, dU, S, self.eos_array, self.Q, self.kapila, solver, lim, order,
+                     cfl, dt_max, dx, dy, codes, uwall, inflow, rowstat)
+
+    def guard(self, U, W, dx, dy, rowstat) -> tuple[int, int, int, float]:
+        """Guard pass over U (W filled): (status, j, i, max wave rate)."""
+        return multi.primitives(U, W, self.eos_array, self.Q, dx, dy, rowstat)
+
+    def wave_rate(self, U, W, S, dx, dy, codes, uwall, inflow, rowstat) -> float:
+        """The step's first-stage CFL wave rate (:func:`macro.multi.wave_rate`)."""
+        return float(multi.wave_rate(U, W, S, self.eos_array, self.Q, dx, dy, codes, uwall,
+                                     inflow, rowstat))
 
     def conserved(self, prim: dict[str, np.ndarray]) -> np.ndarray:
         a1 = _field(prim, "alpha1")

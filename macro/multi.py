@@ -621,9 +621,6 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
         tr += S[o_a + q] * div
         zq = y[q] if in_place else z[q]
         K = S[o_k + q]
-        if a == 0.0 and b == 0.0:  # rhs() only: the explicit right-hand side
-            y[q] = c * (tr + K * div)
-            continue
         if b > 0.0:
             h = c / b
             w = b
@@ -809,19 +806,6 @@ def _sweep(X, Z, Y, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat
          rowstat, par)
 
 
-@nb.njit(**_JIT)
-def rhs(U, W, dU, FY, eos, Q, kapila, solver, lim, dx, dy, codes, uwall, inflow, rowstat):
-    """dU for the five-equation model (W filled as a by-product; FY is unused)."""
-    fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-    S_all = np.empty((1, NSR * TS))
-    status, bj, bi, smax = _primitives(U, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(True),
-                                       False)
-    if status != 0:
-        return status, bj, bi, smax
-    _sweep(U, U, dU, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.0, 0.0, 1.0, rowstat, False)
-    return 0, -1, -1, smax
-
-
 @nb.njit(**_IJIT)
 def _stage(X, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat, par):
     """Ghosts of X, then its guard and wave rate."""
@@ -858,6 +842,12 @@ def _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx
         return 0, -1, -1, dt
     _copy(U, U0)
     return status, bj, bi, dt
+
+
+@nb.njit(**_JIT)
+def wave_rate(U, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat):
+    """The step's first-stage CFL wave rate (see :func:`macro.euler.wave_rate`)."""
+    return _stage(U, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat, False)[3]
 
 
 @nb.njit(**_JIT)

@@ -44,7 +44,6 @@ __all__ = [
     "fit_pop",
     "require_detonated",
     "pop_document",
-    "plot_pop",
     "parse_pressures",
 ]
 
@@ -111,8 +110,9 @@ def _pop_options(cfg: dict) -> dict:
 
 def pressure_config(config, pressure: float, *, dx: float | None = None) -> dict:
     """The resolved config of the run at ``pressure`` (Pa): piston, domain, grid, end time."""
+    from .config import load_config
     from .materials import piston_velocity_for, shock_state
-    from .simulation import build_model, load_config
+    from .problem import build_model
 
     if not (np.isfinite(pressure) and pressure > 0):
         raise ValueError(f"pressure={pressure!r} must be finite and > 0 Pa")
@@ -182,7 +182,7 @@ def pop_sweep(config, pressures: Sequence[float], *, dx: float | None = None,
               rate_factory: Callable[[], object] | None = None) -> list[PopPoint]:
     """One run per input pressure (Pa), in ``workers`` processes (a ``rate_factory`` gives each
     run a fresh rate provider and runs serially: providers hold per-run cell state)."""
-    from .simulation import load_config
+    from .config import load_config
 
     cfg = load_config(config)
     pressures = [float(p) for p in pressures]
@@ -278,34 +278,11 @@ def write_json(doc: dict, path: str | Path) -> Path:
     return path
 
 
-def plot_pop(series: Sequence[tuple[str, Sequence[PopPoint]]], path: str | Path) -> Path:
-    """Log-log Pop plot of one or more sweeps against the experimental line."""
-    import matplotlib
+def __getattr__(name: str):
+    """The Pop plot moved to :mod:`macro.plotting` (imported on demand: the sweep's worker
+    processes do not load matplotlib)."""
+    if name == "plot_pop":
+        from .plotting import plot_pop
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    allp = [p for _, pts in series for p in pts]
-    pg = np.array([p.pressure for p in allp]) / 1e9
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    P = np.geomspace(max(pg.min() * 0.8, 0.5), pg.max() * 1.25, 50)
-    ax.loglog(pop_plot_run_distance(P), P, "k-", lw=1.2,
-              label=f"PBX 9501 experiment: log P = {POP_PBX9501['a']} - "
-                    f"{POP_PBX9501['b']} log x*")
-    for (label, pts), mk in zip(series, "os^vD", strict=False):
-        det = [p for p in pts if p.detonated]
-        if det:
-            ax.loglog([p.x_star * 1e3 for p in det], [p.pressure / 1e9 for p in det], mk,
-                      mfc="none", label=label)
-        for p in pts:
-            if not p.detonated:
-                ax.axhline(p.pressure / 1e9, color="0.6", ls=":", lw=0.8)
-    ax.set_xlabel("run distance to detonation x* (mm)")
-    ax.set_ylabel("input pressure P (GPa)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        return plot_pop
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,230 +43,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import detonation
 from .config import (  # noqa: F401 - load_config, ConfigError, DEFAULTS: re-exported
-    CLOSURE_KEYS,
     DEFAULTS,
-    DETONATION_KEYS,
     ConfigError,
     load_config,
 )
-from .eos import eos_from_dict
-from .io import GridSpec, OutputWriter
-from .models import EulerModel, FiveEquationModel
-from .reaction import rate_from_dict
-from .solver import Solver
+from .domain import Domain
+from .io import OutputWriter
+from .problem import (  # noqa: F401 - the builders lived here: re-exported
+    build_grid,
+    build_model,
+    build_rate,
+    build_solver,
+    initial_primitives,
+    resolve_factory,
+    resolve_piston_pressure,
+)
 
-SUBSAMPLES = 8  # per axis, for area fractions of cut cells
-
-def resolve_factory(spec: str):
-    """Import ``"package.module:attr.attr"`` and return the named object."""
-    import importlib
-
-    if not isinstance(spec, str) or spec.count(":") != 1:
-        raise ValueError(f"[reaction] provider={spec!r} must look like 'package.module:factory' "
-                         "(e.g. 'closure:Closure.load')")
-    mod_name, attr_path = spec.split(":")
-    if not mod_name or not attr_path:
-        raise ValueError(f"[reaction] provider={spec!r} must look like 'package.module:factory'")
-    try:
-        obj = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ValueError(f"[reaction] provider={spec!r}: cannot import module {mod_name!r} "
-                         f"({exc})") from exc
-    for part in attr_path.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(f"[reaction] provider={spec!r}: {mod_name!r} has no attribute "
-                             f"path {attr_path!r} (missing {part!r})") from None
-    if not callable(obj):
-        raise ValueError(f"[reaction] provider={spec!r} is not callable")
-    return obj
-
-
-def build_rate(cfg: dict, rate=None):
-    """The run's reaction rate: ``rate`` if given (a provider with ``query`` is wrapped in a
-    :class:`macro.coupling.QueryRate`), else built from [reaction]."""
-    rcfg = cfg.get("reaction")
-    is_closure = rcfg is not None and rcfg.get("type") == "closure"
-    provider = None
-    if rate is not None:
-        if not (hasattr(rate, "query") and not hasattr(rate, "rate") and not hasattr(rate, "pack")):
-            return rate
-        provider = rate
-    if provider is None and not is_closure:
-        if rcfg is None:
-            return None
-        return _builtin_rate(rcfg)
-    from .coupling import QueryRate
-
-    opts = dict(rcfg) if is_closure else {}
-    unknown = set(opts) - CLOSURE_KEYS
-    if unknown:
-        raise ValueError(f"[reaction] of type 'closure' has unknown keys {sorted(unknown)}; "
-                         f"allowed: {sorted(CLOSURE_KEYS)}")
-    if provider is None:
-        if "provider" not in opts:
-            raise ValueError("[reaction] type = 'closure' needs provider = "
-                             "'package.module:factory' (or pass rate=<provider> from Python)")
-        args = opts.get("provider_args", {})
-        if not isinstance(args, dict):
-            raise ValueError(f"[reaction] provider_args={args!r} must be a table")
-        provider = resolve_factory(opts["provider"])(**args)
-        if not callable(getattr(provider, "query", None)):
-            raise ValueError(f"[reaction] provider={opts['provider']!r} returned "
-                             f"{type(provider).__name__} without a query() method")
-    kw = {k: opts[k] for k in CLOSURE_KEYS - {"type", "provider", "provider_args"}
-          if k in opts}
-    return QueryRate(provider, **kw)
-
-
-def _builtin_rate(rcfg: dict):
-    from dataclasses import fields
-
-    from .reaction import Arrhenius, LeeTarver
-
-    d = {k: v for k, v in rcfg.items() if k != "material"}
-    cls = {"Arrhenius": Arrhenius, "LeeTarver": LeeTarver}.get(d.get("type"))
-    if cls is not None:
-        allowed = {f.name for f in fields(cls)}
-        unknown = set(d) - allowed - {"type"}
-        if unknown:
-            raise ValueError(f"[reaction] of type {d['type']!r} has unknown keys "
-                             f"{sorted(unknown)}; allowed: {sorted(allowed | {'material'})}")
-    elif d.get("type") is not None:
-        raise ValueError(f"[reaction] type={d.get('type')!r} is not one of "
-                         "['Arrhenius', 'LeeTarver', 'closure']")
-    return rate_from_dict(d)
-
-
-def _resolve_piston_pressure(cfg: dict, model) -> None:
-    """Turn [boundary] piston_pressure (Pa per side) into piston_velocity (kept in the config)."""
-    b = cfg.get("boundary", {})
-    pp = b.get("piston_pressure")
-    if not pp:
-        return
-    if not isinstance(pp, dict):
-        raise ValueError(f"[boundary] piston_pressure={pp!r} must be a table of side = Pa")
-    from .eos import MieGruneisen
-    from .materials import piston_velocity_for
-
-    eos = getattr(model, "eos", None)
-    if not isinstance(eos, MieGruneisen):
-        raise ValueError("[boundary] piston_pressure needs an euler model whose unreacted eos is "
-                         f"MieGruneisen (got {type(eos).__name__}); give piston_velocity instead")
-    pv = b.setdefault("piston_velocity", {})
-    for side, P in pp.items():
-        if side not in ("x_low", "x_high", "y_low", "y_high"):
-            raise ValueError(f"[boundary] piston_pressure side {side!r} is not one of "
-                             "['x_low', 'x_high', 'y_low', 'y_high']")
-        if not (isinstance(P, int | float) and np.isfinite(P) and P > 0):
-            raise ValueError(f"[boundary] piston_pressure.{side}={P!r} must be a number > 0 (Pa)")
-        if b.get(side) != "piston":
-            raise ValueError(f"[boundary] piston_pressure.{side} needs {side} = 'piston'")
-        sign = 1.0 if side.endswith("low") else -1.0
-        v = sign * piston_velocity_for(float(P), eos)
-        if side in pv and not np.isclose(pv[side], v, rtol=1e-9):
-            raise ValueError(f"[boundary] gives both piston_pressure.{side} and "
-                             f"piston_velocity.{side}; give one")
-        pv[side] = v
-
-
-def build_model(mcfg: dict):
-    kind = mcfg["type"]
-    if kind == "euler":
-        products = mcfg.get("products")
-        return EulerModel(eos_from_dict(mcfg["eos"]),
-                          eos_from_dict(products) if products else None, mcfg.get("Q", 0.0))
-    if kind == "five_equation":
-        return FiveEquationModel(eos_from_dict(mcfg["eos1"]), eos_from_dict(mcfg["eos2"]),
-                                 mcfg.get("Q", 0.0), mcfg.get("kapila", False))
-    raise ValueError(f"model type={kind!r} is not one of ['euler', 'five_equation']")
-
-
-def build_grid(gcfg: dict) -> GridSpec:
-    nx, ny = int(gcfg["nx"]), int(gcfg.get("ny", 1))
-    x0, x1 = float(gcfg.get("x_min", 0.0)), float(gcfg.get("x_max", 1.0))
-    y0, y1 = float(gcfg.get("y_min", 0.0)), float(gcfg.get("y_max", 1.0))
-    if nx < 4 or ny < 1 or (ny > 1 and ny < 4):
-        raise ValueError(f"grid nx={nx}, ny={ny}: need nx >= 4 and ny == 1 or ny >= 4")
-    if not (x1 > x0 and y1 > y0):
-        raise ValueError(f"grid extent x=[{x0}, {x1}], y=[{y0}, {y1}] must be increasing")
-    return GridSpec(nx=nx, ny=ny, dx=(x1 - x0) / nx, dy=(y1 - y0) / ny, x0=x0, y0=y0)
-
-
-def _region_fraction(region: dict, grid: GridSpec) -> np.ndarray:
-    """Area fraction of every cell covered by a region, shape (ny, nx)."""
-    s = SUBSAMPLES
-    offs = (np.arange(s) + 0.5) / s
-    xs = grid.x0 + (np.arange(grid.nx)[:, None] + offs[None, :]).ravel() * grid.dx
-    if grid.ny == 1:
-        ys = np.array([grid.y0 + 0.5 * grid.dy])
-        sy = 1
-    else:
-        ys = grid.y0 + (np.arange(grid.ny)[:, None] + offs[None, :]).ravel() * grid.dy
-        sy = s
-    X, Y = np.meshgrid(xs, ys)
-    shape = region.get("shape", "box")
-    if shape == "box":
-        xa, xb = region.get("x", [-np.inf, np.inf])
-        ya, yb = region.get("y", [-np.inf, np.inf])
-        inside = (X >= xa) & (X < xb) & (Y >= ya) & (Y < yb)
-    elif shape == "circle":
-        cx, cy = region["center"]
-        inside = (X - cx) ** 2 + (Y - cy) ** 2 < region["radius"] ** 2
-    else:
-        raise ValueError(f"region shape={shape!r} is not one of ['box', 'circle']")
-    frac = inside.reshape(grid.ny, sy, grid.nx, s).mean(axis=(1, 3))
-    return frac
-
-
-def initial_primitives(cfg: dict, model, grid: GridSpec) -> dict[str, np.ndarray]:
-    pcfg = cfg.get("problem", {})
-    kind = pcfg.get("type", "regions")
-    if kind == "riemann":
-        x0 = float(pcfg.get("x0", 0.5 * (grid.x0 + grid.x0 + grid.nx * grid.dx)))
-        background = pcfg["right"]
-        regions = [{"shape": "box", "x": [-np.inf, x0], "state": pcfg["left"]}]
-    elif kind == "regions":
-        background = pcfg.get("background")
-        if background is None:
-            raise ValueError("config [problem] of type 'regions' needs a background state")
-        regions = pcfg.get("regions", [])
-    else:
-        raise ValueError(f"problem type={kind!r} is not one of ['riemann', 'regions']")
-    names = model.primitive_names
-    for st in (background, *(r["state"] for r in regions)):
-        unknown = set(st) - set(names)
-        if unknown:
-            raise ValueError(f"state keys {sorted(unknown)} are not fields of this model "
-                             f"({list(names)})")
-    prim = {n: np.full((grid.ny, grid.nx), float(background.get(n, 0.0))) for n in names}
-    for region in regions:
-        frac = _region_fraction(region, grid)
-        for n in names:
-            v = float(region["state"].get(n, 0.0))
-            prim[n] = (1.0 - frac) * prim[n] + frac * v
-    return prim
-
-
-def build_solver(cfg: dict, rate=None, last_good_path=None) -> Solver:
-    model = build_model(cfg["model"])
-    grid = build_grid(cfg["grid"])
-    prim = initial_primitives(cfg, model, grid)
-    _resolve_piston_pressure(cfg, model)
-    rate = build_rate(cfg, rate)
-    b = cfg.get("boundary", {})
-    sides = {k: v for k, v in b.items() if k in ("x_low", "x_high", "y_low", "y_high")}
-    num = cfg["numerics"]
-    return Solver(model, grid, model.conserved(prim), bc=sides,
-                  piston_velocity=b.get("piston_velocity"), inflow=b.get("inflow"),
-                  cfl=num["cfl"], order=num["order"], limiter=num["limiter"],
-                  riemann=num["riemann"], rate=rate, config=cfg,
-                  last_good_path=last_good_path)
+if TYPE_CHECKING:
+    from .materials import CJState
 
 
 @dataclass
@@ -297,90 +97,29 @@ class Result:
             return fields[name]
         raise AttributeError(name)
 
-    def _need_history(self):
-        if self.history is None:
-            raise ValueError("this run did not track the lead shock: add a [detonation] "
-                             "section (track = true) to the config")
-        return self.history
-
-    def cj_reference(self):
+    def cj_reference(self) -> CJState:
         """JWL CJ state of the model for the unreacted background state of the problem."""
-        return _cj_for(self.config, self.model)
+        return detonation.cj_reference(self.config, self.model)
 
-    def run_distance(self, criterion: str | None = None, fraction: float | None = None):
+    def run_distance(self, criterion: str | None = None,
+                     fraction: float | None = None) -> detonation.RunDistance:
         """Run distance to detonation (:func:`macro.detonation.run_distance`), measured from
         the driven face x_min; criterion/fraction default to the [detonation] config."""
-        from .detonation import run_distance
-
-        h = self._need_history()
-        dcfg = self.config.get("detonation", {})
-        cj = self.cj_reference()
-        dx = float(self.x[1] - self.x[0])
-        return run_distance(h["t"], h["x"], h["p_lead"], D_cj=cj.D, p_cj=cj.p, dx=dx,
-                            x_face=float(self.x[0] - 0.5 * dx),
-                            criterion=criterion or dcfg.get("criterion", "speed"),
-                            fraction=fraction or dcfg.get("fraction", 0.9))
+        return detonation.result_run_distance(self, criterion, fraction)
 
     def shock_speed(self, window_cells: float = 10.0) -> np.ndarray:
         """Lead-shock speed (m/s) at each tracked step (backward least-squares window)."""
-        from .detonation import shock_speed
+        return detonation.result_shock_speed(self, window_cells)
 
-        h = self._need_history()
-        dx = float(self.x[1] - self.x[0])
-        return shock_speed(h["t"], h["x"], window_cells * dx / self.cj_reference().D)
-
-    def measure_cj(self, late_fraction: float = 0.3):
+    def measure_cj(self, late_fraction: float = 0.3) -> detonation.CJMeasurement:
         """Sonic-point (CJ) pressure behind the final lead shock of a 1D run; the front speed
         is the least-squares slope of the last ``late_fraction`` of the trajectory."""
-        from .detonation import measure_cj
-
-        h = self._need_history()
-        n = len(h["t"])
-        if n < 3:
-            raise ValueError("too few lead-shock samples to measure a front speed")
-        if h["t"][-1] < self.t:
-            raise ValueError(f"the lead shock left the domain at t={h['t'][-1]:.4g} s, before "
-                             f"the end of the run (t={self.t:.4g} s): shorten [time] t_end or "
-                             "lengthen the grid to measure the CJ state")
-        k0 = min(int((1.0 - late_fraction) * n), n - 3)
-        D = float(np.polyfit(h["t"][k0:], h["x"][k0:], 1)[0])
-        f = self.fields
-        if f["p"].ndim == 2:
-            f = {k: v[v.shape[0] // 2] for k, v in f.items()}
-        return measure_cj(self.model, self.x, f, float(h["x"][-1]), D)
+        return detonation.result_measure_cj(self, late_fraction)
 
     def summary(self) -> str:
         """One line on the detonation (JWL CJ reference and run distance) of a tracked run,
         "" otherwise (used by the CLI)."""
-        if self.history is None:
-            return ""
-        try:
-            cj = self.cj_reference()
-        except ValueError:
-            return ""
-        rd = self.run_distance()
-        where = (f"run distance x* = {rd.x_star * 1e3:.3f} mm at t* = {rd.t_star * 1e6:.3f} us"
-                 f" (lead shock >= {self.config.get('detonation', {}).get('fraction', 0.9)}"
-                 " D_CJ)" if rd.detonated else "no detonation (lead shock never reached the "
-                 "run-distance criterion)")
-        line = f"JWL CJ {cj.p / 1e9:.2f} GPa, {cj.D:.0f} m/s; {where}"
-        counts = getattr(self.rate, "status_counts", None)
-        if counts is not None and counts.sum():
-            shocked = counts[0] + counts[2] + counts[3]
-            line += (f"; closure cell-steps: {shocked} shocked, {counts[2]} of them outside "
-                     f"its envelope (fallback), {counts[3]} other status")
-        return line
-
-
-def _cj_for(cfg: dict, model):
-    from .materials import cj_state
-
-    if model is None or getattr(model, "products", None) is None:
-        raise ValueError("CJ reference needs a reactive euler model with a products EOS")
-    bg = cfg.get("problem", {}).get("background", {})
-    rho0 = float(bg.get("rho", getattr(model.eos, "rho0", np.nan)))
-    p0 = float(bg.get("p", 1.0e5))
-    return cj_state(model.eos, model.products, model.Q, rho0=rho0, p0=p0)
+        return detonation.run_summary(self)
 
 
 class Simulation:
@@ -388,31 +127,18 @@ class Simulation:
 
     ``rate`` overrides the config's [reaction]: a built-in rate, any RateModel, or a closure
     provider (an object with ``query``), which is wrapped in :class:`macro.coupling.QueryRate`.
+    ``domain`` places the cells (default: all in this process; a decomposed run passes its
+    :class:`macro.parallel.DistributedDomain`, and :meth:`run` is then called on every solver
+    rank: :func:`macro.parallel.run_distributed` does that).
     """
 
-    def __init__(self, cfg: dict, rate=None):
+    def __init__(self, cfg: dict, rate=None, domain: Domain | None = None):
         self.config = cfg
-        self.solver = build_solver(cfg, rate=rate)
+        self.solver = build_solver(cfg, rate=rate, domain=domain)
         self.rate = self.solver.rate
-        self.tracker = None
-        dcfg = cfg.get("detonation")
-        if dcfg is not None:
-            unknown = set(dcfg) - DETONATION_KEYS
-            if unknown:
-                raise ValueError(f"[detonation] has unknown keys {sorted(unknown)}; allowed: "
-                                 f"{sorted(DETONATION_KEYS)}")
-            if dcfg.get("track", True):
-                from .detonation import ShockTracker
-
-                pf = dcfg.get("front_pressure")
-                if pf is None:
-                    pin = cfg.get("boundary", {}).get("piston_pressure", {}).get("x_low")
-                    pf = 0.5 * pin if pin else 1.0e9
-                nxt = int(dcfg.get("xt_frames", 400))
-                self.tracker = ShockTracker(
-                    float(pf), int(dcfg.get("lead_window_cells", 20)),
-                    float(cfg["time"]["t_end"]) / max(nxt, 1))
-                self.solver.extra_state["shock_tracker"] = self.tracker
+        self.tracker = detonation.tracker_from_config(cfg)
+        if self.tracker is not None:
+            self.solver.extra_state["shock_tracker"] = self.tracker
 
     @classmethod
     def from_config(cls, source: str | Path | dict, rate=None, **overrides) -> Simulation:
@@ -426,87 +152,63 @@ class Simulation:
 
     def run(self, output: str | Path | None = None, *, progress: bool = False,
             restart: str | Path | None = None, checkpoint: str | Path | None = None,
-            plots: bool | None = None) -> Result:
-        """Run to t_end writing frames to ``output`` (HDF5 + .xmf sidecar) and PNG plots."""
+            plots: bool | None = None, max_steps: int | None = None) -> Result:
+        """Run to t_end (or ``max_steps``) writing frames to ``output`` (HDF5 + .xmf sidecar)
+        and PNG plots. In a decomposed run the root rank writes; the other ranks' Result has
+        no fields and no history."""
         import time
 
         wall0 = time.perf_counter()
         s = self.solver
+        dom = s.domain
         tcfg = self.config["time"]
         t_end = float(tcfg["t_end"])
         n_frames = int(tcfg["n_frames"])
         frame_times = [t_end * (k + 1) / n_frames for k in range(n_frames)] if n_frames else []
         if output is not None:
             output = Path(output)
-            output.parent.mkdir(parents=True, exist_ok=True)
             s.last_good_path = output.with_name(output.stem + "_last_good.h5")
         if restart is not None:
             s.load_state(restart)
         writer = None
         if output is not None:
-            writer = OutputWriter(output, s.grid, self.config,
-                                  mode="a" if restart is not None and output.exists() else "w")
-            if restart is None:
-                writer.write_frame(s.t, s.step, s.fields())
+            def open_writer() -> OutputWriter:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                return OutputWriter(output, dom.grid, self.config,
+                                    mode="a" if restart is not None and output.exists() else "w")
+
+            writer = dom.on_root(open_writer, f"could not open {output}")
+        dom.agree()
         ckpt_every = int(self.config["output"].get("checkpoint_every", 0))
         if checkpoint is None and output is not None and ckpt_every:
             checkpoint = output.with_name(output.stem + "_checkpoint.h5")
-        x, y = s.grid.cell_centers()
+        x, y = dom.grid.cell_centers()
         result = None
         try:
+            if restart is None:
+                dom.write_frame(s, writer)
             s.advance(t_end, frame_times=frame_times, writer=writer, progress=progress,
                       callback=self.tracker, checkpoint_path=checkpoint,
-                      checkpoint_every=ckpt_every)
-            fields = s.fields()
-            result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields, output=output,
-                            history=self.tracker.arrays() if self.tracker else None,
-                            config=self.config, model=s.model, rate=s.rate)
+                      checkpoint_every=ckpt_every, max_steps=max_steps)
+            fields = dom.gather_fields(s)
+            history = self.tracker.arrays() if self.tracker and dom.is_root else None
+            result = Result(t=s.t, steps=s.step, x=x, y=y, fields=fields or {}, output=output,
+                            history=history, config=self.config, model=s.model, rate=s.rate)
             if writer is not None:
                 writer.write_final(s.t, s.step, fields)
                 if result.history is not None:
                     writer.write_group("detonation", result.history,
-                                       self._detonation_attrs(result))
+                                       detonation.run_attrs(result))
         finally:
             if writer is not None:
                 writer.close()
         result.wall_s = time.perf_counter() - wall0
-        if output is not None:
+        if output is not None and dom.is_root:
             do_plots = self.config["output"]["plots"] if plots is None else plots
             if do_plots:
-                from .plotting import plot_result
+                from .plotting import plot_detonation, plot_result
 
                 result.plots = plot_result(result, self.config, output.with_suffix(""))
                 if result.history is not None:
-                    result.plots += self._detonation_plots(result, output.with_suffix(""))
+                    result.plots += plot_detonation(result, output.with_suffix(""))
         return result
-
-    def _detonation_attrs(self, result: Result) -> dict:
-        attrs = {}
-        try:
-            cj = result.cj_reference()
-        except ValueError:
-            return attrs
-        attrs.update(D_CJ=cj.D, p_CJ=cj.p)
-        for crit in ("speed", "pressure"):
-            rd = result.run_distance(criterion=crit)
-            attrs[f"x_star_{crit}"] = rd.x_star
-            attrs[f"t_star_{crit}"] = rd.t_star
-        return attrs
-
-    def _detonation_plots(self, result: Result, stem: Path) -> list[Path]:
-        from .detonation import plot_shock_history, plot_xt
-
-        try:
-            cj = result.cj_reference()
-        except ValueError:
-            return []
-        title = self.config.get("title", stem.name)
-        rd = result.run_distance()
-        dx = float(result.x[1] - result.x[0])
-        out = [plot_xt(result.history, result.x, stem.with_name(stem.name + "_xt.png"),
-                       title=title, run=rd)]
-        if len(result.history["t"]) > 3:
-            out.append(plot_shock_history(result.history,
-                                          stem.with_name(stem.name + "_shock.png"),
-                                          D_cj=cj.D, p_cj=cj.p, dx=dx, title=title))
-        return out

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 
-from macro.parallel import Decomposition, WorkerProxy, _merge_results, worker_of
+from macro.parallel import Decomposition, WorkerProxy, merge_results, worker_of
 from macro.simulation import Simulation
 
 TESTS = Path(__file__).resolve().parent
@@ -331,7 +331,7 @@ def test_worker_mapping_and_result_merge():
         v = np.asarray(vals, float)
         return MockResponse(v, v + 1, v + 2, v + 3, np.zeros(v.size, np.int64))
 
-    merged = _merge_results([(resp([10.0, 30.0]), np.array([1, 3])),
+    merged = merge_results([(resp([10.0, 30.0]), np.array([1, 3])),
                              (resp([0.0, 20.0, 40.0]), np.array([0, 2, 4]))], 5)
     assert merged.reaction_rate.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
     assert merged.uncertainty.tolist() == [3.0, 13.0, 23.0, 33.0, 43.0]
@@ -541,3 +541,103 @@ def test_guard_failure_names_the_global_cell_on_every_rank(tmp_path):
     with h5py.File(serial_good) as a, h5py.File(tmp_path / "cav_last_good.h5") as b:
         assert int(a.attrs["step"]) == int(b.attrs["step"]) == err.step
         assert np.array_equal(a["U"][...], b["U"][...])
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints under MPI: every layout restarts bit for bit, well before the end of the run
+# ---------------------------------------------------------------------------------------------
+
+
+def _without_final(full: Path, out: Path) -> Path:
+    """A copy of a finished run's output without what a restart must rewrite."""
+    shutil.copy(full, out)
+    with h5py.File(out, "a") as f:
+        for group in ("final", "detonation"):
+            if group in f:
+                del f[group]
+    return out
+
+
+def _ckpt_step(path: Path) -> int:
+    with h5py.File(path) as f:
+        return int(f.attrs["step"])
+
+
+@pytest.mark.slow
+def test_two_worker_checkpoint_with_shock_tracker_restarts_bitwise(tmp_path):
+    """2 solver ranks + 2 closure workers, shock tracking on: the checkpoint holds both
+    workers' provider states, both ranks' adapter states and the tracker's history; the
+    restart (same layout) rewrites /final and /detonation bit for bit."""
+    # run on until the shock has crossed worker 1's cells (ids 60..119) well before the end
+    tracked = closure_1d().replace("t_end = 1.5", "t_end = 4.0") + (
+        "[detonation]\nfront_pressure = 10.0\nxt_frames = 50\n")
+    ref = serial(tmp_path, write(tmp_path, "probe", tracked), "probe")
+    steps = int(datasets(ref)["final@time"][1])
+    every = int(0.6 * steps)  # the only checkpoint: 60 % of the way
+    cfg = write(tmp_path, "c1d", tracked.replace("checkpoint_every = 0",
+                                                 f"checkpoint_every = {every}"))
+    full, ckpt = tmp_path / "full.h5", tmp_path / "ckpt.h5"
+    ok(mpirun(tmp_path, 4, cfg, full, "--closure-workers", "2", "--checkpoint", str(ckpt)))
+    assert_same_output(ref, full)
+    with h5py.File(full) as f:
+        assert f["detonation/t"].size > 10
+    with h5py.File(ckpt) as f:
+        assert f.attrs["solver_ranks"] == 2 and f.attrs["closure_workers"] == 2
+        assert f["rate_state.provider.ids"].size > 0  # worker 0: cells 0..59
+        assert f["closure_state_1.ids"].size > 0 and f["closure_state_1.ids"][...].min() >= 60
+        assert f["rate_state_rank1.gate.ids"].size > 0
+        assert 0 < f["extra_shock_tracker.t"].size < datasets(full)["detonation/t"].size
+    assert _ckpt_step(ckpt) == every
+    restarted = _without_final(full, tmp_path / "restarted.h5")
+    ok(mpirun(tmp_path, 4, cfg, restarted, "--closure-workers", "2", "--restart", str(ckpt)))
+    assert_same_output(full, restarted)
+
+
+@pytest.mark.slow
+def test_2d_checkpoints_restart_bitwise_under_mpi_and_serially(tmp_path):
+    """A 2D checkpoint with closure state (3 solver ranks, 1 worker) restarts on its layout;
+    a stateless 2D checkpoint of 2 ranks restarts serially."""
+    cfg = write(tmp_path, "c2d", CLOSURE_2D.replace("plots = false",
+                                                    "plots = false\ncheckpoint_every = 45"))
+    full, ckpt = tmp_path / "c2d.h5", tmp_path / "c2d_ckpt.h5"
+    ok(mpirun(tmp_path, 4, cfg, full, "--closure-workers", "1", "--checkpoint", str(ckpt)))
+    steps = int(datasets(full)["final@time"][1])
+    assert 0 < _ckpt_step(ckpt) <= 0.8 * steps
+    restarted = _without_final(full, tmp_path / "c2d_re.h5")
+    ok(mpirun(tmp_path, 4, cfg, restarted, "--closure-workers", "1", "--restart", str(ckpt)))
+    assert_same_output(full, restarted)
+
+    cfg = write(tmp_path, "quad", EULER_2D.replace("plots = false",
+                                                   "plots = false\ncheckpoint_every = 12"))
+    ref = serial(tmp_path, cfg, "quad")
+    full, ckpt = tmp_path / "quad_2.h5", tmp_path / "quad_ckpt.h5"
+    ok(mpirun(tmp_path, 2, cfg, full, "--checkpoint", str(ckpt)))
+    assert_same_output(ref, full)
+    assert 0 < _ckpt_step(ckpt) <= 0.8 * int(datasets(ref)["final@time"][1])
+    out = _without_final(ref, tmp_path / "quad_re.h5")
+    Simulation.from_config(cfg).run(out, restart=ckpt, plots=False)
+    assert_same_output(ref, out)
+
+
+@pytest.mark.slow
+def test_serial_checkpoints_restart_under_mpi(tmp_path):
+    """A serial checkpoint restarts on 3 solver ranks (stateless rate) and, with closure
+    state, on 1 solver rank + 1 closure worker; both equal the uninterrupted serial run."""
+    cfg = write(tmp_path, "arr", ARRHENIUS_1D.replace("plots = false",
+                                                      "plots = false\ncheckpoint_every = 40"))
+    ref, ckpt = tmp_path / "arr.h5", tmp_path / "arr_ckpt.h5"
+    Simulation.from_config(cfg).run(ref, checkpoint=ckpt, plots=False)
+    assert 0 < _ckpt_step(ckpt) <= 0.8 * int(datasets(ref)["final@time"][1])
+    out = _without_final(ref, tmp_path / "arr_3.h5")
+    ok(mpirun(tmp_path, 3, cfg, out, "--restart", str(ckpt)))
+    assert_same_output(ref, out)
+
+    cfg = write(tmp_path, "c1d", closure_1d(ckpt=70))
+    ref, ckpt = tmp_path / "c1d.h5", tmp_path / "c1d_ckpt.h5"
+    Simulation.from_config(cfg).run(ref, checkpoint=ckpt, plots=False)
+    assert 0 < _ckpt_step(ckpt) <= 0.8 * int(datasets(ref)["final@time"][1])
+    with h5py.File(ckpt) as f:
+        assert "solver_ranks" not in f.attrs and f["rate_state.provider.ids"].size > 0
+    out = _without_final(ref, tmp_path / "c1d_1_1.h5")
+    ok(mpirun(tmp_path, 2, cfg, out, "--closure-workers", "1", "--restart", str(ckpt)))
+    assert_same_output(ref, out)

@@ -1,0 +1,195 @@
+"""Two checkouts of this repository side by side: hydro and coupled throughput, cold compile.
+
+Runs ``bench_hydro.py`` and ``bench_coupled.py`` of each checkout (each against its own
+``macro``, its own warm Numba cache) in one session, alternating the order every round so that
+a shared machine's load penalises both alike, and reports medians and the speed ratios
+new/old (> 1: the new code is faster). On a shared machine read the per-CPU-second figures:
+other jobs taking the cores (time slicing) scale wall time, not CPU time. The cold-compile
+time is the wall time of
+``python -m macro run examples/detonation_1d_ig.toml --no-plots`` with an empty Numba cache,
+minus the same command with the cache it left (the run itself).
+
+    python benchmarks/compare_versions.py --old ../old-checkout --new . [--rounds 3]
+        [--json benchmarks/results/refactor_vs_<commit>.json]
+
+The results file names the checkouts by their git commits, not their paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HYDRO = {  # metric -> path in bench_hydro's JSON (M cell-updates/s: higher is faster)
+    "hydro_1d_sod20000_mcups": ("mcups_1d",),
+    "hydro_1d_sod2000_mcups": ("small_1d", "mcups_1d_2000"),
+    "hydro_2d_quadrant512_1thread_mcups": ("mcups_2d",),
+    "hydro_2d_quadrant512_2threads_mcups": ("mcups_2d_2threads",),
+    # per process CPU second: insensitive to other jobs taking the cores (time slicing)
+    "hydro_1d_sod20000_mcups_per_cpu_s": ("per_cpu_second", "mcups_1d"),
+    "hydro_1d_sod2000_mcups_per_cpu_s": ("runs", "ours", "sod2000", 0, "mcups_per_cpu_s"),
+    "hydro_2d_quadrant512_1thread_mcups_per_cpu_s": ("per_cpu_second", "mcups_2d"),
+    "hydro_2d_quadrant512_2threads_mcups_per_cpu_s": ("per_cpu_second",
+                                                      "mcups_2d_2threads_per_thread"),
+}
+COUPLED = {  # metric -> path in bench_coupled's JSON (seconds or ms per step: lower is faster)
+    "coupled_table_step_ms": ("closure_share", 0, "step_ms"),
+    "coupled_table_hydro_ms": ("closure_share", 0, "hydro_ms"),
+    "coupled_online_step_ms": ("closure_share", 1, "step_ms"),
+    "coupled_table_via_worker_step_ms": ("closure_share_via_worker", 0, "step_ms"),
+    "coupled_online_via_worker_step_ms": ("closure_share_via_worker", 1, "step_ms"),
+    "scaling_serial_step_s": ("scaling", "median_step_s", "serial"),
+    "scaling_1rank_step_s": ("scaling", "median_step_s", "1 rank"),
+    "scaling_2ranks_step_s": ("scaling", "median_step_s", "2 ranks"),
+    # step time x the ranks' mean CPU share (CPU time / wall): what a core of its own takes
+    "scaling_serial_cpu_step_s": ("scaling", "runs", "serial", 0, "cpu_step_s"),
+    "scaling_1rank_cpu_step_s": ("scaling", "runs", "1 rank", 0, "cpu_step_s"),
+    "scaling_2ranks_cpu_step_s": ("scaling", "runs", "2 ranks", 0, "cpu_step_s"),
+}
+
+
+def _cpu_steps(doc: dict) -> dict:
+    """Add ``cpu_step_s`` (median step time x mean CPU share of the ranks) to each scaling
+    run of a bench_coupled result."""
+    for runs in doc.get("scaling", {}).get("runs", {}).values():
+        for r in runs:
+            share = r["cpu_share_per_rank"]
+            r["cpu_step_s"] = r["median_step_s"] * sum(share) / len(share)
+    return doc
+
+
+def _get(doc, path):
+    for k in path:
+        doc = doc[k]
+    return doc
+
+
+def _env(root: Path, cache: Path) -> dict:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
+    return env
+
+
+def _commit(root: Path) -> str:
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "macro",
+                            "benchmarks"], capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _bench(root: Path, cache: Path, script: str, args: list[str], metrics: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        cmd = [sys.executable, str(root / "benchmarks" / script), *args, "--json", str(out)]
+        proc = subprocess.run(cmd, env=_env(root, cache), capture_output=True, text=True,
+                              cwd=tmp, timeout=7200)
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"{script} of {root.name} failed:\n{proc.stderr[-3000:]}")
+        doc = _cpu_steps(json.loads(out.read_text()))
+    return {m: float(_get(doc, p)) for m, p in metrics.items()}
+
+
+def _macro_run(root: Path, cache: Path) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "macro", "run",
+               str(root / "examples" / "detonation_1d_ig.toml"), "--no-plots",
+               "--no-progress", "--output", str(Path(tmp) / "det.h5")]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=_env(root, cache), capture_output=True, text=True,
+                              cwd=tmp, timeout=3600)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"macro run of {root.name} failed:\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def _compile(root: Path) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        cold = _macro_run(root, Path(cache))
+        warm = _macro_run(root, Path(cache))
+    return {"cold_s": cold, "warm_s": warm, "compile_s": cold - warm}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--old", type=Path, required=True, help="checkout of the reference code")
+    ap.add_argument("--new", type=Path, required=True, help="checkout of the code to compare")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of each bench")
+    ap.add_argument("--compile-rounds", type=int, default=3)
+    ap.add_argument("--hydro-reps", type=int, default=1, help="bench_hydro --reps per round")
+    ap.add_argument("--skip-coupled", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    roots = {"old": args.old.resolve(), "new": args.new.resolve()}
+    load0 = os.getloadavg()
+    t_start = time.perf_counter()
+    runs: dict = {v: {"hydro": [], "coupled": [], "compile": []} for v in roots}
+    with tempfile.TemporaryDirectory() as caches:
+        cache = {v: Path(caches) / v for v in roots}
+        for r in range(args.rounds):
+            order = ("old", "new") if r % 2 == 0 else ("new", "old")
+            for v in order:
+                print(f"round {r + 1}/{args.rounds}: bench_hydro {v}", flush=True)
+                runs[v]["hydro"].append(_bench(roots[v], cache[v], "bench_hydro.py",
+                                               ["--no-pyclaw", "--reps", str(args.hydro_reps)],
+                                               HYDRO))
+            if args.skip_coupled:
+                continue
+            for v in order:
+                print(f"round {r + 1}/{args.rounds}: bench_coupled {v}", flush=True)
+                runs[v]["coupled"].append(_bench(roots[v], cache[v], "bench_coupled.py",
+                                                 ["--reps", "1"], COUPLED))
+    for r in range(args.compile_rounds):
+        for v in (("old", "new") if r % 2 == 0 else ("new", "old")):
+            print(f"round {r + 1}/{args.compile_rounds}: cold compile {v}", flush=True)
+            runs[v]["compile"].append(_compile(roots[v]))
+
+    def med(v, kind, m):
+        vals = [x[m] for x in runs[v][kind]]
+        return statistics.median(vals) if vals else None
+
+    summary = {}
+    for kind, metrics, higher_is_faster in (("hydro", HYDRO, True), ("coupled", COUPLED, False)):
+        for m in metrics:
+            o, n = med("old", kind, m), med("new", kind, m)
+            if o is None or n is None:
+                continue
+            summary[m] = {"old": o, "new": n,
+                          "speed_ratio_new_over_old": (n / o) if higher_is_faster else (o / n)}
+    for m in ("cold_s", "warm_s", "compile_s"):
+        o, n = med("old", "compile", m), med("new", "compile", m)
+        if o is not None:
+            summary[f"detonation_1d_ig_{m}"] = {"old": o, "new": n, "new_over_old": n / o}
+    doc = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+           "old": _commit(roots["old"]), "new": _commit(roots["new"]),
+           "cpus": os.cpu_count(), "python": platform.python_version(),
+           "load_average_before": [round(x, 2) for x in load0],
+           "load_average_after": [round(x, 2) for x in os.getloadavg()],
+           "seconds": round(time.perf_counter() - t_start, 1),
+           "settings": {"rounds": args.rounds, "compile_rounds": args.compile_rounds,
+                        "hydro": f"bench_hydro.py --no-pyclaw --reps {args.hydro_reps}",
+                        "coupled": "bench_coupled.py --reps 1",
+                        "statistic": "median over rounds, order alternating"},
+           "summary": summary, "runs": runs}
+    for m, s in summary.items():
+        ratio = s.get("speed_ratio_new_over_old", s.get("new_over_old"))
+        print(f"{m:42s} old {s['old']:10.4g} new {s['new']:10.4g} ratio {ratio:6.3f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
