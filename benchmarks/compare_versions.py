@@ -158,18 +158,36 @@ def main(argv=None) -> int:
         vals = [x[m] for x in runs[v][kind]]
         return statistics.median(vals) if vals else None
 
+    def speed(o, n, higher_is_faster):
+        return (n / o) if higher_is_faster else (o / n)
+
+    # besides the ratio of the medians: the median of the per-round ratios (old and new of a
+    # round ran next to each other, under about the same load) and the ratio of the best runs
     summary = {}
     for kind, metrics, higher_is_faster in (("hydro", HYDRO, True), ("coupled", COUPLED, False)):
         for m in metrics:
             o, n = med("old", kind, m), med("new", kind, m)
             if o is None or n is None:
                 continue
-            summary[m] = {"old": o, "new": n,
-                          "speed_ratio_new_over_old": (n / o) if higher_is_faster else (o / n)}
+            old_runs = [x[m] for x in runs["old"][kind]]
+            new_runs = [x[m] for x in runs["new"][kind]]
+            best = max if higher_is_faster else min
+            summary[m] = {
+                "old": o, "new": n,
+                "speed_ratio_new_over_old": speed(o, n, higher_is_faster),
+                "paired_speed_ratio_median": statistics.median(
+                    speed(a, b, higher_is_faster) for a, b in zip(old_runs, new_runs,
+                                                                   strict=True)),
+                "best_speed_ratio": speed(best(old_runs), best(new_runs), higher_is_faster)}
     for m in ("cold_s", "warm_s", "compile_s"):
         o, n = med("old", "compile", m), med("new", "compile", m)
         if o is not None:
-            summary[f"detonation_1d_ig_{m}"] = {"old": o, "new": n, "new_over_old": n / o}
+            pairs = zip(runs["old"]["compile"], runs["new"]["compile"], strict=True)
+            summary[f"detonation_1d_ig_{m}"] = {
+                "old": o, "new": n, "new_over_old": n / o,
+                "paired_new_over_old_median": statistics.median(b[m] / a[m] for a, b in pairs),
+                "best_new_over_old": min(x[m] for x in runs["new"]["compile"])
+                / min(x[m] for x in runs["old"]["compile"])}
     doc = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
            "old": _commit(roots["old"]), "new": _commit(roots["new"]),
            "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -181,9 +199,11 @@ def main(argv=None) -> int:
                         "coupled": "bench_coupled.py --reps 1",
                         "statistic": "median over rounds, order alternating"},
            "summary": summary, "runs": runs}
+    print(f"{'':46s} {'old':>9s} {'new':>9s} ratio: medians, paired, best (speed new/old; "
+          "compile: time new/old)")
     for m, s in summary.items():
-        ratio = s.get("speed_ratio_new_over_old", s.get("new_over_old"))
-        print(f"{m:42s} old {s['old']:10.4g} new {s['new']:10.4g} ratio {ratio:6.3f}")
+        r = [v for k, v in s.items() if k not in ("old", "new")]
+        print(f"{m:46s} {s['old']:9.4g} {s['new']:9.4g} " + " ".join(f"{x:6.3f}" for x in r))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
