@@ -211,8 +211,8 @@ def kernel_path() -> str:
     how = "auto" if not be.explicit else f"${kernels.ENV_VAR}={be.requested}"
     if be.name == "cpp":
         mod = kernels._module("cpp")
-        isa = "AVX-512" if mod.avx512_active() else "AVX2/baseline"
-        what = f"cpp (C++/OpenMP, {isa} products, {mod.max_threads()} threads)"
+        what = (f"cpp (C++/OpenMP, {mod.isa_active()} path of {'/'.join(mod.isa_supported())}, "
+                f"{mod.max_threads()} threads)")
     elif be.name == "cuda":
         import torch
 
