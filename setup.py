@@ -1,8 +1,11 @@
 """Build script: package metadata lives in pyproject.toml; this file adds the compiled kernels.
 
-* ``closure._kernels_cpp`` (csrc/closure_kernels.cpp, csrc/decoder_body.cpp): pybind11 +
-  OpenMP, raw buffers, no libtorch; hot loops are cloned for AVX-512/AVX2/baseline and picked at
-  load time (GCC ``target_clones``), so one build runs on any x86-64. Always built.
+* ``closure._kernels_cpp`` (csrc/*.cpp but bind_cuda.cpp): pybind11 + OpenMP, raw buffers, no
+  libtorch. Always built, with the compiler's default target: on x86-64 the micro-kernel and
+  the hot loops are compiled a second and third time for AVX2+FMA and AVX-512 (GCC target
+  attributes, csrc/isa.h) and a run-time switch picks the path (best supported, capped by
+  ``$CLOSURE_MAX_ISA``), so one build runs on any x86-64; elsewhere (aarch64) the portable path
+  is vectorized for the target (``benchmarks/cross_check_aarch64.sh`` checks that build).
 * ``closure._kernels_cuda`` (csrc/closure_kernels.cu + csrc/bind_cuda.cpp): built only when
   ``nvcc`` is found (``$CUDA_HOME/bin`` or ``PATH``) and ``CLOSURE_NO_CUDA`` is unset; the .cu
   file is compiled to PTX for compute_75 (quick; the driver JIT-compiles it for the GPU at hand)
@@ -92,7 +95,8 @@ class BuildExt(build_ext):
 ext_modules = [
     Pybind11Extension(
         "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp", f"{CSRC}/decoder_body.cpp",
-                                 f"{CSRC}/small_gemm.cpp", f"{CSRC}/latent_unet.cpp"],
+                                 f"{CSRC}/small_gemm.cpp", f"{CSRC}/latent_unet.cpp",
+                                 f"{CSRC}/isa.cpp"],
         include_dirs=[CSRC], cxx_std=17, extra_compile_args=["-O3", "-fopenmp"],
         extra_link_args=["-fopenmp"]),
 ]

@@ -19,9 +19,20 @@ values): throughput does not depend on the weights' or the table's values.
   1 --online-no-warmup`` times a single call per backend where three would take too long;
   ``--online-shared-start`` holds one closure's tokens at a time, for very large batches.
 * kernels: the fused decoder head alone and the whole decode of T tokens, per backend.
+* ``auto`` (online mode): the closure as loaded by default, which times each kernel family on
+  C++ and PyTorch first (closure/kernels/calibrate.py, measured afresh here) and runs the faster;
+  its choice is printed and recorded (``auto_dispatch``). ``--no-auto`` leaves it out.
 
-Targets (issue 5): table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end
-to end at batch >= 1024. Timings are medians; the load average is recorded (shared machine).
+Instruction sets: the record names the CPU model and the path of each side (``isa``: the C++
+kernels' path, PyTorch's ATen capability and oneDNN's cap). ``--isa avx2`` caps both sides at
+AVX2 (``CLOSURE_MAX_ISA=avx2`` for the C++ kernels; ``ONEDNN_MAX_CPU_ISA=AVX2``,
+``ATEN_CPU_CAPABILITY=avx2`` and ``MKL_ENABLE_INSTRUCTIONS=AVX2`` for PyTorch, which reads them
+when torch is imported: the benchmark re-runs itself in a subprocess with them set), so an
+AVX2-only CPU is measured from an AVX-512 one.
+
+Targets: table mode >= 1e7 cell-queries/s on 2 cores; compiled >= 2x pure PyTorch end to end at
+batch >= 1024 with AVX-512, >= 1.5x with AVX2; ``auto`` never below PyTorch. Timings are
+medians; the load average is recorded (shared machine).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,9 +55,26 @@ import torch  # noqa: E402
 
 from closure import kernels
 from closure.api import DEFAULT_MODEL_DIR, Closure
+from closure.kernels import calibrate
 from closure.runner import MesoRunner
 from closure.table import TABLE_FILE, Table
 from closure.training.checkpoint import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+#: environment that caps both sides at an instruction set (read when torch is imported)
+ISA_CAPS = {"avx2": {"CLOSURE_MAX_ISA": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                     "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+
+
+def _isa_record(cap: str) -> dict:
+    """The instruction sets each side runs with."""
+    mod = kernels._module("cpp")
+    return {"cap": cap,
+            "cpp": mod.isa_active() if mod is not None else None,
+            "cpp_supported": mod.isa_supported() if mod is not None else [],
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset (the CPU's best)"),
+            "mkl_enable_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS", "unset")}
 
 
 def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True) -> dict:
@@ -67,8 +96,9 @@ def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True) 
 
 
 def _ratio(row: dict) -> float:
-    """Fastest compiled path over the pure-PyTorch one (NaN when either is not measured)."""
-    comp = [v for k, v in row.items() if k != "torch"]
+    """Fastest compiled path over the pure-PyTorch one (NaN when either is not measured);
+    ``auto`` is reported on its own."""
+    comp = [v for k, v in row.items() if k not in ("torch", "auto")]
     return max(comp) / row["torch"] if comp and "torch" in row else float("nan")
 
 
@@ -201,10 +231,22 @@ def main(argv: list[str] | None = None) -> int:
                          "each backend, timed one after the other: one closure's tokens in "
                          "memory at a time (batch 65536: 2.4 GB per copy); no warm-up call")
     ap.add_argument("--online-backends", default="",
-                    help="subset of --backends for online mode (default: the same)")
+                    help="subset of --backends for online mode (default: the same, and auto)")
+    ap.add_argument("--no-auto", action="store_true",
+                    help="online mode without the auto-dispatched closure")
+    ap.add_argument("--isa", choices=("native", *ISA_CAPS), default="native",
+                    help="cap both sides at this instruction set (default: each its best)")
     a = ap.parse_args(argv)
     if a.online_repeats < 1:
         ap.error(f"--online-repeats must be >= 1, got {a.online_repeats}")
+    caps = ISA_CAPS.get(a.isa, {})
+    if any(os.environ.get(k) != v for k, v in caps.items()):
+        # oneDNN and ATen read their caps once, when torch is imported: run in a fresh process
+        print(f"re-running capped at {a.isa}: " + " ".join(f"{k}={v}" for k, v in caps.items()),
+              flush=True)
+        args = sys.argv[1:] if argv is None else argv
+        return subprocess.run([sys.executable, str(Path(__file__).resolve()), *args],
+                              env={**os.environ, **caps}).returncode
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
     torch.set_num_threads(a.threads)
     backends = kernels.available_backends()
@@ -215,17 +257,21 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--backends {a.backends!r}: {bad or 'none'} not among the available "
                      f"{backends}")
         backends = want
-    online_backends = backends
+    online_backends = list(backends)
     if a.online_backends:
         online_backends = [b.strip() for b in a.online_backends.split(",") if b.strip()]
         if not online_backends or any(b not in backends for b in online_backends):
             ap.error(f"--online-backends {a.online_backends!r} must be a subset of {backends}")
+    elif not a.no_auto and kernels.Backend("auto").name == "cpp" and "torch" in backends:
+        online_backends.append("auto")  # auto chooses between C++ and PyTorch per family
     shipped = (DEFAULT_MODEL_DIR / "model_card.json").exists()
     has_table = shipped and (DEFAULT_MODEL_DIR / TABLE_FILE).exists()
     tmp = None
     if shipped:
         model_dir = DEFAULT_MODEL_DIR
-        model_desc = f"shipped default {DEFAULT_MODEL_DIR}" + (
+        rel = (DEFAULT_MODEL_DIR.resolve().relative_to(ROOT)
+               if DEFAULT_MODEL_DIR.resolve().is_relative_to(ROOT) else DEFAULT_MODEL_DIR.name)
+        model_desc = f"shipped default {rel}" + (
             "" if has_table else " (no table yet: synthetic table of the default shape)")
     else:
         tmp = tempfile.TemporaryDirectory()
@@ -237,13 +283,21 @@ def main(argv: list[str] | None = None) -> int:
         if c.table is None:
             c.table = _synthetic_table(c.runner)
             c.envelope = c.table.envelope
+        if backend == "auto":  # calibrate before any timed call (afresh once per run)
+            recs = c.runner.kernel_choices(refresh="auto_dispatch" not in res)
+            if "auto_dispatch" not in res:
+                res["auto_dispatch"] = {f: {k: r.get(k) for k in ("choice", "seconds")}
+                                        for f, r in recs.items()}
+                print("auto dispatch: " + calibrate.describe(recs), flush=True)
         return c
 
     res: dict = {"model": model_desc, "backends": backends, "online_backends": online_backends,
                  "threads": a.threads,
                  "online_repeats": a.online_repeats, "online_warmup": not a.online_no_warmup,
                  "load_avg_start": os.getloadavg(), "machine": platform.processor() or
-                 platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                 platform.machine(), "cpu_model": calibrate.cpu_model(),
+                 "isa": _isa_record(a.isa), "cpu_count": os.cpu_count(),
+                 "torch": torch.__version__,
                  "gpu": torch.cuda.get_device_name(0) if "cuda" in backends else None,
                  "table": {}, "table_best_of": {}, "online": {}, "online_best_of": {},
                  "online_first_call_s": {},
@@ -253,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"model: {model_desc}; backends {backends}; {a.threads} threads; load "
           f"{os.getloadavg()[0]:.2f}")
+    isa = res["isa"]
+    print(f"CPU: {res['cpu_model']}; C++ kernels: {isa['cpp']} path (of "
+          f"{'/'.join(isa['cpp_supported'])}); PyTorch: ATen {isa['torch_cpu_capability']}, "
+          f"oneDNN cap {isa['onednn_max_cpu_isa']}")
     # ---------------------------------------------------------------- table mode
     sizes = [n for n in (4 ** k for k in range(9)) if n <= a.max_batch]
     print("\ntable mode: cell-queries/s")
@@ -342,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
             "online_compiled_over_torch_best_of": {
                 n: _ratio(r) for n, r in res["online_best_of"].items()},
         }
+        if "auto" in online_backends:
+            res["summary"]["online_auto_over_torch"] = {
+                n: r["auto"] / r["torch"] for n, r in res["online"].items()}
     print("\nsummary:", json.dumps(res["summary"]))
     if a.json:
         out = Path(a.json)

@@ -4,7 +4,7 @@
     closure data show data/micro.h5 | manifest data/micro.h5
     closure train configs/train/default_small.toml [--stage S ...] [--restart]
     closure table build MODEL_DIR | show FILE
-    closure info [MODEL_DIR]
+    closure info [MODEL_DIR] [--calibrate]
 
 Errors print one line ``error: ...`` on stderr and exit with status 2 (``--debug``: with the
 traceback). The module entry points ``python -m closure.data``, ``python -m closure.train`` and
@@ -201,6 +201,9 @@ def _run_table(a: argparse.Namespace) -> int:
 def _add_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", nargs="?", default=None,
                    help="model directory (default: the shipped closure/weights/default)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="time the kernel families on C++ and PyTorch again (auto dispatch) "
+                        "instead of using the cached choice")
 
 
 def kernel_path() -> str:
@@ -211,8 +214,8 @@ def kernel_path() -> str:
     how = "auto" if not be.explicit else f"${kernels.ENV_VAR}={be.requested}"
     if be.name == "cpp":
         mod = kernels._module("cpp")
-        isa = "AVX-512" if mod.avx512_active() else "AVX2/baseline"
-        what = f"cpp (C++/OpenMP, {isa} products, {mod.max_threads()} threads)"
+        what = (f"cpp (C++/OpenMP, {mod.isa_active()} path of {'/'.join(mod.isa_supported())}, "
+                f"{mod.max_threads()} threads)")
     elif be.name == "cuda":
         import torch
 
@@ -223,6 +226,18 @@ def kernel_path() -> str:
 
         what = f"torch (PyTorch reference, {torch.get_num_threads()} threads)"
     return f"{what} [{how}; available: {', '.join(kernels.available_backends())}]"
+
+
+def kernels_dispatch(runner: Any, refresh: bool = False) -> str:
+    """Per kernel family, which implementation ``runner`` uses (under auto on the C++ backend:
+    the faster of C++ and PyTorch here, measured once and cached), in words."""
+    from closure.kernels import calibrate
+
+    recs = runner.kernel_choices(refresh=refresh)
+    line = calibrate.describe(recs)
+    if any(r.get("source") in ("measured", "cached") for r in recs.values()):
+        line += f" [cache {calibrate.cache_file()}]"
+    return line
 
 
 def _run_info(a: argparse.Namespace) -> int:
@@ -268,6 +283,7 @@ def _run_info(a: argparse.Namespace) -> int:
                     f"{run.grid[0]}x{run.grid[1]}, threshold {run.threshold:g} K"),
         ("table", table_line),
         ("kernels", kernel_path()),
+        ("dispatch", kernels_dispatch(run, refresh=a.calibrate)),
     ]
     width = max(len(k) for k, _ in lines)
     for k, v in lines:

@@ -13,6 +13,10 @@ Shared by the online mode of :class:`closure.api.Closure` and the table builder
   (a copy of the model there, refreshed when the weights change; batches of ``gpu_chunk``
   cells, ``gpu_step_chunk`` for the latent steps; channels-last, cuDNN in full float32);
   tokens stay on the host between calls;
+* under ``auto`` on the C++ backend each kernel family (the U-Nets, the decode) runs on C++ or
+  PyTorch, whichever timed faster on this machine for this model (:meth:`MesoRunner.
+  kernel_choice`, :mod:`closure.kernels.calibrate`: measured on the first online call, about a
+  second, then cached per machine and model);
 * statistics of a step: hotspot area fraction and mean hotspot T of the decoded T field
   (:func:`closure.kernels.decode_hotspots` on the chosen kernel backend); deterministic =
   decode the latent mean, otherwise a reparameterized sample with the counter-based RNG of
@@ -116,6 +120,7 @@ class MesoRunner:
         #: ``auto`` moves it to the host kernels)
         self.backend = kernels.as_backend(backend)
         self._gpu: tuple[tuple, LatentClosureModel] | None = None
+        self._shape_hashes: dict[str, str] = {}
         self._bank: list[list[dict]] | None = None
         self.vae_T = model.tokenizer.vaes["T"]
         self.T_lo, self.T_hi = NORM_RANGES["T"]
@@ -207,8 +212,9 @@ class MesoRunner:
              out: tuple[torch.Tensor, torch.Tensor] | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance tokens by one meso step (``substeps`` micro steps, coupled). On the ``cpp``
-        kernel backend each U-Net runs as one C++ kernel (:func:`closure.kernels.unet_forward`),
-        elsewhere as its PyTorch module. With ``out`` (which may be the input tensors: a chunk
+        kernel backend each U-Net runs as one C++ kernel (:func:`closure.kernels.unet_forward`)
+        unless ``auto`` found PyTorch faster for them here (:meth:`kernel_choice`), elsewhere
+        as its PyTorch module. With ``out`` (which may be the input tensors: a chunk
         is written only after it was read) the result goes there chunk by chunk."""
         be = self.backend.name
         if out is None:
@@ -216,8 +222,8 @@ class MesoRunner:
                    torch.empty(logvar.shape, dtype=logvar.dtype))
         if be == "cuda":
             return self._step_gpu(mean, logvar, out)
-        apply = (functools.partial(kernels.unet_forward, backend=self.backend) if be == "cpp"
-                 else None)
+        apply = (functools.partial(kernels.unet_forward, backend=self.backend)
+                 if be == "cpp" and self.kernel_choice("unet")["choice"] == "cpp" else None)
         # PyTorch: channels-last, so that the U-Nets' convolutions, pooling and up-sampling need
         # no layout conversions (online_breakdown.json: "nchw_s" vs "dynamics_s"); the C++
         # kernel takes NCHW
@@ -259,6 +265,8 @@ class MesoRunner:
         be = self.backend
         gpu = be.name == "cuda"
         vae = self._gpu_model().tokenizer.vaes["T"] if gpu else self.vae_T
+        dec_be = (be if be.name != "cpp" or self.kernel_choice("decode")["choice"] == "cpp"
+                  else "torch")
         # the tokenizer's own log-variance bounds: the dynamics may push logvar past them, and
         # exp(logvar / 2) must not overflow
         zv = logvar[:, iT * L:(iT + 1) * L] if sample else None
@@ -279,7 +287,7 @@ class MesoRunner:
                                           np.asarray(counters, np.int64)[s:s + chunk],
                                           backend=be).reshape(z.shape)
             a, t = kernels.decode_hotspots(vae, z, self.T_lo, self.T_hi, self.threshold,
-                                           backend=be)
+                                           backend=dec_be)
             areas.append(a)
             temps.append(t)
         if not areas:
@@ -293,6 +301,57 @@ class MesoRunner:
                 f"the latent model produced a non-finite hotspot temperature for {who} "
                 f"(decoded T overflowed: the model diverged); no state was changed")
         return area, temp
+
+    # -- kernel families under auto ---------------------------------------------------------
+    def kernel_choice(self, family: str, *, refresh: bool = False) -> dict[str, Any]:
+        """Which implementation runs kernel family ``family`` (``"unet"`` | ``"decode"``, see
+        :mod:`closure.kernels.calibrate`) for this runner: its backend's name, except under
+        ``auto`` on the C++ backend, where the faster of C++ and PyTorch on this machine for
+        this model's shapes and batch sizes (measured once, cached per machine and model).
+        Returns the record (``choice``, ``seconds``, ``source``); ``refresh`` measures again."""
+        if family not in kernels.FAMILIES:
+            raise ValueError(f"kernel family {family!r} is not one of {kernels.FAMILIES}")
+        if family not in self._shape_hashes:
+            H, W = self.grid
+            self._shape_hashes[family] = kernels.calibrate.shape_hash(
+                self.model.dynamics if family == "unet" else self.vae_T,
+                extra=(family, H, W, self.step_chunk if family == "unet" else self.decode_chunk,
+                       self.model.coupled))
+        return self.backend.family_choice(family, self._shape_hashes[family],
+                                          functools.partial(self._calibration, family),
+                                          refresh=refresh)
+
+    def kernel_choices(self, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        """:meth:`kernel_choice` of every family."""
+        return {f: self.kernel_choice(f, refresh=refresh) for f in kernels.FAMILIES}
+
+    def _calibration(self, family: str) -> dict[str, Any]:
+        """The work a calibration times, on the C++ kernels and on PyTorch, as the online path
+        does it: one dynamics micro step of ``step_chunk`` cells, or one decode of
+        ``decode_chunk`` patches (random tokens; the time does not depend on the values)."""
+        H, W = self.grid[0] // 8, self.grid[1] // 8
+        g = torch.Generator().manual_seed(0)
+        if family == "decode":
+            z = torch.randn(self.decode_chunk, self.model.tokenizer.latent_channels, H, W,
+                            generator=g)
+
+            def decode(b: str) -> None:
+                kernels.decode_hotspots(self.vae_T, z, self.T_lo, self.T_hi, self.threshold,
+                                        backend=b)
+
+            return {b: functools.partial(decode, b) for b in ("cpp", "torch")}
+        dyn = self.model.dynamics
+        shape = (self.step_chunk, dyn.n_latent, H, W)
+        m, v = torch.randn(shape, generator=g), torch.randn(shape, generator=g) - 6.0
+        cpp = functools.partial(kernels.unet_forward, backend="cpp")
+
+        @torch.inference_mode()
+        def step(apply: Any, fmt: torch.memory_format) -> None:
+            dyn.step(m.contiguous(memory_format=fmt), v.contiguous(memory_format=fmt),
+                     self.model.coupled, apply)
+
+        return {"cpp": functools.partial(step, cpp, torch.contiguous_format),
+                "torch": functools.partial(step, None, torch.channels_last)}
 
     def fingerprint(self) -> dict[str, Any]:
         """What a table built with this runner depends on (checked when a table is loaded)."""

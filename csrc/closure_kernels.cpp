@@ -14,10 +14,14 @@
 // The pure-PyTorch reference of each is in closure/kernels.py; tests compare them on random input.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -27,7 +31,9 @@
 #endif
 
 #include "closure_kernels.h"
+#include "isa.h"
 #include "py_args.h"
+#include "small_gemm.h"
 
 namespace py = pybind11;
 
@@ -274,8 +280,99 @@ static int max_threads() {
 #endif
 }
 
+// ---------------------------------------------------------------------------------------------
+// instruction-set paths (isa.h)
+
+static std::string lower(std::string s) {
+  for (char& c : s) c = (char)std::tolower((unsigned char)c);
+  return s;
+}
+
+static std::vector<std::string> isa_supported_names() {
+  std::vector<std::string> out;
+  for (ck::Isa isa : {ck::Isa::avx512, ck::Isa::avx2, ck::Isa::portable})
+    if (ck::isa_supported(isa)) out.emplace_back(ck::isa_name(isa));
+  return out;
+}
+
+// the path at import: the best the CPU supports, capped by $CLOSURE_MAX_ISA
+static ck::Isa g_default_isa = ck::Isa::portable;
+
+static void set_isa_py(const std::string& name) {
+  ck::Isa isa;
+  const std::string n = lower(name);
+  if (n == "auto")
+    isa = g_default_isa;
+  else if (!ck::isa_from_name(n.c_str(), &isa))
+    throw std::invalid_argument("set_isa: " + name + " is not one of auto, avx512, avx2, portable");
+  if (!ck::set_isa(isa)) {
+    std::string have;
+    for (const auto& s : isa_supported_names()) have += (have.empty() ? "" : ", ") + s;
+    throw std::invalid_argument("set_isa: this CPU does not support " + n + " (it supports " +
+                                have + ")");
+  }
+}
+
+// the names before the AVX2 path: on = the best path, off = the best below AVX-512
+static bool avx512_active() { return ck::isa_active() == ck::Isa::avx512; }
+static void set_avx512(bool on) {
+  if (on)
+    ck::set_isa(ck::isa_best());
+  else if (avx512_active())
+    ck::set_isa(ck::isa_supported(ck::Isa::avx2) ? ck::Isa::avx2 : ck::Isa::portable);
+}
+
+// Test hook of the micro-kernel on the active path: C (M, ldc), pre-filled with NaN, gets
+// act(bias + AT^T B) in its first N columns (small_gemm.h); the rest must stay NaN.
+static f32a gemm_bias_act_py(f32a at, f32a b, i64a boff, f32a bias, float slope, int64_t M,
+                             int64_t N, int64_t ldc) {
+  need(at.ndim() == 2 && boff.ndim() == 1 && boff.shape(0) == at.shape(0),
+       "gemm_bias_act: at must be (K, lda) and boff (K,)");
+  const int64_t K = at.shape(0), lda = at.shape(1);
+  need(M >= 0 && N >= 0 && M <= lda && N <= ldc, "gemm_bias_act: need M <= lda and N <= ldc");
+  need(bias.size() == 0 || bias.size() == M, "gemm_bias_act: bias must be empty or (M,)");
+  const int64_t* off = boff.data();
+  for (int64_t k = 0; k < K; ++k)
+    need(off[k] >= 0 && off[k] + N <= (int64_t)b.size(),
+         "gemm_bias_act: row " + std::to_string(k) + " of B runs past its end");
+  f32a c({M, ldc});
+  float* pc = c.mutable_data();
+  std::fill(pc, pc + M * ldc, std::numeric_limits<float>::quiet_NaN());
+  sg::gemm_bias_act(M, N, K, at.data(), lda, b.data(), off, bias.size() ? bias.data() : nullptr,
+                    slope, pc, ldc);
+  return c;
+}
+
 PYBIND11_MODULE(_kernels_cpp, m) {
   m.doc() = "C++/OpenMP closure kernels (see csrc/closure_kernels.cpp)";
+  g_default_isa = ck::isa_best();
+  if (const char* cap = std::getenv("CLOSURE_MAX_ISA"); cap != nullptr && *cap != '\0') {
+    ck::Isa isa;
+    if (ck::isa_from_name(lower(cap).c_str(), &isa)) {
+      if ((int)isa < (int)g_default_isa) g_default_isa = isa;
+    } else if (PyErr_WarnEx(PyExc_RuntimeWarning,
+                            ("$CLOSURE_MAX_ISA=" + std::string(cap) +
+                             " is not one of avx512, avx2, portable: ignored").c_str(),
+                            1) != 0) {
+      throw py::error_already_set();
+    }
+  }
+  ck::set_isa(g_default_isa);
+  m.def("isa_supported", &isa_supported_names,
+        "Instruction-set paths of the kernels this CPU supports, widest first");
+  m.def("isa_active", [] { return std::string(ck::isa_name(ck::isa_active())); },
+        "The path the kernels use now: 'avx512', 'avx2' or 'portable'");
+  m.def("isa_default", [] { return std::string(ck::isa_name(g_default_isa)); },
+        "The path at import: the best one supported, capped by $CLOSURE_MAX_ISA");
+  m.def("set_isa", &set_isa_py, py::arg("name"),
+        "Use path 'avx512', 'avx2', 'portable' or 'auto' (the default path); ValueError where "
+        "the CPU lacks it. Process-wide; not to be changed while kernels run");
+  m.def("avx512_active", &avx512_active, "Whether the kernels use the AVX-512 path");
+  m.def("set_avx512", &set_avx512, py::arg("on"),
+        "True: the best path; False: the best path below AVX-512 (set_isa is the general form)");
+  m.def("gemm_bias_act", &gemm_bias_act_py, py::arg("at"), py::arg("b"), py::arg("boff"),
+        py::arg("bias"), py::arg("slope"), py::arg("M"), py::arg("N"), py::arg("ldc"),
+        "Test hook: the micro-kernel on the active path (csrc/small_gemm.h)");
   m.def("sample_latent", &sample_latent, py::arg("mean"), py::arg("logvar"), py::arg("seed"),
         py::arg("cell_ids"), py::arg("steps"));
   m.def("hotspot_head", &hotspot_head, py::arg("h"), py::arg("weight"), py::arg("bias"),

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "closure_kernels.h"
+#include "isa.h"
 #include "py_args.h"
 #include "small_gemm.h"
 
@@ -48,11 +49,6 @@ namespace py = pybind11;
 using ck::f32a;
 using ck::need;
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CK_CLONES
-#endif
 
 namespace {
 
@@ -68,13 +64,13 @@ std::pair<const float*, const float*> mix_weights(const f32a& wm, const f32a& bm
   return {wm.data(), bm.data()};
 }
 
-inline float act(float v, float slope) { return v > 0.0f ? v : v * slope; }
+CK_INLINE inline float act(float v, float slope) { return v > 0.0f ? v : v * slope; }
 
 // body(j0, len) over [a, b) in blocks of VEC elements, the last block moved back to overlap the
 // one before (the bodies compute pure functions of their inputs: the overlap is written twice
 // with the same values), or once when the range is shorter. The passes' rows (24..192
 // elements) are rarely multiples of the vector width; a fixed trip count leaves no scalar
-// remainder. Bodies are lambdas marked always_inline, so they take the caller's target clone.
+// remainder. Bodies are lambdas marked always_inline, so they take the caller's ISA path (isa.h).
 constexpr int64_t VEC = 16;
 
 template <class Body>
@@ -85,8 +81,6 @@ inline __attribute__((always_inline)) void in_blocks(int64_t a, int64_t b, Body&
   }
   for (int64_t j = a; j < b; j += VEC) body(std::min(j, b - VEC), VEC);
 }
-
-#define CK_INLINE __attribute__((always_inline))
 
 // Bilinear x2 up-sampling (align_corners=False, source index clamped at 0 and n-1) of the
 // length-n sequence at fine index q, as (up to two) coarse indices and weights; q outside
@@ -109,8 +103,8 @@ inline int up_terms(int64_t n, int64_t q, int64_t* idx, float* wt) {
 
 // x pass of one coarse row: taps dx = -1, 0, +1 read rows rm, r0, rp (length w); fine column q
 // (0 <= q < 2w) goes to out[q].
-CK_CLONES void x_pass(const float* __restrict rm, const float* __restrict r0,
-                      const float* __restrict rp, int64_t w, float* __restrict out) {
+CK_INLINE inline void x_pass_body(const float* __restrict rm, const float* __restrict r0,
+                                  const float* __restrict rp, int64_t w, float* __restrict out) {
   const float* rows[3] = {rm, r0, rp};
   auto border = [&](int64_t j) {
     for (int p = 0; p < 2; ++p) {
@@ -135,13 +129,17 @@ CK_CLONES void x_pass(const float* __restrict rm, const float* __restrict r0,
     }
   });
 }
+CK_ISA_DISPATCH(x_pass, (const float* __restrict rm, const float* __restrict r0,
+                        const float* __restrict rp, int64_t w, float* __restrict out),
+                (rm, r0, rp, w, out))
 
 // y pass + bias + activation of one fine row I of one channel: rows[rel] holds the x-passed
 // coarse row i - 1 + rel (length n = 2w) of tap row dy = -1, tap row d - 1 at + d dstride
 // (null outside the image, never read). Away from the border the six terms (three tap rows x
 // two coarse rows) carry weights 3/4 and 1/4 three times each: one pass over the row.
-CK_CLONES void y_pass_row(const float* const* rows, int64_t h, int64_t i, int64_t n, int64_t I,
-                          int64_t dstride, float bias, float slope, float* __restrict out) {
+CK_INLINE inline void y_pass_row_body(const float* const* rows, int64_t h, int64_t i, int64_t n,
+                                      int64_t I, int64_t dstride, float bias, float slope,
+                                      float* __restrict out) {
   const float* q3[3];
   const float* q1[3];
   int n3 = 0, n1 = 0;
@@ -181,6 +179,9 @@ CK_CLONES void y_pass_row(const float* const* rows, int64_t h, int64_t i, int64_
 #pragma omp simd
   for (int64_t k = 0; k < n; ++k) out[k] = act(out[k], slope);
 }
+CK_ISA_DISPATCH(y_pass_row, (const float* const* rows, int64_t h, int64_t i, int64_t n, int64_t I,
+                            int64_t dstride, float bias, float slope, float* __restrict out),
+                (rows, h, i, n, I, dstride, bias, slope, out))
 
 // Row blocks per sample so that the tasks (samples x blocks) divide evenly among the threads:
 // a block's first and last coarse rows are the only ones computed twice.
@@ -312,9 +313,9 @@ f32a upconv3x3_unit(f32a x, f32a w9T, f32a bias, f32a wm, f32a bm, float slope) 
 
 // Column transform of one input row for all tile columns: t_j[k] for the tile covering columns
 // 2k-1 .. 2k+2 (zero outside 0..W-1): t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3.
-CK_CLONES void wino_in_cols(const float* __restrict row, int64_t W, int64_t tw,
-                            float* __restrict t0, float* __restrict t1, float* __restrict t2,
-                            float* __restrict t3) {
+CK_INLINE inline void wino_in_cols_body(const float* __restrict row, int64_t W, int64_t tw,
+                                        float* __restrict t0, float* __restrict t1,
+                                        float* __restrict t2, float* __restrict t3) {
   auto at = [&](int64_t i) { return (i >= 0 && i < W) ? row[i] : 0.0f; };
   auto edge = [&](int64_t k) {
     const float d0 = at(2 * k - 1), d1 = at(2 * k), d2 = at(2 * k + 1), d3 = at(2 * k + 2);
@@ -335,6 +336,10 @@ CK_CLONES void wino_in_cols(const float* __restrict row, int64_t W, int64_t tw,
   });
   for (int64_t k = k1; k < tw; ++k) edge(k);
 }
+CK_ISA_DISPATCH(wino_in_cols, (const float* __restrict row, int64_t W, int64_t tw,
+                              float* __restrict t0, float* __restrict t1, float* __restrict t2,
+                              float* __restrict t3),
+                (row, W, tw, t0, t1, t2, t3))
 
 // Column-transformed input rows: a ring of 4 per channel, input row yy at slot yy & 3 of
 // 4 tw floats (the 4 parts of wino_in_cols at + j tw); a row outside the image is zeros.
@@ -349,8 +354,8 @@ inline void wino_load_row(const float* row, int64_t W, int64_t tw, float* t) {
 
 // Row transform of tile row ty from the ring (rows 2ty-1 .. 2ty+2 loaded): element e of the
 // tiles at v + e vs + tx.
-CK_CLONES void wino_combine(float* ring, int64_t tw, int64_t ty, float* __restrict v,
-                            int64_t vs) {
+CK_INLINE inline void wino_combine_body(float* ring, int64_t tw, int64_t ty, float* __restrict v,
+                                        int64_t vs) {
   for (int b = 0; b < 4; ++b) {
     const float* d0 = wino_slot(ring, tw, 2 * ty - 1) + b * tw;
     const float* d1 = wino_slot(ring, tw, 2 * ty) + b * tw;
@@ -371,6 +376,9 @@ CK_CLONES void wino_combine(float* ring, int64_t tw, int64_t ty, float* __restri
     });
   }
 }
+CK_ISA_DISPATCH(wino_combine, (float* ring, int64_t tw, int64_t ty, float* __restrict v,
+                              int64_t vs),
+                (ring, tw, ty, v, vs))
 
 // Winograd F(2x2, 3x3) input tiles of tile rows [ty0, ty1) of channel plane x (H x W, zero
 // padded by 1): tile (ty, tx) covers input rows 2ty-1..2ty+2 and columns 2tx-1..2tx+2; element
@@ -396,9 +404,9 @@ void wino_in_rows(const float* x, int64_t H, int64_t W, int64_t ty0, int64_t ty1
 // Output transform of one tile row (tw tiles) of one channel: output rows r = 0, 1 of the tiles
 // as act(bias + A^T M A) into row0 and row1 (null: not wanted), W columns each; element e of the
 // tiles at M + e ms.
-CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, int64_t W,
-                            float bias, float slope, float* __restrict row0,
-                            float* __restrict row1) {
+CK_INLINE inline void wino_out_row_body(const float* __restrict M, int64_t ms, int64_t tw,
+                                        int64_t W, float bias, float slope, float* __restrict row0,
+                                        float* __restrict row1) {
   const int64_t full = W / 2;  // tiles with both output columns inside
   for (int r = 0; r < 2; ++r) {
     float* out = r == 0 ? row0 : row1;
@@ -422,6 +430,10 @@ CK_CLONES void wino_out_row(const float* __restrict M, int64_t ms, int64_t tw, i
     if (full < tw) out[2 * full] = act(bias + (col(full, 0) + col(full, 1) + col(full, 2)), slope);
   }
 }
+CK_ISA_DISPATCH(wino_out_row, (const float* __restrict M, int64_t ms, int64_t tw, int64_t W,
+                              float bias, float slope, float* __restrict row0,
+                              float* __restrict row1),
+                (M, ms, tw, W, bias, slope, row0, row1))
 
 // Per-thread buffers of wino_unit_rows for up to `rows` tile rows per group.
 struct WinoBuffers {
@@ -537,14 +549,14 @@ struct LastLevel {
 // Head, threshold and reduction of output row I; rows[ky] holds a's row I - 1 + ky, channel o
 // at + o lda (zero rows outside the image). Interior columns in blocks of HEAD_COLS whose sums
 // stay in registers over the 9 CO taps; the two border columns (zero padding) apart.
-// (GCC/Clang vector extension: zmm registers in the AVX-512 clone, pairs of ymm or quads of
-// xmm in the others)
+// (GCC/Clang vector extension: zmm registers on the AVX-512 path, pairs of ymm on AVX2, quads of
+// xmm or NEON registers on the portable one)
 typedef float VF __attribute__((vector_size(64)));
 constexpr int VF_LANES = 16, HEAD_VECS = 4;
 constexpr int64_t HEAD_COLS = VF_LANES * HEAD_VECS;
 
-CK_CLONES void head_row(const LastLevel& L, const float* const* rows, int64_t lda,
-                        float* __restrict v, int64_t* count, double* sum) {
+CK_INLINE inline void head_row_body(const LastLevel& L, const float* const* rows, int64_t lda,
+                                    float* __restrict v, int64_t* count, double* sum) {
   const int64_t W = L.W, CO = L.CO;
   // interior blocks; the last one is moved left to end at column W - 2 (overlapping columns
   // get the same sums again)
@@ -596,6 +608,9 @@ CK_CLONES void head_row(const LastLevel& L, const float* const* rows, int64_t ld
   *count += n;
   *sum += s;
 }
+CK_ISA_DISPATCH(head_row, (const LastLevel& L, const float* const* rows, int64_t lda,
+                          float* __restrict v, int64_t* count, double* sum),
+                (L, rows, lda, v, count, sum))
 
 // Rows [I0, I1) of one sample x (C, H, W); ab holds a's rows I0-2 .. I1+1 as [o][row][W] (zero
 // rows outside the image), RB = I1 - I0 + 4 rows per channel.
@@ -798,8 +813,4 @@ void register_decoder_body(py::module_& m) {
         py::arg("bias"), py::arg("wm1"), py::arg("bm1"), py::arg("U"), py::arg("b3"),
         py::arg("wm"), py::arg("bm"), py::arg("wh"), py::arg("bh"), py::arg("slope"),
         py::arg("lo"), py::arg("hi"), py::arg("thr"));
-  m.def("avx512_active", &sg::avx512_active,
-        "Whether the decoder body's products use the AVX-512 micro-kernel");
-  m.def("set_avx512", &sg::set_avx512, py::arg("on"),
-        "Switch the AVX-512 micro-kernel off (False) or back on where the CPU has it (True)");
 }

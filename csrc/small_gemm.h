@@ -1,10 +1,13 @@
-// Register-blocked single-threaded matrix products of the decoder body (csrc/decoder_body.cpp).
+// Register-blocked single-threaded matrix products of the decoder body (csrc/decoder_body.cpp)
+// and the latent U-Nets (csrc/latent_unet.cpp).
 //
-// The decoder's products are small (K = 16..288 rows, a few hundred columns) and run inside
-// fused kernels on rows held in cache, one OpenMP thread each, so they cannot go to BLAS. An
-// AVX-512 micro-kernel (8 rows x 48 columns of accumulators in registers) runs them at the
-// core's FMA rate; a portable loop does the same arithmetic elsewhere (and when switched on for
-// tests with set_avx512(false)).
+// The products are small (K = 16..1728 rows, a few hundred columns) and run inside fused
+// kernels on rows held in cache, one OpenMP thread each, so they cannot go to BLAS. A micro-
+// kernel per instruction-set path (isa.h) keeps a block of C in registers over the whole K loop:
+//   avx512    8 rows x 48 columns (24 of the 32 zmm), masked edges
+//   avx2      6 x 16, 4 x 24 or 8 x 8 (12 or 8 of the 16 ymm), masked last panel
+//   portable  GCC vector extensions of 16 bytes: 4 x 16 on aarch64 (NEON), 4 x 8 on x86-64
+//             without AVX2 (SSE2); columns past the last full vector in a plain loop
 #pragma once
 #include <cstdint>
 
@@ -13,14 +16,9 @@ namespace sg {
 // C[m * ldc + n] = act(bias[m] + sum_k AT[k * lda + m] * B[boff[k] + n]) for m < M, n < N.
 // Row k of B starts at B + boff[k] (strided rows, or the shifted input rows of a direct
 // convolution). act(v) = max(v, slope v) is LeakyReLU for slope in [0, 1] (1: identity).
-// bias may be null (zero).
+// bias may be null (zero). Runs the micro-kernel of the active path (ck::isa_active()).
 void gemm_bias_act(int64_t M, int64_t N, int64_t K, const float* AT, int64_t lda,
                    const float* B, const int64_t* boff, const float* bias, float slope, float* C,
                    int64_t ldc);
-
-// Whether the AVX-512 micro-kernel is used (the CPU has it and it was not switched off).
-bool avx512_active();
-// Switch the AVX-512 micro-kernel off (false) or back on where the CPU has it (true).
-void set_avx512(bool on);
 
 }  // namespace sg

@@ -28,6 +28,7 @@ def test_info_on_the_shipped_model_prints_envelope_horizon_table_and_kernel_path
     assert rows["horizon"].startswith("19 meso steps")
     assert rows["table"].startswith(f"{TABLE_FILE}: {len(tab.nodes)} Ps nodes")
     assert rows["kernels"].split()[0] == kernels.resolve_backend()
+    assert rows["dispatch"].startswith("unet: ") and "; decode: " in rows["dispatch"]
     assert "latent model" in rows["card"] and str(DEFAULT_MODEL_DIR) == rows["model"]
 
 
@@ -39,6 +40,19 @@ def test_info_of_a_model_without_table_says_so(tmp_path, capsys):
     rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
     assert rows["table"].startswith("none (online mode only; build it: closure table build")
     assert rows["horizon"].startswith("2 meso steps")
+
+
+def test_info_calibrate_measures_the_kernel_families_again(tmp_path, capsys):
+    from closure_testutil import make_model_dir
+
+    d = make_model_dir(tmp_path / "m", n_t=4)
+    assert main(["info", str(d), "--calibrate"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    if kernels.Backend().name == "cpp":  # auto on the C++ backend: timed on both paths
+        assert rows["dispatch"].count("measured") == 2 and "cpp " in rows["dispatch"]
+        assert "torch " in rows["dispatch"]
+    else:
+        assert rows["dispatch"].startswith(f"unet: {kernels.Backend().name}")
 
 
 def test_bad_model_dir_is_one_error_line_and_status_2(tmp_path):

@@ -8,6 +8,7 @@ sums run in a different order); that set is computed and the difference bounded 
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -241,6 +242,22 @@ def test_cu_file_compiles(tmp_path):
     assert (tmp_path / "k.o").stat().st_size > 0
 
 
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-g++") is None,
+                    reason="no aarch64 cross compiler (apt-get install g++-aarch64-linux-gnu)")
+def test_cpp_kernels_cross_compile_for_aarch64():
+    """The C++ module builds for Linux aarch64 with -Werror (x86 code only behind its guards),
+    its portable micro-kernel uses NEON FMAs, and (with qemu-aarch64) computes correctly."""
+    import sys
+
+    env = {**os.environ, "PYTHON": sys.executable}
+    res = subprocess.run(["bash", str(ROOT / "benchmarks" / "cross_check_aarch64.sh")],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "aarch64 cross check passed" in res.stdout
+    if shutil.which("qemu-aarch64"):
+        assert "portable max rel. error" in res.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # restructured decoder body (csrc/decoder_body.cpp)
 
@@ -251,19 +268,114 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
-@pytest.fixture(params=["avx512", "portable"])
+ISAS = ("avx512", "avx2", "portable")
+
+
+def _cpu_isas() -> list[str]:
+    mod = K._module("cpp")
+    return mod.isa_supported() if mod is not None else []
+
+
+@pytest.fixture(params=ISAS, ids=[f"isa-{i}" for i in ISAS])
 def gemm_isa(request):
-    """Run a test on the AVX-512 micro-kernel of the decoder body's products and on the portable
-    loops (skipped for AVX-512 where the CPU lacks it)."""
+    """Run a test on each instruction-set path of the C++ kernels (the micro-kernel and the
+    fused kernels' vector passes, csrc/isa.h): AVX-512, AVX2+FMA and portable, each where the
+    CPU supports it (the test id names the path)."""
     from closure import _kernels_cpp as cpp
 
-    was = cpp.avx512_active()
-    cpp.set_avx512(request.param == "avx512")
-    if request.param == "avx512" and not cpp.avx512_active():
-        cpp.set_avx512(was)
-        pytest.skip("the CPU has no AVX-512")
+    if request.param not in cpp.isa_supported():
+        pytest.skip(f"the CPU does not support the {request.param} path "
+                    f"(it supports {cpp.isa_supported()})")
+    was = cpp.isa_active()
+    cpp.set_isa(request.param)
+    assert cpp.isa_active() == request.param
     yield request.param
-    cpp.set_avx512(was)
+    cpp.set_isa(was)
+
+
+@needs_cpp
+def test_isa_switch_names_paths_and_refuses_unsupported_ones():
+    from closure import _kernels_cpp as cpp
+
+    sup = cpp.isa_supported()
+    assert sup[-1] == "portable" and set(sup) <= set(ISAS)
+    assert sup == [i for i in ISAS if i in sup]  # widest first
+    was = cpp.isa_active()
+    try:
+        assert cpp.isa_default() in sup
+        for isa in sup:
+            cpp.set_isa(isa)
+            assert cpp.isa_active() == isa and cpp.avx512_active() == (isa == "avx512")
+        cpp.set_isa("auto")
+        assert cpp.isa_active() == cpp.isa_default()
+        with pytest.raises(ValueError, match="not one of"):
+            cpp.set_isa("sse9")
+        for isa in set(ISAS) - set(sup):
+            with pytest.raises(ValueError, match="does not support"):
+                cpp.set_isa(isa)
+        # the names from before the AVX2 path: off = the best path below AVX-512
+        cpp.set_avx512(False)
+        assert cpp.isa_active() == next(i for i in sup if i != "avx512")
+        cpp.set_avx512(True)
+        assert cpp.isa_active() == sup[0]
+    finally:
+        cpp.set_isa(was)
+
+
+@needs_cpp
+@pytest.mark.parametrize("cap", ["portable", "AVX2", "bogus"])
+def test_max_isa_environment_variable_caps_the_path(cap):
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "from closure import _kernels_cpp as c; print(c.isa_active(), c.isa_default())")
+    env = {**os.environ, "CLOSURE_MAX_ISA": cap}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    active, default = r.stdout.split()
+    assert active == default
+    sup = _cpu_isas()
+    if cap == "bogus":
+        assert active == sup[0] and "CLOSURE_MAX_ISA" in r.stderr
+    else:
+        # a cap above the CPU's best path leaves the best
+        assert active == (cap.lower() if cap.lower() in sup else sup[0])
+
+
+def _gemm_reference(at, b, boff, bias, slope, M, N):
+    ref = np.zeros((M, N)) + (bias[:, None] if bias.size else 0.0)
+    for k in range(at.shape[0]):
+        ref += at[k, :M, None].astype(np.float64) * b[boff[k]:boff[k] + N][None, :]
+    return np.maximum(ref, slope * ref)
+
+
+@needs_cpp
+def test_micro_kernel_matches_numpy(gemm_isa):
+    """The register-blocked product of the active path (csrc/small_gemm.cpp) on fresh random
+    shapes: row counts off the tile height, column counts off the panel and vector widths
+    (masked edges), K = 0, no bias, LeakyReLU or identity, shifted rows of B (direct
+    convolutions); the columns of C past N stay untouched."""
+    from closure import _kernels_cpp as cpp
+
+    rng = _rng()
+    shapes = [(int(rng.integers(1, 40)), int(rng.integers(1, 120)), int(rng.integers(0, 50)))
+              for _ in range(40)]
+    shapes += [(M, N, 7) for M in (1, 4, 5, 6, 7, 8, 9, 12, 13)
+               for N in (1, 7, 8, 9, 15, 16, 17, 24, 47, 48, 49)]
+    for M, N, nk in shapes:
+        lda, ldc = M + int(rng.integers(0, 3)), N + int(rng.integers(0, 5))
+        at = rng.normal(size=(nk, lda)).astype(np.float32)
+        b = rng.normal(size=(nk + 2) * (N + 3)).astype(np.float32)
+        boff = rng.integers(0, b.size - N + 1, nk)
+        bias = (rng.normal(size=M).astype(np.float32) if rng.random() < 0.7
+                else np.zeros(0, np.float32))
+        slope = float(rng.choice([1.0, 0.2, 0.0]))
+        c = cpp.gemm_bias_act(at, b, boff, bias, slope, M, N, ldc)
+        ref = _gemm_reference(at, b, boff, bias, slope, M, N)
+        assert np.all(np.isnan(c[:, N:])), (M, N, nk)
+        scale = max(np.abs(ref).max(), 1.0)
+        assert np.max(np.abs(c[:, :N] - ref)) <= 1e-5 * scale, (gemm_isa, M, N, nk)
 
 
 @needs_cpp
@@ -543,7 +655,7 @@ def test_unet_forward_falls_back_to_the_module():
 
 
 @needs_cpp
-def test_runner_step_agrees_across_backends():
+def test_runner_step_agrees_across_backends(gemm_isa):
     """One meso step of the shipped model's latent dynamics: C++ U-Nets against PyTorch."""
     from closure.api import Closure
 

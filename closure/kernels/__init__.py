@@ -18,7 +18,10 @@ By family:
 * :mod:`~closure.kernels.lookup` -- :func:`table_lookup`: table mode, bilinear in (Ps, t) and
   the MES-IG rate; :func:`table_step`: the per-cell clock and the lookup fused.
 * :mod:`~closure.kernels.dispatch` -- the :class:`Backend` object, the extension modules and the
-  CUDA fall-back; :mod:`~closure.kernels.layout` -- weights re-laid-out for the C++ kernels.
+  CUDA fall-back; :mod:`~closure.kernels.layout` -- weights re-laid-out for the C++ kernels;
+  :mod:`~closure.kernels.calibrate` -- under ``auto``, per kernel family (:data:`FAMILIES`: the
+  latent U-Nets, the decode) the faster of C++ and PyTorch on this machine, measured once per
+  machine and model and cached.
 
 Backend choice: a :class:`Backend` resolved once where a closure is loaded (its runner and
 table hold it), from the ``backend`` argument, else the environment variable
@@ -27,6 +30,10 @@ module imports and sees a GPU, then C++, then PyTorch. An explicitly requested b
 not available raises ``ValueError``; under ``auto`` a CUDA runtime failure warns once and moves
 that backend object to C++, and work on host data that the CPU does faster stays on C++ (table
 lookups of fewer than ``CUDA_TABLE_MIN_BATCH`` cells, decodes with the decoder on the CPU).
+When ``auto`` lands on C++, a closure's runner runs each kernel family on C++ or PyTorch,
+whichever timed faster here (:meth:`closure.runner.MesoRunner.kernel_choice`). The C++ kernels
+run the widest instruction-set path the CPU supports (AVX-512, AVX2+FMA or portable; the
+module's ``set_isa``, ``$CLOSURE_MAX_ISA``).
 The kernel functions also take a backend name (or None), resolved at each call.
 The backends agree to a relative error <= 1e-5 in float32 (tests/test_closure_kernels.py); the
 hotspot count can differ only by cells whose T lies within float32 round-off of the threshold.
@@ -34,6 +41,8 @@ hotspot count can differ only by cells whose T lies within float32 round-off of 
 
 # names with a redundant alias (``_x as _x``): private helpers re-exported for the tests and
 # benchmarks that reach them as ``closure.kernels.<name>``
+from closure.kernels import calibrate
+from closure.kernels.calibrate import FAMILIES
 from closure.kernels.decode import _decode_cpp as _decode_cpp
 from closure.kernels.decode import _prepare as _prepare
 from closure.kernels.decode import decode_hotspots, hotspot_head, hotspot_head_torch
@@ -70,10 +79,12 @@ __all__ = [
     "BACKENDS",
     "CUDA_TABLE_MIN_BATCH",
     "ENV_VAR",
+    "FAMILIES",
     "Backend",
     "advance_cells",
     "as_backend",
     "available_backends",
+    "calibrate",
     "decode_hotspots",
     "full_float32",
     "hotspot_head",

@@ -14,7 +14,7 @@ import contextlib
 import importlib
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -111,6 +111,25 @@ class Backend:
         """Whether ``auto`` picked CUDA while the C++ module is there too: then work on host data
         that the CPU does faster goes to C++."""
         return not self.explicit and self.name == "cuda" and _module("cpp") is not None
+
+    def family_choice(self, family: str, model: str,
+                      bench: Callable[[], Mapping[str, Callable[[], Any]]], *,
+                      refresh: bool = False) -> dict[str, Any]:
+        """Which implementation runs kernel family ``family`` (:data:`calibrate.FAMILIES`) of a
+        model whose layer shapes hash to ``model``: a record whose ``choice`` is this backend's
+        name, except under ``auto`` on the C++ backend, where it is the faster of ``cpp`` and
+        ``torch`` on this machine (:func:`calibrate.resolve`: cached, else measured on the
+        candidates ``bench()`` returns)."""
+        if self.explicit or self.name != "cpp":
+            return {"choice": self.name, "seconds": None,
+                    "source": "explicit" if self.explicit else "auto"}
+        from closure.kernels import calibrate
+
+        mod = _module("cpp")
+        isa = mod.isa_active()
+        threads = f"{torch.get_num_threads()}/{mod.max_threads()}"
+        return calibrate.resolve(calibrate.family_key(family, isa, threads, model), isa, bench,
+                                 refresh=refresh)
 
     def cuda_failure(self, kernel: str, exc: BaseException, instead: str) -> None:
         """Record a CUDA failure of ``kernel``: re-raise under an explicit backend, else warn and
