@@ -9,6 +9,10 @@ time is the wall time of
 ``python -m macro run examples/detonation_1d_ig.toml --no-plots`` with an empty Numba cache,
 minus the same command with the cache it left (the run itself).
 
+The in-process comparison copies the old ``macro`` as ``macro_old`` and steps the same problems
+with both in one process, in alternating blocks: on a shared machine, where whole benchmark
+runs of the same code differ by 10-30 %, it is the measurement that resolves a few percent.
+
     python benchmarks/compare_versions.py --old ../old-checkout --new . [--rounds 3]
         [--json benchmarks/results/refactor_vs_<commit>.json]
 
@@ -120,6 +124,83 @@ def _compile(root: Path) -> dict:
     return {"cold_s": cold, "warm_s": warm, "compile_s": cold - warm}
 
 
+_INPROCESS = r"""
+import json, statistics, sys, time
+sys.path[:0] = [{tmp!r}, {new!r}]
+import numba, numpy as np
+import macro_old.simulation as so, macro.simulation as sn
+
+def quadrant(mod, n):
+    cfg = mod.load_config({new!r} + "/examples/quadrant.toml")
+    cfg["grid"].update(nx=n, ny=n)
+    cfg["time"]["n_frames"] = 0
+    cfg["boundary"] = dict.fromkeys(("x_low", "x_high", "y_low", "y_high"), "transmissive")
+    return cfg
+
+def sod(mod, n):
+    cfg = mod.load_config({new!r} + "/examples/sod.toml")
+    cfg["grid"]["nx"] = n
+    cfg["time"]["n_frames"] = 0
+    return cfg
+
+def coupled(mod, n):
+    cfg = mod.load_config({new!r} + "/examples/detonation_1d.toml")
+    cfg["grid"]["nx"] = n
+    cfg["time"]["n_frames"] = 0
+    cfg.pop("detonation", None)
+    return cfg
+
+out = {{}}
+cases = [("sod20000", sod, 20000, 1, 150), ("sod2000", sod, 2000, 1, 1000),
+         ("quadrant512_1thread", quadrant, 512, 1, 8),
+         ("quadrant512_2threads", quadrant, 512, 2, 8),
+         ("coupled_table400", coupled, 400, 1, 20)]
+for name, build, n, threads, steps in cases:
+    numba.set_num_threads(threads)
+    if name.startswith("coupled"):
+        import torch
+        torch.set_num_threads(1)
+    s = {{"old": so.Simulation(build(so, n)).solver, "new": sn.Simulation(build(sn, n)).solver}}
+    for v in s:
+        s[v].step_once(1e-12)
+    res = {{"old": [], "new": []}}
+    for r in range({rounds}):
+        for v in (("old", "new") if r % 2 == 0 else ("new", "old")):
+            clock = time.perf_counter if threads > 1 else time.process_time
+            t0 = clock()
+            for _ in range(steps):
+                s[v].step_once(1.0)
+            res[v].append((clock() - t0) / steps)
+    out[name] = {{"old_step_s": res["old"], "new_step_s": res["new"],
+                 "same_state": bool(np.array_equal(s["old"].U, s["new"].U))}}
+print(json.dumps(out))
+"""
+
+
+def _inprocess(old: Path, new: Path, rounds: int) -> dict:
+    """Both versions in one process (the old package copied as ``macro_old``), stepping the
+    same problems in alternating blocks: load swings hit both alike within seconds. Per-step
+    times (CPU time for one thread, wall time for two) and whether the states stayed equal."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / "macro_old"
+        shutil.copytree(old / "macro", dst, ignore=shutil.ignore_patterns("__pycache__"))
+        for f in dst.glob("*.py"):  # the package's own absolute imports
+            text = f.read_text()
+            if "from macro." in text or "import macro." in text:
+                f.write_text(text.replace("from macro.", "from macro_old.")
+                             .replace("import macro.", "import macro_old."))
+        code = _INPROCESS.format(tmp=tmp, new=str(new), rounds=rounds)
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "cache"), MPLBACKEND="Agg")
+        env.pop("PYTHONPATH", None)
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, cwd=tmp, timeout=7200)
+        if proc.returncode != 0:
+            raise RuntimeError(f"in-process comparison failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", type=Path, required=True, help="checkout of the reference code")
@@ -128,6 +209,8 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-rounds", type=int, default=3)
     ap.add_argument("--hydro-reps", type=int, default=1, help="bench_hydro --reps per round")
     ap.add_argument("--skip-coupled", action="store_true")
+    ap.add_argument("--inprocess-rounds", type=int, default=16,
+                    help="alternating blocks per version in the in-process comparison (0: none)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     roots = {"old": args.old.resolve(), "new": args.new.resolve()}
@@ -154,6 +237,11 @@ def main(argv=None) -> int:
             print(f"round {r + 1}/{args.compile_rounds}: cold compile {v}", flush=True)
             runs[v]["compile"].append(_compile(roots[v]))
 
+    inproc = {}
+    if args.inprocess_rounds:
+        print("in-process comparison", flush=True)
+        inproc = _inprocess(roots["old"], roots["new"], args.inprocess_rounds)
+
     def med(v, kind, m):
         vals = [x[m] for x in runs[v][kind]]
         return statistics.median(vals) if vals else None
@@ -179,6 +267,14 @@ def main(argv=None) -> int:
                     speed(a, b, higher_is_faster) for a, b in zip(old_runs, new_runs,
                                                                    strict=True)),
                 "best_speed_ratio": speed(best(old_runs), best(new_runs), higher_is_faster)}
+    for name, r in inproc.items():
+        o, n = statistics.median(r["old_step_s"]), statistics.median(r["new_step_s"])
+        summary[f"inprocess_{name}_step_s"] = {
+            "old": o, "new": n, "speed_ratio_new_over_old": o / n,
+            "paired_speed_ratio_median": statistics.median(
+                a / b for a, b in zip(r["old_step_s"], r["new_step_s"], strict=True)),
+            "best_speed_ratio": min(r["old_step_s"]) / min(r["new_step_s"]),
+            "same_state": r["same_state"]}
     for m in ("cold_s", "warm_s", "compile_s"):
         o, n = med("old", "compile", m), med("new", "compile", m)
         if o is not None:
@@ -197,12 +293,13 @@ def main(argv=None) -> int:
            "settings": {"rounds": args.rounds, "compile_rounds": args.compile_rounds,
                         "hydro": f"bench_hydro.py --no-pyclaw --reps {args.hydro_reps}",
                         "coupled": "bench_coupled.py --reps 1",
+                        "inprocess_rounds": args.inprocess_rounds,
                         "statistic": "median over rounds, order alternating"},
-           "summary": summary, "runs": runs}
+           "summary": summary, "runs": runs, "inprocess": inproc}
     print(f"{'':46s} {'old':>9s} {'new':>9s} ratio: medians, paired, best (speed new/old; "
           "compile: time new/old)")
     for m, s in summary.items():
-        r = [v for k, v in s.items() if k not in ("old", "new")]
+        r = [v for k, v in s.items() if k not in ("old", "new", "same_state")]
         print(f"{m:46s} {s['old']:9.4g} {s['new']:9.4g} " + " ".join(f"{x:6.3f}" for x in r))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
