@@ -77,10 +77,12 @@ def _isa_record(cap: str) -> dict:
             "mkl_enable_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS", "unset")}
 
 
-def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True) -> dict:
+def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True,
+           samples: dict | None = None) -> dict:
     """{name: (median, min)} seconds per call, the callables interleaved round-robin after one
     warm-up call each (unless ``warmup`` is False), so load changes on this shared machine hit
-    every path alike. The median is the quoted figure; the min shows the undisturbed cost."""
+    every path alike. The median is the quoted figure; the min shows the undisturbed cost.
+    ``samples`` (a dict) receives each callable's times, round by round."""
     for fn in fns.values() if warmup else ():
         fn()
     ts: dict = {k: [] for k in fns}
@@ -92,7 +94,19 @@ def _times(fns: dict, repeats: int, min_time: float = 0.0, warmup: bool = True) 
             fn()
             ts[k].append(time.perf_counter() - t0)
         n += 1
+    if samples is not None:
+        samples.update(ts)
     return {k: (statistics.median(v), min(v)) for k, v in ts.items()}
+
+
+def _ratio_medians(samples: dict) -> dict:
+    """Median over the rounds of each path's speed-up over PyTorch in that round (the calls of
+    one round ran side by side, under the same load)."""
+    if "torch" not in samples:
+        return {}
+    return {f"{k}_over_torch": statistics.median(t / c for t, c in zip(samples["torch"], v,
+                                                                       strict=True))
+            for k, v in samples.items() if k != "torch"}
 
 
 def _ratio(row: dict) -> float:
@@ -103,7 +117,7 @@ def _ratio(row: dict) -> float:
 
 
 def _online_interleaved(res: dict, make, backends: list[str], ids: np.ndarray, p: np.ndarray,
-                        repeats: int, warmup: bool) -> dict:
+                        repeats: int, warmup: bool, samples: dict | None = None) -> dict:
     """Online mode, one closure per backend: each one's first call creates its tokens (timed
     alone), then the timed calls run interleaved. Returns {backend: (median, min)} s per call."""
     calls = {}
@@ -118,7 +132,7 @@ def _online_interleaved(res: dict, make, backends: list[str], ids: np.ndarray, p
             c.query(ids, p, dtm, mode="online")
 
         calls[b] = call
-    return _times(calls, repeats, warmup=warmup)
+    return _times(calls, repeats, warmup=warmup, samples=samples)
 
 
 def _online_shared_start(res: dict, make, backends: list[str], ids: np.ndarray, p: np.ndarray,
@@ -343,17 +357,22 @@ def main(argv: list[str] | None = None) -> int:
     for n in [int(s) for s in a.online_batches.split(",") if s]:
         ids = np.arange(n, dtype=np.int64)
         p = rng.uniform(lo, hi, n)
+        samples: dict = {}
         if a.online_shared_start:
             tt = _online_shared_start(res, make, online_backends, ids, p, a.online_repeats)
         else:
             tt = _online_interleaved(res, make, online_backends, ids, p, a.online_repeats,
-                                     warmup=not a.online_no_warmup)
+                                     warmup=not a.online_no_warmup, samples=samples)
         row = {b: n / tt[b][0] for b in online_backends}
         best_of = {b: n / tt[b][1] for b in online_backends}
         res["online"][n] = row
         res["online_best_of"][n] = dict(best_of)
+        if samples:  # interleaved rounds: the speed-ups round by round
+            res.setdefault("online_ratio_median", {})[n] = _ratio_medians(samples)
         print(f"{n:8d}" + "".join(f"{row[b]:14.3e}" for b in online_backends) +
-              f"{_ratio(row):8.3f}")
+              f"{_ratio(row):8.3f}" + "".join(
+                  f"  {k} {v:.3f} (median of rounds)"
+                  for k, v in res.get("online_ratio_median", {}).get(n, {}).items()))
 
     # ---------------------------------------------------------------- kernels alone
     c = make("torch")
@@ -375,9 +394,11 @@ def main(argv: list[str] | None = None) -> int:
             np.zeros((B, 12 * (H // 8) * (W // 8)), np.float32), 1, np.arange(B),
             np.zeros(B, np.int64), backend=b)),
     ):
-        tt = _times({b: (lambda b=b, fn=fn: fn(b)) for b in backends}, 5)
+        samples = {}
+        tt = _times({b: (lambda b=b, fn=fn: fn(b)) for b in backends}, 5, samples=samples)
         row = {b: v[0] * 1e3 for b, v in tt.items()}
         res["kernels"][name] = {"ms": row, "ms_best_of": {b: v[1] * 1e3 for b, v in tt.items()},
+                                "ratio_median": _ratio_medians(samples),
                                 "batch": B, "grid": [H, W]}
         inv = {b: 1.0 / v for b, v in row.items()}
         print(f"{name:>16s}" + "".join(f"{row[b]:12.2f}" for b in backends) +
@@ -403,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         if "auto" in online_backends:
             res["summary"]["online_auto_over_torch"] = {
                 n: r["auto"] / r["torch"] for n, r in res["online"].items()}
+        if res.get("online_ratio_median"):
+            res["summary"]["online_over_torch_median_of_rounds"] = res["online_ratio_median"]
     print("\nsummary:", json.dumps(res["summary"]))
     if a.json:
         out = Path(a.json)

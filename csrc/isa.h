@@ -10,7 +10,11 @@
 #pragma once
 #include <cstdint>
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+// GCC 7+ and Clang take per-function target attributes for all of these ISAs; with another
+// compiler (or -DCK_NO_X86, which the tests use to build that case here) the x86 paths are
+// left out and only the portable one is built
+#if !defined(CK_NO_X86) && defined(__x86_64__) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 7))
 #define CK_X86 1
 // avx512f alone implies neither FMA on ymm/xmm nor the VL/BW forms the compiler uses for
 // vector remainders; the run-time check requires all of them

@@ -324,7 +324,9 @@ CK_TARGET_AVX2 void panel_avx2(int64_t M, int64_t K, const float* AT, int64_t ld
                              slope, C + m0 * ldc, ldc);
 }
 
-// full panels of 8 AVX2_NV columns (6 x 16 tiles: 8 loads per 12 FMAs), then the rest
+// full panels of 8 AVX2_NV columns, then the rest: 4 x 24 tiles (7 loads per 12 FMAs; their
+// 4 rows divide the products' row counts, multiples of 4, where 6 x 16 tiles leave remainders;
+// both ran at the same speed here within this shared box's noise)
 constexpr int AVX2_NV = 3;
 
 CK_TARGET_AVX2 void gemm_avx2(int64_t M, int64_t N, int64_t K, const float* AT, int64_t lda,

@@ -5,7 +5,8 @@
 // kernels on rows held in cache, one OpenMP thread each, so they cannot go to BLAS. A micro-
 // kernel per instruction-set path (isa.h) keeps a block of C in registers over the whole K loop:
 //   avx512    8 rows x 48 columns (24 of the 32 zmm), masked edges
-//   avx2      6 x 16, 4 x 24 or 8 x 8 (12 or 8 of the 16 ymm), masked last panel
+//   avx2      4 x 24 (12 of the 16 ymm); the last panel 6 x 16 or 8 x 8, its last vector
+//             masked
 //   portable  GCC vector extensions of 16 bytes: 4 x 16 on aarch64 (NEON), 4 x 8 on x86-64
 //             without AVX2 (SSE2); columns past the last full vector in a plain loop
 #pragma once

@@ -242,6 +242,22 @@ def test_cu_file_compiles(tmp_path):
     assert (tmp_path / "k.o").stat().st_size > 0
 
 
+@pytest.mark.skipif(shutil.which("g++") is None, reason="no g++")
+def test_micro_kernel_builds_and_runs_without_x86_paths(tmp_path):
+    """A compiler without the x86 target attributes (here: -DCK_NO_X86) builds the portable
+    path alone, and it computes correctly (benchmarks/gemm_check.cpp)."""
+    exe = tmp_path / "gemm_check"
+    src = [str(ROOT / p) for p in ("benchmarks/gemm_check.cpp", "csrc/small_gemm.cpp",
+                                   "csrc/isa.cpp")]
+    res = subprocess.run(["g++", "-std=c++17", "-O2", "-fopenmp-simd", "-Wall", "-Werror",
+                          "-DCK_NO_X86", f"-I{ROOT / 'csrc'}", *src, "-o", str(exe)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout
+    assert res.stdout.splitlines()[0].startswith("portable") and "avx" not in res.stdout
+
+
 @pytest.mark.skipif(shutil.which("aarch64-linux-gnu-g++") is None,
                     reason="no aarch64 cross compiler (apt-get install g++-aarch64-linux-gnu)")
 def test_cpp_kernels_cross_compile_for_aarch64():
