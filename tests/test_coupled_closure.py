@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from macro.checkpoint import read
 from macro.coupling import QueryRate
 from macro.simulation import Simulation, load_config
 
@@ -72,11 +73,19 @@ def test_restart_bit_identical_with_real_closure_state(tmp_path):
     cfg["grid"].update(nx=40, x_max=0.0012)
     cfg["time"].update(t_end=0.08e-6, n_frames=0)
     cfg["reaction"]["mode"] = "online"
-    cfg["output"].update(checkpoint_every=10, plots=False)
+    cfg["output"]["plots"] = False
+    n = Simulation.from_config(cfg, rate=closure.Closure.load(model_dir, table=False)).run().steps
+    # one checkpoint, half way: the restarted run replays the second half (the closure's state
+    # through many queries), not just the last step
+    half = n // 2 + 1  # 2 * half > n: the only checkpoint
+    cfg["output"]["checkpoint_every"] = half
     c1 = closure.Closure.load(model_dir, table=False)
     r1 = Simulation.from_config(cfg, rate=c1).run(tmp_path / "a.h5",
                                                   checkpoint=tmp_path / "ck.h5")
     assert c1.n_cells > 0 and r1.fields["lam"].max() > 0
+    saved = read(tmp_path / "ck.h5")
+    assert saved.step == half and n - half >= n // 3, (saved.step, n)
+    assert saved.rate_states and saved.rate_states[0].get("provider"), "no closure state saved"
     c2 = closure.Closure.load(model_dir, table=False)
     r2 = Simulation.from_config(cfg, rate=c2).run(tmp_path / "b.h5",
                                                   restart=tmp_path / "ck.h5")
