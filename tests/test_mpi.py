@@ -331,11 +331,18 @@ def test_worker_mapping_and_result_merge():
         v = np.asarray(vals, float)
         return MockResponse(v, v + 1, v + 2, v + 3, np.zeros(v.size, np.int64))
 
-    merged = merge_results([(resp([10.0, 30.0]), np.array([1, 3])),
-                             (resp([0.0, 20.0, 40.0]), np.array([0, 2, 4]))], 5)
-    assert merged.reaction_rate.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
-    assert merged.uncertainty.tolist() == [3.0, 13.0, 23.0, 33.0, 43.0]
-    assert isinstance(merged, MockResponse)
+    from macro.parallel import wire
+
+    def fields(vals):  # a provider's answer as a worker sends it
+        return wire.result_arrays(resp(vals), len(vals))
+
+    merged = merge_results([(fields([10.0, 30.0]), np.array([1, 3])),
+                             (fields([0.0, 20.0, 40.0]), np.array([0, 2, 4]))], 5)
+    assert merged["reaction_rate"].tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
+    assert merged["uncertainty"].tolist() == [3.0, 13.0, 23.0, 33.0, 43.0]
+    assert merged["status"].dtype == np.int64 and merged["status"].tolist() == [0] * 5
+    res = wire.WireResult(merged)
+    assert res.hotspot_temperature.tolist() == [2.0, 12.0, 22.0, 32.0, 42.0] and len(res) == 5
 
 
 def test_proxy_rejects_ids_outside_the_grid():

@@ -125,6 +125,25 @@ def recv_obj(comm, source: int, tag: int, timeout: float, what: str) -> tuple[An
     return obj, st.Get_source()
 
 
+def send_msg(comm, buf: bytearray, dest: int, tag: int, timeout: float, what: str) -> None:
+    """Send one protocol message (``MPI_BYTE``), completing it with a deadline."""
+    from mpi4py import MPI
+
+    req = comm.Isend([buf, MPI.BYTE], dest=dest, tag=tag)
+    poll(req.Test, timeout, what)
+
+
+def recv_msg(comm, source: int, tag: int, timeout: float, what: str) -> tuple[bytearray, int]:
+    """Receive one protocol message of any size, polling with a deadline; (bytes, source)."""
+    from mpi4py import MPI
+
+    st = MPI.Status()
+    msg = poll(lambda: comm.improbe(source=source, tag=tag, status=st), timeout, what)
+    buf = bytearray(st.Get_count(MPI.BYTE))
+    msg.Recv([buf, MPI.BYTE])
+    return buf, st.Get_source()
+
+
 def any_source() -> int:
     from mpi4py import MPI
 

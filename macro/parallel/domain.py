@@ -40,7 +40,6 @@ from ..solver import NonPhysicalStateError, Solver, output_fields
 from .comm import (
     DEFAULT_TIMEOUT,
     TAG_HALO,
-    TAG_REQ,
     TAG_SCATTER,
     CommTimeout,
     ParallelRunError,
@@ -307,8 +306,7 @@ class DistributedDomain(Domain):
         if self._stopped or self.proxy is None:
             return
         self._stopped = True
-        for dest in self.proxy.workers:
-            self.comm_world.send(("stop", message), dest=dest, tag=TAG_REQ)
+        self.proxy.stop(message)
 
     # -- gathers to rank 0 ------------------------------------------------------------------
     def _gather(self, local: np.ndarray) -> np.ndarray | None:

@@ -9,20 +9,19 @@ long as a cell's answer does not depend on the other cells in the batch (the clo
 contract). The provider object is built on the workers from an importable factory
 (``"module:callable"``), so the hydro never imports the closure.
 
-Protocol (pickled tuples, world communicator): ``("query", call, ids, p, dt, opts)`` on
-TAG_REQ answered by ``("ok", call, result)`` or ``("error", call, message)`` on TAG_REP;
-``("state", None)`` / ``("load", state)`` on TAG_CTL for checkpoints; ``("stop", message)``
-on TAG_REQ once per solver rank ends :func:`serve`.
+Messages are those of the closure wire protocol (:mod:`macro.parallel.wire`, typed arrays, no
+pickles), the one a C or Fortran client speaks to ``closure serve`` workers: requests on
+TAG_REQ, replies on TAG_REP, checkpoint state requests on TAG_CTL.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 
 from ..problem import resolve_factory
+from . import wire
 from .comm import (
     DEFAULT_TIMEOUT,
     TAG_CTL,
@@ -33,7 +32,8 @@ from .comm import (
     any_tag,
     format_exc,
     poll,
-    recv_obj,
+    recv_msg,
+    send_msg,
 )
 
 __all__ = ["WorkerProxy", "worker_of", "serve", "make_provider", "is_provider_config",
@@ -48,16 +48,28 @@ def worker_of(ids: np.ndarray, ncells: int, nworkers: int) -> np.ndarray:
 class WorkerProxy:
     """Stands in for the provider on a solver rank: ``query`` is answered by the worker ranks.
 
-    Same call signature as the closure's ``query``; the result has the provider result's type
-    with per-cell arrays reassembled in the order of ``cell_ids``.
+    Same call signature as the closure's ``query`` (``mode``, ``deterministic``, ``seed``); the
+    answer is a :class:`~macro.parallel.wire.WireResult` whose per-cell fields are in the order
+    of ``cell_ids``.
     """
 
     def __init__(self, comm, workers: list[int], ncells: int, timeout: float = DEFAULT_TIMEOUT):
         self.comm, self.workers, self.ncells, self.timeout = comm, list(workers), ncells, timeout
         self.calls = 0
 
+    def _reply(self, dest: int, what: str) -> tuple[int, int, dict]:
+        buf, _ = recv_msg(self.comm, dest, TAG_REP, self.timeout, what)
+        kind, call, arrays = wire.decode(buf)
+        if kind == wire.ERROR:
+            raise ParallelRunError(f"closure worker rank {dest} failed: "
+                                   f"{wire.message_of(arrays)}")
+        return kind, call, arrays
+
     def query(self, cell_ids, pressure, dt, *, mode: str = "table", deterministic: bool = True,
-              seed: int | None = None, **kwargs) -> Any:
+              seed: int | None = None, **kwargs) -> wire.WireResult:
+        if kwargs:
+            raise TypeError(f"query() options {sorted(kwargs)} do not travel to closure "
+                            "workers (the protocol carries mode, deterministic and seed)")
         ids = np.asarray(cell_ids)
         if ids.ndim != 1 or ids.dtype.kind not in "iu":
             raise TypeError(f"cell_ids must be a 1D integer array, got {ids.dtype} {ids.shape}")
@@ -71,130 +83,133 @@ class WorkerProxy:
         w_of = worker_of(ids, self.ncells, len(self.workers)) if n else np.zeros(0, np.int64)
         order = np.argsort(w_of, kind="stable")
         bounds = np.searchsorted(w_of[order], np.arange(len(self.workers) + 1))
-        opts = dict(kwargs, mode=mode, deterministic=deterministic, seed=seed)
         self.calls += 1
         parts, sends = [], []
+        from mpi4py import MPI
+
         for w, dest in enumerate(self.workers):
             sel = order[bounds[w]:bounds[w + 1]]
             if sel.size == 0 and not (n == 0 and w == 0):
                 continue
             dt_w = dt_arr[sel] if per_cell_dt else dt
-            sends.append(self.comm.isend(("query", self.calls, ids[sel], p[sel], dt_w, opts),
-                                         dest=dest, tag=TAG_REQ))
+            buf = wire.encode(wire.QUERY, self.calls,
+                              wire.query_request(ids[sel], p[sel], dt_w, mode, deterministic,
+                                                 seed))
+            sends.append((self.comm.Isend([buf, MPI.BYTE], dest=dest, tag=TAG_REQ), buf))
             parts.append((dest, sel))
         results = {}
         for dest, _ in parts:
-            reply, _src = recv_obj(self.comm, dest, TAG_REP, self.timeout,
-                                    f"waiting for closure worker rank {dest}")
-            kind, call, payload = reply
-            if kind == "error":
-                raise ParallelRunError(f"closure worker rank {dest} failed: {payload}")
+            _, call, arrays = self._reply(dest, f"waiting for closure worker rank {dest}")
             if call != self.calls:
                 raise RuntimeError(f"worker rank {dest} answered call {call}, expected "
                                    f"{self.calls}")
-            results[dest] = payload
-        for req in sends:  # answered, so received: completes at once
-            poll(lambda req=req: req.test()[0], self.timeout, "sending a query")
-        return merge_results([(results[d], sel) for d, sel in parts], n)
+            results[dest] = arrays
+        for req, _buf in sends:  # answered, so received: completes at once
+            poll(req.Test, self.timeout, "sending a query")
+        return wire.WireResult(merge_results([(results[d], sel) for d, sel in parts], n))
 
     def state_dicts(self) -> list:
         """Every worker's ``provider.state_dict()`` (collected by the caller on rank 0)."""
-        out = []
         for dest in self.workers:
-            self.comm.send(("state", None), dest=dest, tag=TAG_CTL)
-        for dest in self.workers:
-            reply, _ = recv_obj(self.comm, dest, TAG_REP, self.timeout,
-                                 f"waiting for the state of closure worker rank {dest}")
-            if reply[0] == "error":
-                raise ParallelRunError(f"closure worker rank {dest} failed: {reply[2]}")
-            out.append(reply[2])
-        return out
+            send_msg(self.comm, wire.encode(wire.STATE, 0), dest, TAG_CTL, self.timeout,
+                     f"asking closure worker rank {dest} for its state")
+        return [wire.parse_state(self._reply(dest, "waiting for the state of closure worker "
+                                                   f"rank {dest}")[2])
+                for dest in self.workers]
 
     def load_state_dicts(self, states: list) -> None:
         for dest, st in zip(self.workers, states, strict=True):
-            self.comm.send(("load", st), dest=dest, tag=TAG_CTL)
+            send_msg(self.comm, wire.encode(wire.LOAD, 0, wire.state_arrays(st)), dest,
+                     TAG_CTL, self.timeout, f"sending closure worker rank {dest} its state")
         for dest in self.workers:
-            reply, _ = recv_obj(self.comm, dest, TAG_REP, self.timeout,
-                                 f"waiting for closure worker rank {dest} to load its state")
-            if reply[0] == "error":
-                raise ParallelRunError(f"closure worker rank {dest} failed: {reply[2]}")
+            self._reply(dest, f"waiting for closure worker rank {dest} to load its state")
+
+    def stop(self, message: str | None) -> None:
+        """Tell every worker this solver rank is done (with its error message, if any)."""
+        for dest in self.workers:
+            send_msg(self.comm, wire.encode(wire.STOP, 0, wire.message_arrays(message)), dest,
+                     TAG_REQ, self.timeout, f"stopping closure worker rank {dest}")
 
 
-def merge_results(parts: list, n: int) -> Any:
-    """One result object from per-worker results: per-cell arrays put back in request order."""
+def merge_results(parts: list, n: int) -> dict[str, np.ndarray]:
+    """One set of per-cell fields from per-worker ones ((fields, positions) pairs): every
+    field put back in request order."""
     first = parts[0][0]
     if len(parts) == 1 and parts[0][1].size == n and np.array_equal(parts[0][1], np.arange(n)):
         return first
-    if dataclasses.is_dataclass(first):
-        names = [f.name for f in dataclasses.fields(first)]
-    else:
-        names = list(vars(first))
     merged = {}
-    for name in names:
-        v0 = getattr(first, name)
-        if isinstance(v0, np.ndarray) and v0.ndim >= 1 and v0.shape[0] == parts[0][1].size:
-            out = np.empty((n, *v0.shape[1:]), dtype=v0.dtype)
-            for res, sel in parts:
-                out[sel] = getattr(res, name)
-            merged[name] = out
-    if dataclasses.is_dataclass(first):
-        return dataclasses.replace(first, **merged)
-    obj = object.__new__(type(first))
-    obj.__dict__.update(vars(first))
-    obj.__dict__.update(merged)
-    return obj
+    for name, v0 in first.items():
+        out = np.empty((n, *v0.shape[1:]), dtype=v0.dtype)
+        for fields, sel in parts:
+            if name not in fields:
+                raise ParallelRunError(f"closure workers answered with different fields "
+                                       f"({sorted(first)} and {sorted(fields)})")
+            out[sel] = fields[name]
+        merged[name] = out
+    return merged
 
 
-def serve(comm, provider, nsolvers: int, timeout: float) -> str | None:
-    """Worker loop: answer queries until every solver rank said stop. Returns the stop message
-    (None on a clean stop). Gives up after 3 x ``timeout`` without a request (the solver ranks'
-    own waits expire first)."""
+def _answer(provider, kind: int, call: int, arrays: dict, src: int) -> bytearray:
+    """The reply to one request (errors become ERROR replies naming the call and client)."""
+    try:
+        if kind == wire.QUERY:
+            ids, p, dt, opts = wire.parse_query(arrays)
+            res = provider.query(ids, p, dt, **opts)
+            return wire.encode(wire.OK, call, wire.result_arrays(res, ids.size))
+        if kind == wire.RELEASE:
+            provider.release(arrays["cell_ids"])
+            return wire.encode(wire.OK, call)
+        if kind == wire.STATE:
+            sd = getattr(provider, "state_dict", None)
+            return wire.encode(wire.OK, call, wire.state_arrays(sd() if callable(sd) else None))
+        if kind == wire.LOAD:
+            state = wire.parse_state(arrays)
+            load = getattr(provider, "load_state_dict", None)
+            if state is None and callable(load):
+                raise ValueError("the checkpoint holds no state for this stateful provider; "
+                                 "the restart would not be identical")
+            if state is not None:
+                if not callable(load):
+                    raise TypeError(f"{type(provider).__name__} has no load_state_dict() "
+                                    "for the checkpoint's provider state")
+                load(state)
+            return wire.encode(wire.OK, call)
+        raise wire.WireError(f"a worker does not answer {wire.KIND_NAMES[kind]!r} messages")
+    except Exception as exc:  # the client raises it (on every solver rank)
+        return wire.encode(wire.ERROR, call, wire.message_arrays(
+            f"{format_exc(exc)} in {wire.KIND_NAMES.get(kind, kind)} call {call} from rank "
+            f"{src}"))
+
+
+def serve(comm, provider, nclients: int, timeout: float, clients: list[int] | None = None
+          ) -> str | None:
+    """Worker loop: answer requests until every client rank said stop. Returns the first stop
+    message (None on a clean stop). Gives up after 3 x ``timeout`` without a request (the
+    clients' own waits expire first). ``clients``: the ranks allowed to send (default: any)."""
     stopped = 0
     message = None
-    while stopped < nsolvers:
-        obj, src = recv_obj(comm, any_source(), any_tag(), 3.0 * timeout,
-                             "waiting for requests from the solver ranks")
-        kind = obj[0]
-        if kind == "query":
-            _, call, ids, p, dt, opts = obj
-            try:
-                res = provider.query(ids, p, dt, **opts)
-                reply = ("ok", call, res)
-            except Exception as exc:  # the solver rank raises it on every rank
-                reply = ("error", call, f"{format_exc(exc)} in query call {call} from solver "
-                                        f"rank {src}")
-            comm.send(reply, dest=src, tag=TAG_REP)
-        elif kind == "state":
-            try:
-                sd = getattr(provider, "state_dict", None)
-                reply = ("ok", 0, sd() if callable(sd) else None)
-            except Exception as exc:
-                reply = ("error", 0, format_exc(exc))
-            comm.send(reply, dest=src, tag=TAG_REP)
-        elif kind == "load":
-            try:
-                load = getattr(provider, "load_state_dict", None)
-                if obj[1] is None and callable(load):
-                    raise ValueError("the checkpoint holds no state for this stateful provider; "
-                                     "the restart would not be identical")
-                if obj[1] is not None:
-                    if not callable(load):
-                        raise TypeError(f"{type(provider).__name__} has no load_state_dict() "
-                                        "for the checkpoint's provider state")
-                    load(obj[1])
-                reply = ("ok", 0, None)
-            except Exception as exc:
-                reply = ("error", 0, format_exc(exc))
-            comm.send(reply, dest=src, tag=TAG_REP)
-        elif kind == "stop":
+    allowed = None if clients is None else set(clients)
+    while stopped < nclients:
+        buf, src = recv_msg(comm, any_source(), any_tag(), 3.0 * timeout,
+                            "waiting for requests from the solver ranks")
+        if allowed is not None and src not in allowed:
+            raise RuntimeError(f"closure worker got a message from rank {src}, which is not "
+                               "a client")
+        try:
+            kind, call, arrays = wire.decode(buf)
+        except wire.WireError as exc:
+            send_msg(comm, wire.encode(wire.ERROR, 0, wire.message_arrays(
+                f"bad message from rank {src}: {exc}")), src, TAG_REP, timeout,
+                f"answering rank {src}")
+            continue
+        if kind == wire.STOP:
             stopped += 1
-            if obj[1] is not None and message is None:
-                message = obj[1]
-        else:
-            raise RuntimeError(f"worker got unknown request {kind!r} from rank {src}")
+            if message is None:
+                message = wire.message_of(arrays)
+            continue
+        send_msg(comm, _answer(provider, kind, call, arrays, src), src, TAG_REP, timeout,
+                 f"answering rank {src}")
     return message
-
-
 
 
 def is_provider_config(cfg: dict) -> bool:
