@@ -292,6 +292,36 @@ def _run_info(a: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# closure serve
+
+_DEVICES = {"auto": None, "cpu": "cpp", "cuda": "cuda"}
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None,
+                   help="model directory (default: the shipped closure/weights/default)")
+    p.add_argument("--device", choices=sorted(_DEVICES), default="auto",
+                   help="kernels: auto (GPU if any, else the faster CPU path), cpu (C++), "
+                        "cuda")
+    p.add_argument("--no-table", action="store_true", help="do not load the response table")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds a worker waits for requests (x3) and for sends "
+                        "(default $MACRO_MPI_TIMEOUT or 600)")
+
+
+def _run_serve(a: argparse.Namespace) -> int:
+    """Closure worker rank of an MPMD job (docs/protocol.md): handshake, then answer queries."""
+    from closure.api import Closure
+    from macro.parallel.comm import install_excepthook
+    from macro.parallel.mpmd import serve_workers
+
+    install_excepthook()
+    c = Closure.load(a.model, table=not a.no_table, backend=_DEVICES[a.device])
+    serve_workers(c, timeout=a.timeout)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                            Callable[[argparse.Namespace], int]]] = {
@@ -300,6 +330,8 @@ _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
     "table": ("build or show the closure's (Ps, t) response table", _add_table, _run_table),
     "info": ("a model directory: card, envelope, horizon, table, kernel path", _add_info,
              _run_info),
+    "serve": ("closure worker ranks of an MPMD job (mpiexec -n K app : -n M closure serve)",
+              _add_serve, _run_serve),
 }
 
 

@@ -9,6 +9,8 @@ rank holds them), ``state_dict``/``load_state_dict`` for checkpoints.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -30,14 +32,20 @@ class MockProvider:
     ``reaction_rate = k * (ps / p_shock - 1) * age / (age + tau)`` (grows after the shock, so
     the answer depends on the stored state); cells never shocked answer 0 with status 1.
     ``fail_on_call`` (> 0): the n-th query raises (to test error propagation);
-    ``hang_on_call``: the n-th query never returns (a hung worker, to test the timeouts).
+    ``hang_on_call``: the n-th query never returns (a hung worker, to test the timeouts);
+    ``die_on_call``: the n-th query kills the process (SIGKILL: a dead worker);
+    ``freeze_on_call``: the n-th query writes the pid to ``freeze_pid_file`` and stops the
+    process (SIGSTOP: a worker that neither answers nor exits, which no launcher cleans up).
     """
 
     def __init__(self, k: float = 1.0, p_shock: float = 2.0, tau: float = 0.5,
-                 fail_on_call: int = 0, hang_on_call: int = 0):
+                 fail_on_call: int = 0, hang_on_call: int = 0, die_on_call: int = 0,
+                 freeze_on_call: int = 0, freeze_pid_file: str = "worker.pid"):
         self.k, self.p_shock, self.tau = float(k), float(p_shock), float(tau)
         self.fail_on_call = int(fail_on_call)
         self.hang_on_call = int(hang_on_call)
+        self.die_on_call = int(die_on_call)
+        self.freeze_on_call, self.freeze_pid_file = int(freeze_on_call), str(freeze_pid_file)
         self.calls = 0
         self.ids = np.zeros(0, np.int64)
         self.ps = np.zeros(0)
@@ -57,6 +65,12 @@ class MockProvider:
                                f"(cells {ids[:3].tolist()}...)")
         if self.hang_on_call and self.calls >= self.hang_on_call:
             time.sleep(3600.0)
+        if self.die_on_call and self.calls >= self.die_on_call:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.freeze_on_call and self.calls >= self.freeze_on_call:
+            with open(self.freeze_pid_file, "w") as f:
+                f.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGSTOP)
         dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), ids.shape)
         pos = np.searchsorted(self.ids, ids)
         known = (pos < self.ids.size) & (self.ids[np.minimum(pos, self.ids.size - 1)] == ids) \

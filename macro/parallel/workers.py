@@ -40,8 +40,11 @@ __all__ = ["WorkerProxy", "worker_of", "serve", "make_provider", "is_provider_co
            "merge_results"]
 
 
-def worker_of(ids: np.ndarray, ncells: int, nworkers: int) -> np.ndarray:
-    """Worker index owning each global cell id: contiguous id ranges (fixed for a grid)."""
+def worker_of(ids: np.ndarray, ncells: int | None, nworkers: int) -> np.ndarray:
+    """Worker index owning each cell id: contiguous id ranges of a grid of ``ncells`` cells,
+    or ``id mod nworkers`` for ids of any range (``ncells`` None: clients of other codes)."""
+    if ncells is None:
+        return np.mod(ids.astype(np.int64), nworkers)
     return (ids.astype(np.int64) * nworkers) // ncells
 
 
@@ -53,7 +56,8 @@ class WorkerProxy:
     of ``cell_ids``.
     """
 
-    def __init__(self, comm, workers: list[int], ncells: int, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, comm, workers: list[int], ncells: int | None,
+                 timeout: float = DEFAULT_TIMEOUT):
         self.comm, self.workers, self.ncells, self.timeout = comm, list(workers), ncells, timeout
         self.calls = 0
 
@@ -77,36 +81,49 @@ class WorkerProxy:
         p = np.asarray(pressure)
         dt_arr = np.asarray(dt)
         per_cell_dt = dt_arr.ndim > 0
-        if n and (ids.min() < 0 or ids.max() >= self.ncells):
+        if n and self.ncells is not None and (ids.min() < 0 or ids.max() >= self.ncells):
             k = int(np.argmax((ids < 0) | (ids >= self.ncells)))
             raise ValueError(f"cell_ids[{k}] = {ids[k]} is outside [0, {self.ncells})")
+        self.calls += 1
+        results = self._scatter(ids, lambda sel: wire.query_request(
+            ids[sel], p[sel], dt_arr[sel] if per_cell_dt else dt, mode, deterministic, seed),
+            wire.QUERY)
+        return wire.WireResult(merge_results(results, n))
+
+    def release(self, cell_ids) -> None:
+        """Forget the cells' state on the workers that own them."""
+        ids = np.asarray(cell_ids)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise TypeError(f"cell_ids must be a 1D integer array, got {ids.dtype} {ids.shape}")
+        self.calls += 1
+        self._scatter(ids, lambda sel: {"cell_ids": ids[sel].astype(np.int64)}, wire.RELEASE)
+
+    def _scatter(self, ids: np.ndarray, arrays_of, kind: int) -> list:
+        """Send each worker its cells' request, collect the replies: [(fields, positions)]."""
+        from mpi4py import MPI
+
+        n = ids.size
         w_of = worker_of(ids, self.ncells, len(self.workers)) if n else np.zeros(0, np.int64)
         order = np.argsort(w_of, kind="stable")
         bounds = np.searchsorted(w_of[order], np.arange(len(self.workers) + 1))
-        self.calls += 1
         parts, sends = [], []
-        from mpi4py import MPI
-
         for w, dest in enumerate(self.workers):
             sel = order[bounds[w]:bounds[w + 1]]
             if sel.size == 0 and not (n == 0 and w == 0):
                 continue
-            dt_w = dt_arr[sel] if per_cell_dt else dt
-            buf = wire.encode(wire.QUERY, self.calls,
-                              wire.query_request(ids[sel], p[sel], dt_w, mode, deterministic,
-                                                 seed))
+            buf = wire.encode(kind, self.calls, arrays_of(sel))
             sends.append((self.comm.Isend([buf, MPI.BYTE], dest=dest, tag=TAG_REQ), buf))
             parts.append((dest, sel))
-        results = {}
-        for dest, _ in parts:
+        results = []
+        for dest, sel in parts:
             _, call, arrays = self._reply(dest, f"waiting for closure worker rank {dest}")
             if call != self.calls:
                 raise RuntimeError(f"worker rank {dest} answered call {call}, expected "
                                    f"{self.calls}")
-            results[dest] = arrays
+            results.append((arrays, sel))
         for req, _buf in sends:  # answered, so received: completes at once
-            poll(req.Test, self.timeout, "sending a query")
-        return wire.WireResult(merge_results([(results[d], sel) for d, sel in parts], n))
+            poll(req.Test, self.timeout, "sending a request")
+        return results
 
     def state_dicts(self) -> list:
         """Every worker's ``provider.state_dict()`` (collected by the caller on rank 0)."""
