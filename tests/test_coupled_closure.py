@@ -85,7 +85,7 @@ def test_restart_bit_identical_with_real_closure_state(tmp_path):
     assert c1.n_cells > 0 and r1.fields["lam"].max() > 0
     saved = read(tmp_path / "ck.h5")
     assert saved.step == half and n - half >= n // 3, (saved.step, n)
-    assert saved.rate_states and saved.rate_states[0].get("provider"), "no closure state saved"
+    assert saved.rank_states and saved.rank_states[0].get("provider"), "no closure state saved"
     c2 = closure.Closure.load(model_dir, table=False)
     r2 = Simulation.from_config(cfg, rate=c2).run(tmp_path / "b.h5",
                                                   restart=tmp_path / "ck.h5")
