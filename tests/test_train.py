@@ -203,10 +203,29 @@ def test_config_errors():
 
 
 def test_shipped_configs_resolve():
+    """Every shipped config resolves: its own values kept, every other key filled in, paths
+    made absolute against the working directory."""
+    import tomllib
+
     paths = sorted(Path(__file__).parents[1].glob("configs/train/*.toml"))
-    assert paths
+    assert len(paths) >= 3
     for path in paths:
-        load_config(path)
+        cfg = load_config(path)
+        user = tomllib.loads(path.read_text())
+        assert set(user) <= set(cfg), path.name
+
+        def kept(u, c, where):  # user values survive resolution, nested tables too
+            for k, v in u.items():
+                if isinstance(v, dict):
+                    kept(v, c[k], f"{where}.{k}")
+                elif k not in ("micro", "meso", "out_dir"):  # paths: resolved below
+                    assert c[k] == v, where + "." + k
+
+        kept(user, cfg, path.name)
+        for k in ("micro", "meso"):
+            assert Path(cfg["data"][k]).is_absolute() and cfg["data"][k].endswith(
+                Path(user["data"][k]).name), (path.name, k)
+        assert cfg["data"]["meso_n_test"] >= 1 and 0 < cfg["data"]["micro_val_fraction"] < 1
 
 
 # ------------------------------------------------------------------------ checkpoint/resume
