@@ -151,3 +151,33 @@ def test_cli_generate_and_show(tmp_path):
     bad = subprocess.run([*cmd[:-len(sets)], "--set", "grid.nx=50"], capture_output=True,
                          text=True, env=env, timeout=300)
     assert bad.returncode == 1 and "nx" in bad.stderr
+
+
+def test_failed_sample_is_recorded_named_and_retried(reference, tmp_path, monkeypatch):
+    """A sample that raises: the others are written, the file records the failure (status 2,
+    message), the run ends with GenerationError naming the sample and no manifest; the same
+    command again retries only that sample and gives the reference file."""
+    import closure.data.generate as gen
+
+    cfg, ref = reference
+    real = gen.run_sample
+
+    def flaky(cfg_, seed, index):
+        if index == 1:
+            raise RuntimeError("injected failure")
+        return real(cfg_, seed, index)
+
+    monkeypatch.setattr(gen, "run_sample", flaky)
+    path = tmp_path / "failed.h5"
+    with pytest.raises(gen.GenerationError, match=r"1 sample\(s\) of .* failed[\s\S]*sample 1: "
+                                                  r"RuntimeError: injected failure"):
+        generate(cfg, 3, 7, path, progress=False)
+    with h5py.File(path, "r") as h5:
+        assert h5["status"][...].tolist() == [DONE, 2, DONE]
+        err = h5["errors"][1]
+        assert "injected failure" in (err.decode() if isinstance(err, bytes) else str(err))
+    assert not Path(str(path) + ".manifest.json").exists()
+    monkeypatch.setattr(gen, "run_sample", real)
+    generate(cfg, 3, 7, path, progress=False)
+    assert_same_samples(read_all(ref), read_all(path))
+    assert Path(str(path) + ".manifest.json").exists()
