@@ -130,7 +130,7 @@ ext_modules = [
                                  f"{CSRC}/small_gemm.cpp", f"{CSRC}/latent_unet.cpp",
                                  f"{CSRC}/isa.cpp"],
         include_dirs=[CSRC], cxx_std=17, extra_compile_args=list(KERNEL_FLAGS),
-        extra_link_args=["-fopenmp"]),
+        extra_link_args=["-fopenmp"], depends=sorted(str(h) for h in Path(CSRC).glob("*.h"))),
 ]
 
 _nvcc = find_nvcc()

@@ -16,11 +16,17 @@ namespace ck {
 static inline void lerp_index(const double* nodes, int64_t nP, double ps, int64_t& i, double& f) {
   if (ps <= nodes[0]) { i = 0; f = 0.0; return; }
   if (ps >= nodes[nP - 1]) { i = nP - 2; f = 1.0; return; }
-  int64_t lo = 0, hi = nP - 1;  // nodes[lo] <= ps < nodes[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = (lo + hi) / 2;
-    if (nodes[mid] <= ps) lo = mid; else hi = mid;
+  // the largest lo with nodes[lo] <= ps (< nodes[nP-1], so lo <= nP-2), halving with a select
+  // instead of a branch: neighbouring cells' pressures are unrelated, so a bisection's branches
+  // mispredict about half the time; the index (and so every result) is the bisection's
+  const double* b = nodes;
+  int64_t len = nP - 1;  // the answer is in b[0, len)
+  while (len > 1) {
+    const int64_t half = len / 2;
+    b = b[half] <= ps ? b + half : b;
+    len -= half;
   }
+  const int64_t lo = b - nodes;
   i = lo;
   f = (ps - nodes[lo]) / (nodes[lo + 1] - nodes[lo]);
 }

@@ -530,45 +530,72 @@ class TableEngine final : public Engine {
   }
 
  private:
-  void lookup_cell(double ps, double t0, double t1, double& A, double& T, double& U,
-                   double& R) const {
-    ck::lookup_cell(tab_.nodes.data(), tab_.nP, tab_.dt_t, tab_.nT, tab_.A.data(), tab_.T.data(),
-                    tab_.U.data(), ps, t0, t1, A, T, U, R);
+  // The table and a call's outputs as local restrict pointers: the loops' stores (outputs, state)
+  // then cannot alias the table, so its pointers and constants stay in registers.
+  struct Lut {
+    const double* __restrict nd;
+    const double* __restrict A;
+    const double* __restrict T;
+    const double* __restrict U;
+    int64_t nP, nT;
+    double dt_t, lo, hi;
+    void operator()(double ps, double t0, double t1, double& rA, double& rT, double& rU,
+                    double& rR) const {
+      ck::lookup_cell(nd, nP, dt_t, nT, A, T, U, ps, t0, t1, rA, rT, rU, rR);
+    }
+    int32_t status(double ps) const {
+      return (ps < lo || ps > hi) ? CLOSURE_STATUS_OUTSIDE_ENVELOPE : CLOSURE_STATUS_OK;
+    }
+  };
+  Lut lut() const {
+    return {tab_.nodes.data(), tab_.A.data(), tab_.T.data(), tab_.U.data(), tab_.nP, tab_.nT,
+            tab_.dt_t, tab_.env_lo, tab_.env_hi};
   }
 
-  static void put(const closure_outputs& o, int64_t i, double A, double T, double R, double U,
-                  int32_t s) {
-    if (o.hotspot_area_fraction) o.hotspot_area_fraction[i] = A;
-    if (o.hotspot_temperature) o.hotspot_temperature[i] = T;
-    if (o.reaction_rate) o.reaction_rate[i] = R;
-    if (o.uncertainty) o.uncertainty[i] = U;
-    if (o.status) o.status[i] = s;
-  }
-
-  int32_t status_of(double ps) const {
-    return (ps < tab_.env_lo || ps > tab_.env_hi) ? CLOSURE_STATUS_OUTSIDE_ENVELOPE
-                                                  : CLOSURE_STATUS_OK;
-  }
+  struct Out {
+    double* __restrict A;
+    double* __restrict T;
+    double* __restrict R;
+    double* __restrict U;
+    int32_t* __restrict S;
+    explicit Out(const closure_outputs& o)
+        : A(o.hotspot_area_fraction), T(o.hotspot_temperature), R(o.reaction_rate),
+          U(o.uncertainty), S(o.status) {}
+    void put(int64_t i, double a, double t, double r, double u, int32_t s) const {
+      if (A) A[i] = a;
+      if (T) T[i] = t;
+      if (R) R[i] = r;
+      if (U) U[i] = u;
+      if (S) S[i] = s;
+    }
+  };
 
   // The call's ids are exactly the stored cells in their order (a hydrocode's steady state):
   // clock, status and lookup in one pass over the state arrays, in place (Closure._table_steady).
   void steady(const Query& q) {
     const int64_t n = q.n;
-    double *ps = cells_.ps.data(), *t = cells_.t.data(), *fr = cells_.frac.data();
-    int64_t* st = cells_.steps.data();
+    double* __restrict ps = cells_.ps.data();
+    double* __restrict t = cells_.t.data();
+    double* __restrict fr = cells_.frac.data();
+    int64_t* __restrict st = cells_.steps.data();
+    const double* __restrict p = q.p;
+    const double* __restrict dt = q.dt;
+    const bool scalar = q.dt_scalar;
     const double dtm = tab_.dt_meso, win = tab_.ps_window;
+    const Lut L = lut();
+    const Out o(q.out);
 #pragma omp parallel for schedule(static) if (n > OMP_MIN)
     for (int64_t i = 0; i < n; ++i) {
-      const double dn = q.dt_scalar ? q.dt[0] : q.dt[i];
+      const double dn = scalar ? dt[0] : dt[i];
       double ps1, t1, fr1, A, T, U, R;
       int64_t st1;
-      ck::advance_cell(ps[i], t[i], st[i], fr[i], q.p[i], dn, dtm, win, ps1, t1, st1, fr1);
-      lookup_cell(ps1, t[i], t1, A, T, U, R);
+      ck::advance_cell(ps[i], t[i], st[i], fr[i], p[i], dn, dtm, win, ps1, t1, st1, fr1);
+      L(ps1, t[i], t1, A, T, U, R);
       ps[i] = ps1;
       t[i] = t1;
       st[i] = st1;
       fr[i] = fr1;
-      put(q.out, i, A, T, R, U, status_of(ps1));
+      o.put(i, A, T, R, U, L.status(ps1));
     }
   }
 
@@ -619,15 +646,19 @@ class TableEngine final : public Engine {
       next.resize((size_t)(m + k));
     }
     for (int64_t i = 0, s = 0; i < n; ++i) slot_[i] = (!found_[i] && q.p[i] > tab_.p_trigger) ? s++ : -1;
-    double *ps = cells_.ps.data(), *t = cells_.t.data(), *fr = cells_.frac.data();
-    int64_t* st = cells_.steps.data();
-    const double dtm = tab_.dt_meso, win = tab_.ps_window;
+    double* __restrict ps = cells_.ps.data();
+    double* __restrict t = cells_.t.data();
+    double* __restrict fr = cells_.frac.data();
+    int64_t* __restrict st = cells_.steps.data();
+    const double dtm = tab_.dt_meso, win = tab_.ps_window, thr = tab_.threshold;
+    const Lut L = lut();
+    const Out o(q.out);
 #pragma omp parallel for schedule(static) if (n > OMP_MIN)
     for (int64_t i = 0; i < n; ++i) {
       const double dn = q.dt_scalar ? q.dt[0] : q.dt[i];
       const bool known = found_[i];
       if (!known && slot_[i] < 0) {
-        put(q.out, i, 0.0, tab_.threshold, 0.0, 0.0, CLOSURE_STATUS_NOT_SHOCKED);
+        o.put(i, 0.0, thr, 0.0, 0.0, CLOSURE_STATUS_NOT_SHOCKED);
         continue;
       }
       const int64_t j = pos_[i];
@@ -638,7 +669,7 @@ class TableEngine final : public Engine {
       double ps1, t1, fr1, A, T, U, R;
       int64_t st1;
       ck::advance_cell(ps0, t0, st0, fr0, q.p[i], dn, dtm, win, ps1, t1, st1, fr1);
-      lookup_cell(ps1, t0, t1, A, T, U, R);
+      L(ps1, t0, t1, A, T, U, R);
       if (known) {
         ps[j] = ps1;
         t[j] = t1;
@@ -652,7 +683,7 @@ class TableEngine final : public Engine {
         f.steps = st1;
         f.frac = fr1;
       }
-      put(q.out, i, A, T, R, U, status_of(ps1));
+      o.put(i, A, T, R, U, L.status(ps1));
     }
     if (!k) return;
     // insert the new cells in id order (CellStore.insert: the store stays sorted)
