@@ -116,6 +116,7 @@ constexpr const char* TABLE_H5 = "closure_table.h5";
 constexpr const char* WEIGHTS = "model.pt";
 constexpr double MAX_DT = 1.0;         // closure.api.MAX_DT
 constexpr int64_t OMP_MIN = 1 << 18;   // as the module's table kernels: threads only beyond this
+constexpr int64_t PREFETCH = 16;       // cells ahead whose state lines are fetched (general path)
 
 std::vector<unsigned char> read_file(const std::string& path, const char* what) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -655,6 +656,13 @@ class TableEngine final : public Engine {
     const Out o(q.out);
 #pragma omp parallel for schedule(static) if (n > OMP_MIN)
     for (int64_t i = 0; i < n; ++i) {
+      if (i + PREFETCH < n) {  // cells in the caller's order hit the state at random places
+        const int64_t jp = pos_[i + PREFETCH];
+        __builtin_prefetch(ps + jp, 1);
+        __builtin_prefetch(t + jp, 1);
+        __builtin_prefetch(fr + jp, 1);
+        __builtin_prefetch(st + jp, 1);
+      }
       const double dn = q.dt_scalar ? q.dt[0] : q.dt[i];
       const bool known = found_[i];
       if (!known && slot_[i] < 0) {
@@ -758,6 +766,7 @@ struct closure {
   std::string last_error;
   int last_code = 0;
   std::vector<int64_t> sorted;  // scratch of the duplicate check
+  std::vector<int64_t> checked;  // the last unsorted ids found unique (checked again for free)
 };
 
 namespace {
@@ -824,11 +833,17 @@ bool check_unique(closure_t* c, int64_t n, const int64_t* ids) {
   bool sorted = true;
   for (int64_t i = 1; i < n && sorted; ++i) sorted = ids[i] > ids[i - 1];
   if (sorted) return true;
+  // a hydrocode passes the same ids in its own order every step: compare, don't sort again
+  if ((int64_t)c->checked.size() == n && std::equal(ids, ids + n, c->checked.begin()))
+    return false;
   auto& s = c->sorted;
   s.assign(ids, ids + n);
   std::sort(s.begin(), s.end());
   auto dup = std::adjacent_find(s.begin(), s.end());
-  if (dup == s.end()) return false;
+  if (dup == s.end()) {
+    c->checked.assign(ids, ids + n);
+    return false;
+  }
   const int64_t v = *dup;
   int64_t first = -1, second = -1;
   for (int64_t i = 0; i < n && second < 0; ++i)
