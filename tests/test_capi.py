@@ -472,6 +472,24 @@ def test_random_bad_values_have_pythons_messages(replay, tmp_path):
 
 
 @needs_cc
+def test_repeat_in_ids_caught_after_the_same_ids_passed(replay, tmp_path):
+    """The library skips the duplicate check for ids equal to the last ones found unique: a
+    changed array must be checked again."""
+    ids = np.array([50, 3, 90, 1, 7], np.int64)
+    p = np.array([6e9, 9e9, 12e9, 0.0, 2e9])
+    ops = Ops()
+    for _ in range(3):
+        ops.query(ids, p, 1e-10)
+    bad = ids.copy()
+    bad[4] = 90
+    ops.query(bad, p, 1e-10)
+    ops.query(ids, p, 1e-10)
+    got, want = run_c(replay, None, ops, tmp_path), run_py(None, ops)
+    assert got[3].code == 2 and "cell_ids[4] = 90 repeats cell_ids[2]" in got[3].msg
+    assert_same(ops, got, want)
+
+
+@needs_cc
 def test_c_only_bad_inputs(replay, tiny_dir, tmp_path):
     """Arguments only C can get wrong: NULL pointers and handle, n < 0, n_dt, burned_fraction;
     bad paths and bad state files. Each: a code, a message naming it, no state change."""
