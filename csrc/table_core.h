@@ -49,14 +49,13 @@ static inline void t_index(double t, double dt_t, int64_t nT, int64_t& k, double
   f = s - (double)k;
 }
 
-// One shocked cell's (A(t1), T_hs(t1), U(t1), rate over [t0, t1]).
-static inline void lookup_cell(const double* nd, int64_t nP, double dt_t, int64_t nT,
-                               const double* A, const double* T, const double* U, double ps,
-                               double t0, double t1, double& rA, double& rT, double& rU,
-                               double& rR) {
-  int64_t i, k0, k1;
-  double fp, f0, f1;
-  lerp_index(nd, nP, ps, i, fp);
+// One shocked cell's (A(t1), T_hs(t1), U(t1), rate over [t0, t1]) at Ps interval i, weight fp
+// (lerp_index of its Ps: a caller may keep them while the cell's Ps is frozen).
+static inline void lookup_at(int64_t i, double fp, double dt_t, int64_t nT, const double* A,
+                             const double* T, const double* U, double t0, double t1, double& rA,
+                             double& rT, double& rU, double& rR) {
+  int64_t k0, k1;
+  double f0, f1;
   t_index(t0, dt_t, nT, k0, f0);
   t_index(t1, dt_t, nT, k1, f1);
   const double A0 = bilin(A, nT, i, fp, k0, f0);
@@ -66,6 +65,17 @@ static inline void lookup_cell(const double* nd, int64_t nP, double dt_t, int64_
   rU = bilin(U, nT, i, fp, k1, f1);
   const double d = A1 - A0;
   rR = d > 0.0 ? d / (t1 - t0) : 0.0;
+}
+
+// One shocked cell's (A(t1), T_hs(t1), U(t1), rate over [t0, t1]).
+static inline void lookup_cell(const double* nd, int64_t nP, double dt_t, int64_t nT,
+                               const double* A, const double* T, const double* U, double ps,
+                               double t0, double t1, double& rA, double& rT, double& rU,
+                               double& rR) {
+  int64_t i;
+  double fp;
+  lerp_index(nd, nP, ps, i, fp);
+  lookup_at(i, fp, dt_t, nT, A, T, U, t0, t1, rA, rT, rU, rR);
 }
 
 // The per-cell clock over a call of length dn (closure.kernels.advance_cells): Ps the running

@@ -369,7 +369,10 @@ Table load_table(const std::string& dir) {
 
 // ---------------------------------------------------------------------------------------------
 // per-cell state: sorted unique ids, one array per field (macro.cellstore.CellStore's layout,
-// fields in closure.api's state_dict order)
+// fields in closure.api's state_dict order), and per cell the Ps interval and weight of its
+// lookups (pi, pf: ck::lerp_index of its stored ps, or pi = -1 when not known yet). Ps is frozen
+// once a cell is older than the Ps window, and so are these: kept, they save the search and a
+// division per lookup, with the same bits. They are not state (not saved; rebuilt on demand).
 
 struct Cells {
   std::vector<int64_t> ids;
@@ -377,6 +380,8 @@ struct Cells {
   std::vector<int64_t> steps;
   std::vector<double> frac;
   std::vector<int64_t> rng;
+  std::vector<int32_t> pi;
+  std::vector<double> pf;
   size_t size() const { return ids.size(); }
   void resize(size_t n) {
     ids.resize(n);
@@ -385,6 +390,8 @@ struct Cells {
     steps.resize(n);
     frac.resize(n);
     rng.resize(n);
+    pi.resize(n, -1);
+    pf.resize(n);
   }
   void move(size_t from, size_t to) {
     ids[to] = ids[from];
@@ -393,6 +400,8 @@ struct Cells {
     steps[to] = steps[from];
     frac[to] = frac[from];
     rng[to] = rng[from];
+    pi[to] = pi[from];
+    pf[to] = pf[from];
   }
 };
 
@@ -502,6 +511,8 @@ class TableEngine final : public Engine {
     r.array(c.steps, (size_t)n);
     r.array(c.frac, (size_t)n);
     r.array(c.rng, (size_t)n);
+    c.pi.assign((size_t)n, -1);
+    c.pf.assign((size_t)n, 0.0);
     for (int64_t i = 1; i < n; ++i)
       if (!(c.ids[i] > c.ids[i - 1]))
         fail(CLOSURE_ERR_FORMAT, path + ": ids must be strictly increasing: ids[" +
@@ -540,9 +551,22 @@ class TableEngine final : public Engine {
     const double* __restrict U;
     int64_t nP, nT;
     double dt_t, lo, hi;
-    void operator()(double ps, double t0, double t1, double& rA, double& rT, double& rU,
-                    double& rR) const {
-      ck::lookup_cell(nd, nP, dt_t, nT, A, T, U, ps, t0, t1, rA, rT, rU, rR);
+    // the Ps interval and weight of a cell: kept ones while its Ps is frozen (age t0 past the
+    // window and known), else found (and kept)
+    void index(double ps, double t0, double win, int32_t& ki, double& kf, int64_t& i,
+               double& f) const {
+      if (t0 >= win && ki >= 0) {
+        i = ki;
+        f = kf;
+        return;
+      }
+      ck::lerp_index(nd, nP, ps, i, f);
+      ki = (int32_t)i;
+      kf = f;
+    }
+    void operator()(int64_t i, double fp, double t0, double t1, double& rA, double& rT,
+                    double& rU, double& rR) const {
+      ck::lookup_at(i, fp, dt_t, nT, A, T, U, t0, t1, rA, rT, rU, rR);
     }
     int32_t status(double ps) const {
       return (ps < lo || ps > hi) ? CLOSURE_STATUS_OUTSIDE_ENVELOPE : CLOSURE_STATUS_OK;
@@ -579,6 +603,8 @@ class TableEngine final : public Engine {
     double* __restrict t = cells_.t.data();
     double* __restrict fr = cells_.frac.data();
     int64_t* __restrict st = cells_.steps.data();
+    int32_t* __restrict pi = cells_.pi.data();
+    double* __restrict pf = cells_.pf.data();
     const double* __restrict p = q.p;
     const double* __restrict dt = q.dt;
     const bool scalar = q.dt_scalar;
@@ -588,10 +614,11 @@ class TableEngine final : public Engine {
 #pragma omp parallel for schedule(static) if (n > OMP_MIN)
     for (int64_t i = 0; i < n; ++i) {
       const double dn = scalar ? dt[0] : dt[i];
-      double ps1, t1, fr1, A, T, U, R;
-      int64_t st1;
+      double ps1, t1, fr1, A, T, U, R, fp;
+      int64_t st1, ip;
       ck::advance_cell(ps[i], t[i], st[i], fr[i], p[i], dn, dtm, win, ps1, t1, st1, fr1);
-      L(ps1, t[i], t1, A, T, U, R);
+      L.index(ps1, t[i], win, pi[i], pf[i], ip, fp);
+      L(ip, fp, t[i], t1, A, T, U, R);
       ps[i] = ps1;
       t[i] = t1;
       st[i] = st1;
@@ -651,6 +678,8 @@ class TableEngine final : public Engine {
     double* __restrict t = cells_.t.data();
     double* __restrict fr = cells_.frac.data();
     int64_t* __restrict st = cells_.steps.data();
+    int32_t* __restrict pi = cells_.pi.data();
+    double* __restrict pf = cells_.pf.data();
     const double dtm = tab_.dt_meso, win = tab_.ps_window, thr = tab_.threshold;
     const Lut L = lut();
     const Out o(q.out);
@@ -662,6 +691,8 @@ class TableEngine final : public Engine {
         __builtin_prefetch(t + jp, 1);
         __builtin_prefetch(fr + jp, 1);
         __builtin_prefetch(st + jp, 1);
+        __builtin_prefetch(pi + jp, 1);
+        __builtin_prefetch(pf + jp, 1);
       }
       const double dn = q.dt_scalar ? q.dt[0] : q.dt[i];
       const bool known = found_[i];
@@ -674,10 +705,13 @@ class TableEngine final : public Engine {
       const double ps0 = known ? ps[j] : q.p[i], t0 = known ? t[j] : 0.0;
       const double fr0 = known ? fr[j] : 0.0;
       const int64_t st0 = known ? st[j] : 0;
-      double ps1, t1, fr1, A, T, U, R;
-      int64_t st1;
+      double ps1, t1, fr1, A, T, U, R, fp;
+      int64_t st1, ip;
       ck::advance_cell(ps0, t0, st0, fr0, q.p[i], dn, dtm, win, ps1, t1, st1, fr1);
-      L(ps1, t0, t1, A, T, U, R);
+      int32_t no_pi = -1;
+      double no_pf = 0.0;
+      L.index(ps1, t0, win, known ? pi[j] : no_pi, known ? pf[j] : no_pf, ip, fp);
+      L(ip, fp, t0, t1, A, T, U, R);
       if (known) {
         ps[j] = ps1;
         t[j] = t1;
@@ -690,6 +724,8 @@ class TableEngine final : public Engine {
         f.t = t1;
         f.steps = st1;
         f.frac = fr1;
+        f.pi = no_pi;
+        f.pf = no_pf;
       }
       o.put(i, A, T, R, U, L.status(ps1));
     }
@@ -708,6 +744,8 @@ class TableEngine final : public Engine {
         next.steps[o] = cells_.steps[a];
         next.frac[o] = cells_.frac[a];
         next.rng[o] = cells_.rng[a];
+        next.pi[o] = cells_.pi[a];
+        next.pf[o] = cells_.pf[a];
         ++a;
       } else {
         const Fresh& f = fresh_[order_[b++]];
@@ -717,6 +755,8 @@ class TableEngine final : public Engine {
         next.steps[o] = f.steps;
         next.frac[o] = f.frac;
         next.rng[o] = 0;
+        next.pi[o] = f.pi;
+        next.pf[o] = f.pf;
       }
     }
     std::swap(cells_, next);
@@ -728,6 +768,8 @@ class TableEngine final : public Engine {
     double ps, t;
     int64_t steps;
     double frac;
+    int32_t pi;
+    double pf;
   };
 
   Table tab_;
