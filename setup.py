@@ -6,6 +6,11 @@
   attributes, csrc/isa.h) and a run-time switch picks the path (best supported, capped by
   ``$CLOSURE_MAX_ISA``), so one build runs on any x86-64; elsewhere (aarch64) the portable path
   is vectorized for the target (``benchmarks/cross_check_aarch64.sh`` checks that build).
+* ``closure/lib/libporous_closure.so`` (csrc/capi/): the C API (closure/include/porous_closure.h,
+  docs/capi.md), plain C++ + OpenMP, no Python or libtorch. Compiled with the flags of
+  ``closure._kernels_cpp``: the table-mode kernels are the same source (csrc/table_core.h), so
+  the C API answers to the last bit as the Python table mode does. Copied into the source tree
+  for in-place and editable builds, like the extensions.
 * ``closure._kernels_cuda`` (csrc/closure_kernels.cu + csrc/bind_cuda.cpp): built only when
   ``nvcc`` is found (``$CUDA_HOME/bin`` or ``PATH``) and ``CLOSURE_NO_CUDA`` is unset; the .cu
   file is compiled to PTX for compute_75 (quick; the driver JIT-compiles it for the GPU at hand)
@@ -31,6 +36,11 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).resolve().parent
 CSRC = "csrc"
 CUDA_ARCH = os.environ.get("CLOSURE_CUDA_ARCH", "compute_75")
+#: compile flags of the C++ kernels, shared by the module and the C API library
+KERNEL_FLAGS = ["-O3", "-fopenmp"]
+CAPI_SOURCES = [f"{CSRC}/capi/porous_closure.cpp"]
+CAPI_DEPENDS = [f"{CSRC}/capi/sha256.h", f"{CSRC}/table_core.h", "closure/include/porous_closure.h"]
+CAPI_LIB = "libporous_closure.so"
 
 
 def find_nvcc() -> str | None:
@@ -64,7 +74,29 @@ def cuda_lib_dir(nvcc: str) -> str | None:
 
 class BuildExt(build_ext):
     """Compiles the .cu object with nvcc before linking the CUDA extension; never lets the
-    optional CUDA extension fail the install."""
+    optional CUDA extension fail the install; builds the C API library after the extensions."""
+
+    def run(self):
+        super().run()
+        self.build_capi()
+
+    def build_capi(self):
+        """closure/lib/libporous_closure.so with the compiler and the compile flags of
+        closure._kernels_cpp (Pybind11Extension's own: -std=c++17, hidden visibility, ...)."""
+        flags = Pybind11Extension("closure._flags", [], cxx_std=17,
+                                  extra_compile_args=list(KERNEL_FLAGS)).extra_compile_args
+        out = Path(self.build_lib) / "closure" / "lib" / CAPI_LIB
+        out.parent.mkdir(parents=True, exist_ok=True)
+        objs = self.compiler.compile(CAPI_SOURCES, output_dir=self.build_temp,
+                                     include_dirs=[CSRC, "closure/include"],
+                                     extra_postargs=list(flags), depends=CAPI_DEPENDS)
+        self.compiler.link_shared_object(objs, str(out), target_lang="c++",
+                                         extra_postargs=["-fopenmp", f"-Wl,-soname,{CAPI_LIB}"])
+        if self.inplace or getattr(self, "editable_mode", False):
+            dst = HERE / "closure" / "lib" / CAPI_LIB
+            tmp = dst.with_name(f".{CAPI_LIB}.tmp")
+            shutil.copyfile(out, tmp)
+            os.replace(tmp, dst)  # a running program keeps the old file
 
     def build_extension(self, ext):
         if ext.name != "closure._kernels_cuda":
@@ -97,8 +129,8 @@ ext_modules = [
         "closure._kernels_cpp", [f"{CSRC}/closure_kernels.cpp", f"{CSRC}/decoder_body.cpp",
                                  f"{CSRC}/small_gemm.cpp", f"{CSRC}/latent_unet.cpp",
                                  f"{CSRC}/isa.cpp"],
-        include_dirs=[CSRC], cxx_std=17, extra_compile_args=["-O3", "-fopenmp"],
-        extra_link_args=["-fopenmp"]),
+        include_dirs=[CSRC], cxx_std=17, extra_compile_args=list(KERNEL_FLAGS),
+        extra_link_args=["-fopenmp"], depends=sorted(str(h) for h in Path(CSRC).glob("*.h"))),
 ]
 
 _nvcc = find_nvcc()

@@ -3,7 +3,7 @@
     closure data generate --scale micro --n 200 --seed 0 --out data/micro.h5
     closure data show data/micro.h5 | manifest data/micro.h5
     closure train configs/train/default_small.toml [--stage S ...] [--restart]
-    closure table build MODEL_DIR | show FILE
+    closure table build MODEL_DIR | show FILE | export [MODEL_DIR]
     closure info [MODEL_DIR] [--calibrate]
 
 Errors print one line ``error: ...`` on stderr and exit with status 2 (``--debug``: with the
@@ -152,6 +152,11 @@ def _add_table(p: argparse.ArgumentParser) -> None:
                    help="seconds after which no interval is split any more (0: no limit)")
     s = sub.add_parser("show", help="print a table file's summary")
     s.add_argument("path")
+    e = sub.add_parser("export", help="write MODEL_DIR/closure_table.bin for the C API "
+                                      "(docs/capi.md); build does it too")
+    e.add_argument("model_dir", nargs="?", default=None,
+                   help="model directory (default: the shipped closure/weights/default)")
+    e.add_argument("--out", default=None, help="output file (default MODEL_DIR/closure_table.bin)")
 
 
 def _table_line(tab: Any) -> str:
@@ -168,6 +173,11 @@ def _run_table(a: argparse.Namespace) -> int:
 
     if a.table_cmd == "show":
         print(f"{a.path}: {_table_line(Table.load(a.path))}")
+        return 0
+    if a.table_cmd == "export":
+        from closure.capi import export_table
+
+        print(f"wrote {export_table(a.model_dir, a.out)}")
         return 0
     os.environ.setdefault(*_WAIT)
     import torch
@@ -192,6 +202,10 @@ def _run_table(a: argparse.Namespace) -> int:
     print(f"wrote {out}: {len(tab.nodes)} Ps nodes, max held-out error "
           f"{m['max_heldout_error']:.4f} (tol {a.tol}, converged {m['converged']}), random "
           f"checks {m['max_random_check_error']:.4f}, {m['build_seconds']:.0f} s")
+    if out == Path(a.model_dir) / TABLE_FILE:  # the C API's copy beside it (closure.capi)
+        from closure.capi import export_table
+
+        print(f"wrote {export_table(a.model_dir)}")
     return 0
 
 

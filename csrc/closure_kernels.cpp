@@ -10,6 +10,7 @@
 //                 uncertainty) in (Ps, t since shock) and the MES-IG rate
 //                 max(0, A(t1) - A(t0)) / (t1 - t0)
 //  table_step     a table-mode call of cells that all have state: state update + table_lookup
+//                 (their per-cell code is table_core.h, shared with the C API library)
 // and the decoder-body kernels of decoder_body.cpp (up-sampling 3x3 conv, Winograd 3x3 conv).
 // The pure-PyTorch reference of each is in closure/kernels.py; tests compare them on random input.
 #include <pybind11/numpy.h>
@@ -31,6 +32,7 @@
 #endif
 
 #include "closure_kernels.h"
+#include "table_core.h"
 #include "isa.h"
 #include "py_args.h"
 #include "small_gemm.h"
@@ -135,57 +137,6 @@ static py::tuple hotspot_head(f32a h, f32a weight, float bias, double lo, double
   return py::make_tuple(count, sumT);
 }
 
-// Bilinear interpolation of one table at (ps, t); ps inside [nodes[0], nodes[nP-1]] after clamp,
-// t clamped to [0, (nT - 1) dt_t] (beyond the horizon the last value is held).
-static inline void lerp_index(const double* nodes, int64_t nP, double ps, int64_t& i, double& f) {
-  if (ps <= nodes[0]) { i = 0; f = 0.0; return; }
-  if (ps >= nodes[nP - 1]) { i = nP - 2; f = 1.0; return; }
-  int64_t lo = 0, hi = nP - 1;  // nodes[lo] <= ps < nodes[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = (lo + hi) / 2;
-    if (nodes[mid] <= ps) lo = mid; else hi = mid;
-  }
-  i = lo;
-  f = (ps - nodes[lo]) / (nodes[lo + 1] - nodes[lo]);
-}
-
-static inline double bilin(const double* tab, int64_t nT, int64_t i, double fp, int64_t k,
-                           double ft) {
-  const double* r0 = tab + i * nT;
-  const double* r1 = r0 + nT;
-  const double a = r0[k] + ft * (r0[k + 1] - r0[k]);
-  const double b = r1[k] + ft * (r1[k + 1] - r1[k]);
-  return a + fp * (b - a);
-}
-
-static inline void t_index(double t, double dt_t, int64_t nT, int64_t& k, double& f) {
-  double s = t / dt_t;
-  if (!(s > 0.0)) { k = 0; f = 0.0; return; }
-  if (s >= (double)(nT - 1)) { k = nT - 2; f = 1.0; return; }
-  k = (int64_t)s;
-  if (k > nT - 2) k = nT - 2;
-  f = s - (double)k;
-}
-
-// One shocked cell's (A(t1), T_hs(t1), U(t1), rate over [t0, t1]).
-static inline void lookup_cell(const double* nd, int64_t nP, double dt_t, int64_t nT,
-                               const double* A, const double* T, const double* U, double ps,
-                               double t0, double t1, double& rA, double& rT, double& rU,
-                               double& rR) {
-  int64_t i, k0, k1;
-  double fp, f0, f1;
-  lerp_index(nd, nP, ps, i, fp);
-  t_index(t0, dt_t, nT, k0, f0);
-  t_index(t1, dt_t, nT, k1, f1);
-  const double A0 = bilin(A, nT, i, fp, k0, f0);
-  const double A1 = bilin(A, nT, i, fp, k1, f1);
-  rA = A1;
-  rT = bilin(T, nT, i, fp, k1, f1);
-  rU = bilin(U, nT, i, fp, k1, f1);
-  const double d = A1 - A0;
-  rR = d > 0.0 ? d / (t1 - t0) : 0.0;
-}
-
 static void need_table(f64a& nodes, f64a& tabA, f64a& tabT, f64a& tabU, double dt_t,
                        const char* who) {
   need(nodes.ndim() == 1 && nodes.shape(0) >= 2, std::string(who) + ": need >= 2 Ps nodes");
@@ -218,7 +169,8 @@ static py::tuple table_lookup(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64
         rA[n] = 0.0; rT[n] = thr; rU[n] = 0.0; rR[n] = 0.0;
         continue;
       }
-      lookup_cell(nd, nP, dt_t, nT, A, T, U, p[n], a0[n], a1[n], rA[n], rT[n], rU[n], rR[n]);
+      ck::lookup_cell(nd, nP, dt_t, nT, A, T, U, p[n], a0[n], a1[n], rA[n], rT[n], rU[n],
+                      rR[n]);
     }
   }
   return py::make_tuple(oA, oT, oU, oR);
@@ -257,16 +209,13 @@ static py::tuple table_step(f64a nodes, double dt_t, f64a tabA, f64a tabT, f64a 
 #pragma omp parallel for schedule(static) if (N > (1 << 18))
     for (int64_t n = 0; n < N; ++n) {
       const double dn = dt_scalar ? d[0] : d[n];
-      const double ps = t0[n] < ps_window ? std::max(ps0[n], p[n]) : ps0[n];
-      const double t1 = t0[n] + dn;
-      const double x = fr0[n] + dn / dt_meso;
-      const double whole = std::floor(x);
+      double ps, t1;
+      ck::advance_cell(ps0[n], t0[n], st0[n], fr0[n], p[n], dn, dt_meso, ps_window, ps, t1,
+                       rSt[n], rFr[n]);
       rPs[n] = ps;
       rT1[n] = t1;
-      rSt[n] = st0[n] + (int64_t)whole;
-      rFr[n] = x - whole;
       rS[n] = (ps < env_lo || ps > env_hi) ? status_outside : status_ok;
-      lookup_cell(nd, nP, dt_t, nT, A, T, U, ps, t0[n], t1, rA[n], rTh[n], rU[n], rR[n]);
+      ck::lookup_cell(nd, nP, dt_t, nT, A, T, U, ps, t0[n], t1, rA[n], rTh[n], rU[n], rR[n]);
     }
   }
   return py::make_tuple(oPs, oT1, oSt, oFr, oS, oA, oTh, oU, oR);
