@@ -11,6 +11,12 @@
   ``closure._kernels_cpp``: the table-mode kernels are the same source (csrc/table_core.h), so
   the C API answers to the last bit as the Python table mode does. Copied into the source tree
   for in-place and editable builds, like the extensions.
+* ``closure/lib/libporous_closure_mpi.so`` (csrc/capi/porous_closure_mpi.cpp): the same C API
+  plus ``closure_open_mpi`` (MPMD closure workers, closure/include/porous_closure_mpi.h), built
+  only when an MPI C++ compiler wrapper is found (``$MPICXX``, else ``mpicxx``/``mpic++`` on
+  ``PATH`` or beside the Python running the build: the ``mpich`` wheel of the test extras), so
+  neither the base library nor the build needs MPI. Its MPI flags go to
+  ``closure/lib/porous_closure_mpi.flags`` for ``python -m closure.capi --mpi``.
 * ``closure._kernels_cuda`` (csrc/closure_kernels.cu + csrc/bind_cuda.cpp): built only when
   ``nvcc`` is found (``$CUDA_HOME/bin`` or ``PATH``) and ``CLOSURE_NO_CUDA`` is unset; the .cu
   file is compiled to PTX for compute_75 (quick; the driver JIT-compiles it for the GPU at hand)
@@ -23,6 +29,7 @@ The hydro core is pure Python + Numba and needs no build step.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -41,6 +48,33 @@ KERNEL_FLAGS = ["-O3", "-fopenmp"]
 CAPI_SOURCES = [f"{CSRC}/capi/porous_closure.cpp"]
 CAPI_DEPENDS = [f"{CSRC}/capi/sha256.h", f"{CSRC}/table_core.h", "closure/include/porous_closure.h"]
 CAPI_LIB = "libporous_closure.so"
+CAPI_MPI_LIB = "libporous_closure_mpi.so"
+CAPI_MPI_FLAGS = "porous_closure_mpi.flags"
+
+
+def find_mpicxx() -> str | None:
+    if os.environ.get("MPICXX"):
+        return os.environ["MPICXX"]
+    for name in ("mpicxx", "mpic++"):
+        for cand in (shutil.which(name), Path(sys.executable).parent / name):
+            if cand and Path(cand).exists():
+                return str(cand)
+    return None
+
+
+def mpi_flags(mpicxx: str) -> tuple[list[str], list[str]] | None:
+    """(compile flags, link flags) of an MPI wrapper: MPICH's -show, Open MPI's --showme."""
+    for opt in ("-show", "--showme"):
+        try:
+            out = subprocess.run([mpicxx, opt], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and out.stdout.strip():
+            words = shlex.split(out.stdout)[1:]  # drop the compiler itself
+            cflags = [w for w in words if w.startswith(("-I", "-D", "-pthread"))]
+            libs = [w for w in words if w.startswith(("-L", "-l", "-Wl", "-pthread"))]
+            return cflags, libs
+    return None
 
 
 def find_nvcc() -> str | None:
@@ -79,6 +113,7 @@ class BuildExt(build_ext):
     def run(self):
         super().run()
         self.build_capi()
+        self.build_capi_mpi()
 
     def build_capi(self):
         """closure/lib/libporous_closure.so with the compiler and the compile flags of
@@ -92,11 +127,41 @@ class BuildExt(build_ext):
                                      extra_postargs=list(flags), depends=CAPI_DEPENDS)
         self.compiler.link_shared_object(objs, str(out), target_lang="c++",
                                          extra_postargs=["-fopenmp", f"-Wl,-soname,{CAPI_LIB}"])
+        self._to_source(out)
+
+    def _to_source(self, out: Path) -> None:
+        """In-place and editable builds: copy a built file into closure/lib/ atomically."""
         if self.inplace or getattr(self, "editable_mode", False):
-            dst = HERE / "closure" / "lib" / CAPI_LIB
-            tmp = dst.with_name(f".{CAPI_LIB}.tmp")
+            dst = HERE / "closure" / "lib" / out.name
+            tmp = dst.with_name(f".{out.name}.tmp")
             shutil.copyfile(out, tmp)
             os.replace(tmp, dst)  # a running program keeps the old file
+
+    def build_capi_mpi(self):
+        """closure/lib/libporous_closure_mpi.so, when an MPI compiler wrapper is found (else a
+        notice: the MPMD C client is optional)."""
+        mpicxx = find_mpicxx()
+        flags = mpi_flags(mpicxx) if mpicxx else None
+        if flags is None:
+            print("NOTE: no MPI C++ compiler wrapper (mpicxx) found: "
+                  f"closure/lib/{CAPI_MPI_LIB} (closure_open_mpi) is not built", file=sys.stderr)
+            return
+        cflags, libs = flags
+        base = Pybind11Extension("closure._flags", [], cxx_std=17,
+                                 extra_compile_args=list(KERNEL_FLAGS)).extra_compile_args
+        out = Path(self.build_lib) / "closure" / "lib" / CAPI_MPI_LIB
+        out.parent.mkdir(parents=True, exist_ok=True)
+        objs = self.compiler.compile(
+            [f"{CSRC}/capi/porous_closure_mpi.cpp"], output_dir=self.build_temp,
+            include_dirs=[CSRC, "closure/include"], extra_postargs=[*base, *cflags],
+            depends=[*CAPI_SOURCES, *CAPI_DEPENDS, "closure/include/porous_closure_mpi.h"])
+        self.compiler.link_shared_object(
+            objs, str(out), target_lang="c++",
+            extra_postargs=["-fopenmp", *libs, f"-Wl,-soname,{CAPI_MPI_LIB}"])
+        record = out.with_name(CAPI_MPI_FLAGS)
+        record.write_text(f"{shlex.join(cflags)}\n{shlex.join(libs)}\n")
+        self._to_source(out)
+        self._to_source(record)
 
     def build_extension(self, ext):
         if ext.name != "closure._kernels_cuda":

@@ -2,6 +2,7 @@
 
     python -m closure.capi --cflags --libs          # what a C or Fortran build needs
     python -m closure.capi --include-dir | --lib-dir | --fortran-module | --pkg-config-path
+    python -m closure.capi --mpi --cflags --libs    # the same for closure_open_mpi (MPMD workers)
     python -m closure table export MODEL_DIR        # MODEL_DIR/closure_table.bin for C
 
 The library ``closure/lib/libporous_closure.so`` (built by ``setup.py``, plain C++, no Python or
@@ -35,13 +36,17 @@ from closure.files import atomic_write_bytes, sha256_of
 if TYPE_CHECKING:
     from closure.api import Closure
 
-__all__ = ["LIB_NAME", "STATE_MAGIC", "TABLE_EXPORT", "TABLE_MAGIC", "cflags", "export_table",
+__all__ = ["LIB_NAME", "MPI_LIB_NAME", "STATE_MAGIC", "TABLE_EXPORT", "TABLE_MAGIC", "cflags",
+           "export_table", "mpi_library_path",
            "fortran_module", "include_dir", "lib_dir", "library_path", "libs", "load_state",
            "main", "pkgconfig_dir", "read_state", "read_table_export", "save_state",
            "state_bytes", "table_export_bytes"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LIB_NAME = "libporous_closure.so"
+MPI_LIB_NAME = "libporous_closure_mpi.so"
+#: the MPI compile and link flags libporous_closure_mpi was built with (setup.py writes it)
+MPI_FLAGS_FILE = "porous_closure_mpi.flags"
 TABLE_EXPORT = "closure_table.bin"
 TABLE_MAGIC, TABLE_VERSION, TABLE_HEADER = b"PCTABLE\0", 1, 256
 STATE_MAGIC, STATE_VERSION, STATE_HEADER = b"PCSTATE\0", 1, 128
@@ -70,6 +75,15 @@ def library_path() -> Path:
     return lib_dir() / LIB_NAME
 
 
+def mpi_library_path() -> Path:
+    return lib_dir() / MPI_LIB_NAME
+
+
+def _mpi_flags() -> tuple[str, str]:
+    lines = (lib_dir() / MPI_FLAGS_FILE).read_text().splitlines()
+    return lines[0].strip(), lines[1].strip()
+
+
 def fortran_module() -> Path:
     """Source of the Fortran module ``porous_closure`` (compile it with the program: .mod
     files are compiler-specific)."""
@@ -81,13 +95,19 @@ def pkgconfig_dir() -> Path:
     return lib_dir() / "pkgconfig"
 
 
-def cflags() -> str:
-    return f"-I{shlex.quote(str(include_dir()))}"
+def cflags(mpi: bool = False) -> str:
+    """Compiler flags; ``mpi``: for ``porous_closure_mpi.h`` (with MPI's own, so a plain ``cc``
+    works as well as ``mpicc``)."""
+    own = f"-I{shlex.quote(str(include_dir()))}"
+    return f"{own} {_mpi_flags()[0]}".strip() if mpi else own
 
 
-def libs() -> str:
-    """Link flags, with an rpath so the program finds the library where it is installed."""
+def libs(mpi: bool = False) -> str:
+    """Link flags, with an rpath so the program finds the library where it is installed;
+    ``mpi``: libporous_closure_mpi (the whole C API and closure_open_mpi) and MPI's flags."""
     d = shlex.quote(str(lib_dir()))
+    if mpi:
+        return f"-L{d} -Wl,-rpath,{d} -lporous_closure_mpi {_mpi_flags()[1]}".strip()
     return f"-L{d} -Wl,-rpath,{d} -lporous_closure"
 
 
@@ -239,8 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--pkg-config-path", action="store_true",
                     help="directory of closure.pc (for PKG_CONFIG_PATH)")
     ap.add_argument("--model-dir", action="store_true", help="the shipped default model")
+    ap.add_argument("--mpi", action="store_true",
+                    help="with --cflags/--libs: for closure_open_mpi (porous_closure_mpi.h, "
+                         "libporous_closure_mpi, MPMD closure workers)")
     a = ap.parse_args(argv)
-    items = [(a.cflags, cflags), (a.libs, libs), (a.include_dir, lambda: str(include_dir())),
+    items = [(a.cflags, lambda: cflags(a.mpi)), (a.libs, lambda: libs(a.mpi)),
+             (a.include_dir, lambda: str(include_dir())),
              (a.lib_dir, lambda: str(lib_dir())), (a.fortran_module, lambda: str(fortran_module())),
              (a.pkg_config_path, lambda: str(pkgconfig_dir())),
              (a.model_dir, lambda: str(PACKAGE_DIR / "weights" / "default"))]
@@ -251,6 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (a.libs or a.lib_dir) and not library_path().exists():
         print(f"error: {library_path()} is not built; build it with: pip install -e . (or "
               "python setup.py build_ext --inplace)", file=sys.stderr)
+        return 2
+    if a.mpi and (a.cflags or a.libs) and not mpi_library_path().exists():
+        print(f"error: {mpi_library_path()} is not built: it needs an MPI C++ compiler wrapper "
+              "(mpicxx) when setup.py runs; install one (pip install mpich) and rebuild (pip "
+              "install -e . or python setup.py build_ext --inplace)", file=sys.stderr)
         return 2
     print(" ".join(f() for f in want))
     return 0

@@ -47,6 +47,11 @@ extern "C" {
 #define CLOSURE_ERR_MISMATCH 6    /* a file belongs to another model or is stale */
 #define CLOSURE_ERR_NOMEM 7       /* out of memory */
 #define CLOSURE_ERR_INTERNAL 8    /* a bug: please report it with the message */
+/* MPMD workers only (closure_open_mpi, porous_closure_mpi.h) */
+#define CLOSURE_ERR_WORKER 9      /* a worker answered ERROR: its message (that worker unchanged) */
+#define CLOSURE_ERR_TIMEOUT 10    /* no answer within the deadline (names the rank); the handle is
+                                     down: later calls fail alike, closure_close still frees it */
+#define CLOSURE_ERR_PROTOCOL 11   /* handshake failed, or a reply broke the protocol (handle down) */
 
 /* per-cell status (closure_outputs.status), as in Python */
 #define CLOSURE_STATUS_OK 0               /* shocked, Ps inside the training envelope */
@@ -94,7 +99,8 @@ CLOSURE_API void closure_close(closure_t *c);
  * none. */
 CLOSURE_API int closure_last_error_code(const closure_t *c);
 
-/* Number of cells with state (shocked, not released); -1 for a NULL handle. */
+/* Number of cells with state (shocked, not released); -1 for a NULL handle or an MPMD handle
+ * (the state lives on the workers). */
 CLOSURE_API int64_t closure_n_cells(const closure_t *c);
 
 /* CLOSURE_API_VERSION of the library. */
