@@ -84,10 +84,10 @@ def _mpi_flags() -> tuple[str, str]:
     return lines[0].strip(), lines[1].strip()
 
 
-def fortran_module() -> Path:
+def fortran_module(mpi: bool = False) -> Path:
     """Source of the Fortran module ``porous_closure`` (compile it with the program: .mod
-    files are compiler-specific)."""
-    return include_dir() / "porous_closure.f90"
+    files are compiler-specific); ``mpi``: of ``porous_closure_mpi`` (closure_open_mpi)."""
+    return include_dir() / ("porous_closure_mpi.f90" if mpi else "porous_closure.f90")
 
 
 def pkgconfig_dir() -> Path:
@@ -260,12 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="directory of closure.pc (for PKG_CONFIG_PATH)")
     ap.add_argument("--model-dir", action="store_true", help="the shipped default model")
     ap.add_argument("--mpi", action="store_true",
-                    help="with --cflags/--libs: for closure_open_mpi (porous_closure_mpi.h, "
-                         "libporous_closure_mpi, MPMD closure workers)")
+                    help="with --cflags/--libs/--fortran-module: for closure_open_mpi "
+                         "(porous_closure_mpi.h/.f90, libporous_closure_mpi: MPMD workers)")
     a = ap.parse_args(argv)
     items = [(a.cflags, lambda: cflags(a.mpi)), (a.libs, lambda: libs(a.mpi)),
              (a.include_dir, lambda: str(include_dir())),
-             (a.lib_dir, lambda: str(lib_dir())), (a.fortran_module, lambda: str(fortran_module())),
+             (a.lib_dir, lambda: str(lib_dir())),
+             (a.fortran_module, lambda: str(fortran_module(a.mpi))),
              (a.pkg_config_path, lambda: str(pkgconfig_dir())),
              (a.model_dir, lambda: str(PACKAGE_DIR / "weights" / "default"))]
     want = [f for on, f in items if on]

@@ -301,3 +301,43 @@ def test_raising_worker_is_an_error_with_its_message_on_both_c_clients(client, t
         assert line and re.search(r"code 9: closure worker rank 2 failed: RuntimeError: mock "
                                   r"provider failure on call \d+", line[0]), lines
     assert elapsed < 60, elapsed
+
+
+GFORTRAN = shutil.which(os.environ.get("FC", "gfortran")) or shutil.which("gfortran")
+
+
+def test_fortran_clients_through_closure_open_mpi_equal_in_process(tmp_path):
+    """The Fortran module porous_closure_mpi (closure_open_mpi with Fortran communicator
+    handles): 2 Fortran clients + 1 worker, table mode, answers equal Python's bit for bit."""
+    if GFORTRAN is None:
+        pytest.skip("gfortran not installed (.ci/run installs it: apt-get install gfortran)")
+    from closure import Closure
+
+    common = [GFORTRAN, "-std=f2008", "-Wall", "-Werror", "-O2", "-J", str(tmp_path)]
+    for cmd in ([*common, "-c", str(capi.fortran_module())],
+                [*common, "-c", str(capi.fortran_module(mpi=True))],
+                [*common, str(TESTS / "capi_mpmd_client.f90"), "porous_closure.o",
+                 "porous_closure_mpi.o", *capi.libs(mpi=True).split(), "-o", "fclient"]):
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    proc = subprocess.run([MPIEXEC, "-n", "2", str(tmp_path / "fclient"), str(tmp_path), ":",
+                           "-n", "1", sys.executable, "-m", "closure", "serve", "--device",
+                           "cpu"], cwd=tmp_path, env=_env(60), capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT + 30)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rec = np.dtype([("r", "<f8", 5), ("a", "<f8", 5), ("t", "<f8", 5), ("u", "<f8", 5),
+                    ("s", "<i4", 5)])
+    for rank in (0, 1):
+        got = np.fromfile(tmp_path / f"fortran{rank}.bin", rec)
+        assert got.size == 6
+        c = Closure.load(backend="cpp")
+        ids = 1000 * rank + np.arange(1, 6)
+        for step in range(1, 7):
+            p = np.array([0.5e9, 2e9, 5e9, 9e9, 14e9]) * (1.0 + 0.1 * step)
+            res = c.query(ids, p, 2.5e-10, mode="table")
+            g = got[step - 1]
+            for key, name in (("r", "reaction_rate"), ("a", "hotspot_area_fraction"),
+                              ("t", "hotspot_temperature"), ("u", "uncertainty"),
+                              ("s", "status")):
+                assert np.array_equal(g[key], getattr(res, name)), (rank, step, name)
+        assert np.any(got["r"] > 0)

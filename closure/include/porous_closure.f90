@@ -27,7 +27,8 @@ module porous_closure
                                        CLOSURE_ERR_VALUE = 2, CLOSURE_ERR_UNSUPPORTED = 3, &
                                        CLOSURE_ERR_IO = 4, CLOSURE_ERR_FORMAT = 5, &
                                        CLOSURE_ERR_MISMATCH = 6, CLOSURE_ERR_NOMEM = 7, &
-                                       CLOSURE_ERR_INTERNAL = 8
+                                       CLOSURE_ERR_INTERNAL = 8, CLOSURE_ERR_WORKER = 9, &
+                                       CLOSURE_ERR_TIMEOUT = 10, CLOSURE_ERR_PROTOCOL = 11
   integer(c_int32_t), parameter, public :: CLOSURE_STATUS_OK = 0, &
                                            CLOSURE_STATUS_NOT_SHOCKED = 1, &
                                            CLOSURE_STATUS_OUTSIDE_ENVELOPE = 2
@@ -44,6 +45,7 @@ module porous_closure
     type(c_ptr) :: ptr = c_null_ptr
   contains
     procedure :: open => f_open
+    procedure :: attach => f_attach
     procedure, private :: query_dt_scalar, query_dt_array
     generic :: query => query_dt_scalar, query_dt_array
     procedure :: release => f_release
@@ -175,6 +177,21 @@ contains
       call finish(self, c_last_error_code(c_null_ptr), ierr)
     end if
   end subroutine f_open
+
+  !> For binding modules (porous_closure_mpi): take over a handle opened in C; a NULL one
+  !> reports the failed open's error (closure_last_error(NULL)) as open does.
+  subroutine f_attach(self, ptr, ierr)
+    class(closure_type), intent(inout) :: self
+    type(c_ptr), intent(in) :: ptr
+    integer, intent(out), optional :: ierr
+    if (c_associated(self%ptr)) call c_close(self%ptr)
+    self%ptr = ptr
+    if (c_associated(self%ptr)) then
+      call finish(self, CLOSURE_OK, ierr)
+    else
+      call finish(self, c_last_error_code(c_null_ptr), ierr)
+    end if
+  end subroutine f_attach
 
   subroutine query_dt_scalar(self, cell_ids, pressure, dt, hotspot_area_fraction, &
                              hotspot_temperature, reaction_rate, uncertainty, burned_fraction, &
