@@ -341,3 +341,20 @@ def test_fortran_clients_through_closure_open_mpi_equal_in_process(tmp_path):
                               ("s", "status")):
                 assert np.array_equal(g[key], getattr(res, name)), (rank, step, name)
         assert np.any(got["r"] > 0)
+
+
+def test_readme_mpmd_example_compiles_and_runs(tmp_path):
+    """The README's MPMD C example, as written: 2 clients + 1 worker, online mode with the
+    shipped model on the CPU."""
+    text = (TESTS.parent / "README.md").read_text()
+    sec = text.split("## Calling the closure from C or Fortran", 1)[1]
+    src = re.findall(r"```c\n(.*?)```", sec, re.S)[1]
+    assert "closure_open_mpi" in src and len(src.strip().splitlines()) <= 30
+    (tmp_path / "app.c").write_text(src)
+    subprocess.run([CC, "-Wall", "-Werror", "app.c", *capi.cflags(mpi=True).split(),
+                    *capi.libs(mpi=True).split(), "-o", "app"], check=True, cwd=tmp_path)
+    proc = subprocess.run([MPIEXEC, "-n", "2", "./app", ":", "-n", "1", sys.executable, "-m",
+                           "closure", "serve", "--device", "cpu"], cwd=tmp_path, env=_env(60),
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT + 30)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert sorted(re.findall(r"client (\d): rate", proc.stdout)) == ["0", "1"], proc.stdout

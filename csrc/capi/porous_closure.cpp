@@ -6,9 +6,10 @@
 // step for step (new cells above the trigger, Ps over the window, clock, release, state).
 //
 // Layers: the extern "C" functions check their arguments (messages as the Python API words
-// them), then hand the checked call to the handle's Engine under the handle's mutex. The only
-// Engine now is TableEngine (in process); an MPMD client (closure_open_mpi, issue 20 part 3)
-// would be a second Engine forwarding the same checked calls to closure workers.
+// them), then hand the checked call to the handle's Engine under the handle's mutex: TableEngine
+// (in process) here, MpiEngine (closure_open_mpi: the same checked calls forwarded to closure
+// workers) in porous_closure_mpi.cpp, which builds libporous_closure_mpi from this file and its
+// own.
 //
 // A failing call changes no state: everything that can fail (argument checks, allocations,
 // file reads) happens before the first write to the state or to the caller's outputs.
