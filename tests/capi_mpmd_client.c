@@ -56,7 +56,8 @@ int main(int argc, char **argv) {
     MPI_Comm clients;
     closure_t *c = closure_open_mpi(MPI_COMM_WORLD, &clients, argv[1], atof(argv[2]));
     if (!c) {
-        fprintf(stderr, "[client ?] error: open: %s\n", closure_last_error(NULL));
+        fprintf(stderr, "[client ?] error: open: code %d: %s\n", closure_last_error_code(NULL),
+                closure_last_error(NULL));
         MPI_Finalize();
         return 3;
     }

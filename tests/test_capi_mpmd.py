@@ -358,3 +358,26 @@ def test_readme_mpmd_example_compiles_and_runs(tmp_path):
                           capture_output=True, text=True, timeout=RUN_TIMEOUT + 30)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert sorted(re.findall(r"client (\d): rate", proc.stdout)) == ["0", "1"], proc.stdout
+
+
+@pytest.mark.parametrize("case", ["no workers", "bad mode", "worker refuses the mode"])
+def test_open_errors_on_every_client_and_the_job_ends(client, tmp_path, case):
+    """closure_open_mpi fails alike on both clients, with a code and a message, and the job
+    ends (the workers get each client's STOP): no worker ranks (CLOSURE_ERR_PROTOCOL), a bad
+    mode (CLOSURE_ERR_ARGUMENT, after the handshake), workers whose model cannot answer the
+    mode (table mode without a table: the worker's message, CLOSURE_ERR_WORKER)."""
+    serve = [":", "-n", "1", sys.executable, "-m", "closure", "serve", "--device", "cpu"]
+    cmd, pattern = {
+        "no workers": ([], r"code 11: an MPMD closure run needs client ranks \(role 0\) and "
+                           r"worker ranks \(role 1\); the roles were \[0, 0\]"),
+        "bad mode": (serve, r"code 1: mode = 'fast' is not one of 'table', 'online'"),
+        "worker refuses the mode": ([*serve, "--no-table"],
+                                    r"code 9: closure worker rank 2 failed: TableError: "
+                                    r"mode='table' needs the response table"),
+    }[case]
+    mode = "fast" if case == "bad mode" else "table"
+    proc = subprocess.run([MPIEXEC, "-n", "2", str(client), mode, "30", str(tmp_path), *cmd],
+                          cwd=tmp_path, env=_env(30), capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT + 30)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("[client ?] error: open:")]
+    assert len(lines) == 2 and all(re.search(pattern, ln) for ln in lines), proc.stderr[-3000:]
