@@ -261,6 +261,7 @@ class MpiEngine final : public Engine {
   void query(const Query& q) override {
     guard([&] {
       if (q.n == 0) return;  // nothing to ask (a local handle changes nothing either)
+      outbox_.clear();  // (a call refused while building its requests leaves some behind)
       split(q.n, q.ids);
       std::vector<int> dests;
       for (size_t w = 0; w < workers_.size(); ++w) {
