@@ -1,0 +1,302 @@
+"""Heat conduction and Newtonian viscosity for the five-equation model (:mod:`macro.multi`).
+
+Both are explicit, conservative (face fluxes of energy and momentum) and operator-split after
+the hydro step (:meth:`macro.solver.Solver.step_local`), sub-cycled to their own stability
+limits, so the fused hydro kernel is untouched and each term can be switched off.
+
+**Conduction.** Each phase conducts with its own temperature and volume fraction,
+``dE/dt = div(sum_k alpha_k kappa_k grad T_k)`` (the phase-conduction form of Baer-Nunziato
+type models): ``T_1`` is the material-1 (HMX-phase) temperature that drives the chemistry
+(:func:`macro.multi.phase1_temperature`), ``T_2`` the gas temperature. The face conductance
+of phase k is the harmonic mean of
+``alpha_k kappa_k`` of the two cells: a face next to a (nearly) pure gas cell carries almost no
+HMX-phase flux (alpha_1 ~ 1e-6 there), so the gas insulates the HMX and the numerically
+meaningless phase temperatures of absent phases never drive a flux.
+
+**Viscosity.** Newtonian stress ``tau = mu (grad u + grad u^T - 2/3 div u I)`` (no bulk
+viscosity) in the momentum and energy equations, ``mu = alpha_1 mu_1 + alpha_2 mu_2`` per cell
+and the harmonic mean on faces (a gas layer transmits no shear: free slip at pore surfaces).
+Face gradients: normal derivative from the two cells, tangential one from the four cells
+around the face. In 1D (one row) only x faces exist; the tangential velocity v still diffuses
+(Stokes' first problem).
+
+**Stability.** Forward Euler on the 5-point stencil is stable for ``dt <= dx^2/(4 D)`` in 2D;
+the kernel takes ``h = dt/n`` with ``h <= 0.1 dx^2 / D_max``, ``D`` the larger of
+``4/3 mu/rho`` and each phase's ``alpha_k kappa_k xi_k / (xi rho_k cv_k)`` (its conductance over
+the heat capacity its temperature sees in pressure equilibrium; ``kappa_k/(rho_k cv_k)`` in a
+pure cell); the factor 0.1 against 0.25 covers the harmonic face means, which can double a
+cell's effective diffusivity. At 62.5 nm cells HMX conduction allows ~1 ns and air at 1 bar
+~10 ps, against hydro steps of ~5-10 ps; a viscosity of 0.45 Pa s allows ~1 ps, so viscosity
+is the term that sub-cycles (each viscous sub-step recomputes velocities only, no EOS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from .boundary import NG, fill_ghosts
+from .eos import temperature, xi_pi
+from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, _mixture_rows, phase1_temperature
+
+__all__ = ["Transport", "transport_step"]
+
+# work rows (in the solver's W array): T1, T2, u, v, mu, alpha1
+W_T1, W_T2, W_U, W_V, W_MU, W_A = 0, 1, 2, 3, 4, 5
+SAFETY = 0.1
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Conductivities (W/(m K)) and shear viscosities (Pa s) of material 1 and material 2."""
+
+    kappa1: float = 0.0
+    kappa2: float = 0.0
+    mu1: float = 0.0
+    mu2: float = 0.0
+
+    def __post_init__(self):
+        for name in ("kappa1", "kappa2", "mu1", "mu2"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0.0):
+                raise ValueError(f"Transport {name}={v!r} must be finite and >= 0")
+
+    @property
+    def active(self) -> bool:
+        """Whether any coefficient is non-zero (an inactive transport costs nothing)."""
+        return any(v > 0.0 for v in (self.kappa1, self.kappa2, self.mu1, self.mu2))
+
+    def pack(self) -> np.ndarray:
+        return np.array([self.kappa1, self.kappa2, self.mu1, self.mu2])
+
+    def to_dict(self) -> dict:
+        return {"kappa1": self.kappa1, "kappa2": self.kappa2, "mu1": self.mu1, "mu2": self.mu2}
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
+    """Phase temperatures and alpha1 of every cell (ghosts included) into W; returns the
+    largest stable conduction sub-step."""
+    _, NY, NX = U.shape
+    q0 = eos[0]
+    q1 = eos[1]
+    k1, k2 = tp[0], tp[1]
+    cv1 = q0[1]
+    cv2 = q1[1]
+    dmax = 0.0
+    for j in range(NY):
+        for i in range(NX):
+            m1 = U[AR1, j, i]
+            m2 = U[AR2, j, i]
+            a1 = U[ALPHA, j, i]
+            rho = m1 + m2
+            r1 = m1 / a1
+            r2 = m2 / (1.0 - a1)
+            u = U[MX, j, i] / rho
+            v = U[MY, j, i] / rho
+            lam = U[ARL, j, i] / m1
+            xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            T1 = 0.0
+            T2 = 0.0
+            # effective diffusivity of phase k: conductance alpha_k kappa_k over the heat
+            # capacity its temperature sees when the mixture energy changes at fixed densities
+            # in pressure equilibrium, r_k cv_k xi / xi_k
+            if k1 > 0.0:
+                T1 = phase1_temperature(q0, r1, lam, p)
+                d = a1 * k1 * x1 / (xi * r1 * cv1)
+                if d > dmax:
+                    dmax = d
+            if k2 > 0.0:
+                _, p2, _, _ = xi_pi(q1, r2)
+                T2 = temperature(q1, r2, (x2 * p + p2) / r2)
+                d = (1.0 - a1) * k2 * x2 / (xi * r2 * cv2)
+                if d > dmax:
+                    dmax = d
+            W[W_T1, j, i] = T1
+            W[W_T2, j, i] = T2
+            W[W_A, j, i] = a1
+    return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _velocity_cells(U, W, tp, dx, dy, is2d):
+    """Velocity and viscosity of every cell (ghosts included) into W; returns the largest
+    stable viscous sub-step."""
+    _, NY, NX = U.shape
+    mu1, mu2 = tp[2], tp[3]
+    dmax = 0.0
+    for j in range(NY):
+        for i in range(NX):
+            rho = U[AR1, j, i] + U[AR2, j, i]
+            a1 = U[ALPHA, j, i]
+            mu = a1 * mu1 + (1.0 - a1) * mu2
+            W[W_U, j, i] = U[MX, j, i] / rho
+            W[W_V, j, i] = U[MY, j, i] / rho
+            W[W_MU, j, i] = mu
+            d = 4.0 / 3.0 * mu / rho
+            if d > dmax:
+                dmax = d
+    return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
+
+
+@nb.njit(cache=True, inline="always")
+def _h2(dx, dy, is2d):
+    return min(dx, dy) ** 2 if is2d else dx * dx
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _hm(a, b):
+    """Harmonic mean 2ab/(a+b) (0 when either is 0)."""
+    s = a + b
+    return 2.0 * a * b / s if s > 0.0 else 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _conduction(U, W, D, tp, h, dx, dy, is2d):
+    """U[EN] += h * div(sum_k alpha_k kappa_k grad T_k) on interior cells (face fluxes)."""
+    _, NY, NX = W.shape
+    k1, k2 = tp[0], tp[1]
+    jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
+    for j in range(jlo, jhi):
+        for i in range(NX):
+            D[EN, j, i] = 0.0
+    inv_dx = 1.0 / dx
+    inv_dy = 1.0 / dy
+    for j in range(jlo, jhi):
+        for i in range(NG - 1, NX - NG):
+            aL = W[W_A, j, i]
+            aR = W[W_A, j, i + 1]
+            fe = 0.0
+            if k1 > 0.0:
+                fe -= _hm(aL * k1, aR * k1) * (W[W_T1, j, i + 1] - W[W_T1, j, i]) * inv_dx
+            if k2 > 0.0:
+                fe -= (_hm((1.0 - aL) * k2, (1.0 - aR) * k2)
+                       * (W[W_T2, j, i + 1] - W[W_T2, j, i]) * inv_dx)
+            if i >= NG:
+                D[EN, j, i] -= fe * inv_dx
+            if i + 1 < NX - NG:
+                D[EN, j, i + 1] += fe * inv_dx
+    if is2d:
+        for j in range(NG - 1, NY - NG):
+            for i in range(NG, NX - NG):
+                aS = W[W_A, j, i]
+                aN = W[W_A, j + 1, i]
+                fe = 0.0
+                if k1 > 0.0:
+                    fe -= _hm(aS * k1, aN * k1) * (W[W_T1, j + 1, i] - W[W_T1, j, i]) * inv_dy
+                if k2 > 0.0:
+                    fe -= (_hm((1.0 - aS) * k2, (1.0 - aN) * k2)
+                           * (W[W_T2, j + 1, i] - W[W_T2, j, i]) * inv_dy)
+                if j >= NG:
+                    D[EN, j, i] -= fe * inv_dy
+                if j + 1 < NY - NG:
+                    D[EN, j + 1, i] += fe * inv_dy
+    for j in range(jlo, jhi):
+        for i in range(NG, NX - NG):
+            U[EN, j, i] += h * D[EN, j, i]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _viscous(U, W, D, h, dx, dy, is2d):
+    """Momentum and energy += h * (div tau, div(tau u)) on interior cells (face fluxes)."""
+    _, NY, NX = W.shape
+    jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
+    for j in range(jlo, jhi):
+        for i in range(NX):
+            D[MX, j, i] = 0.0
+            D[MY, j, i] = 0.0
+            D[EN, j, i] = 0.0
+    inv_dx = 1.0 / dx
+    inv_dy = 1.0 / dy
+    # x faces: between i and i+1
+    for j in range(jlo, jhi):
+        for i in range(NG - 1, NX - NG):
+            mu = _hm(W[W_MU, j, i], W[W_MU, j, i + 1])
+            if not (mu > 0.0):
+                continue
+            ux = (W[W_U, j, i + 1] - W[W_U, j, i]) * inv_dx
+            vx = (W[W_V, j, i + 1] - W[W_V, j, i]) * inv_dx
+            uy = 0.0
+            vy = 0.0
+            if is2d:
+                uy = 0.25 * inv_dy * (W[W_U, j + 1, i] - W[W_U, j - 1, i]
+                                      + W[W_U, j + 1, i + 1] - W[W_U, j - 1, i + 1])
+                vy = 0.25 * inv_dy * (W[W_V, j + 1, i] - W[W_V, j - 1, i]
+                                      + W[W_V, j + 1, i + 1] - W[W_V, j - 1, i + 1])
+            txx = mu * (4.0 / 3.0 * ux - 2.0 / 3.0 * vy)
+            txy = mu * (uy + vx)
+            fe = -(txx * 0.5 * (W[W_U, j, i] + W[W_U, j, i + 1])
+                   + txy * 0.5 * (W[W_V, j, i] + W[W_V, j, i + 1]))
+            if i >= NG:
+                D[MX, j, i] += txx * inv_dx
+                D[MY, j, i] += txy * inv_dx
+                D[EN, j, i] -= fe * inv_dx
+            if i + 1 < NX - NG:
+                D[MX, j, i + 1] -= txx * inv_dx
+                D[MY, j, i + 1] -= txy * inv_dx
+                D[EN, j, i + 1] += fe * inv_dx
+    if is2d:
+        for j in range(NG - 1, NY - NG):
+            for i in range(NG, NX - NG):
+                mu = _hm(W[W_MU, j, i], W[W_MU, j + 1, i])
+                if not (mu > 0.0):
+                    continue
+                uy = (W[W_U, j + 1, i] - W[W_U, j, i]) * inv_dy
+                vy = (W[W_V, j + 1, i] - W[W_V, j, i]) * inv_dy
+                ux = 0.25 * inv_dx * (W[W_U, j, i + 1] - W[W_U, j, i - 1]
+                                      + W[W_U, j + 1, i + 1] - W[W_U, j + 1, i - 1])
+                vx = 0.25 * inv_dx * (W[W_V, j, i + 1] - W[W_V, j, i - 1]
+                                      + W[W_V, j + 1, i + 1] - W[W_V, j + 1, i - 1])
+                tyy = mu * (4.0 / 3.0 * vy - 2.0 / 3.0 * ux)
+                txy = mu * (uy + vx)
+                fe = -(txy * 0.5 * (W[W_U, j, i] + W[W_U, j + 1, i])
+                       + tyy * 0.5 * (W[W_V, j, i] + W[W_V, j + 1, i]))
+                if j >= NG:
+                    D[MX, j, i] += txy * inv_dy
+                    D[MY, j, i] += tyy * inv_dy
+                    D[EN, j, i] -= fe * inv_dy
+                if j + 1 < NY - NG:
+                    D[MX, j + 1, i] -= txy * inv_dy
+                    D[MY, j + 1, i] -= tyy * inv_dy
+                    D[EN, j + 1, i] += fe * inv_dy
+    for j in range(jlo, jhi):
+        for i in range(NG, NX - NG):
+            U[MX, j, i] += h * D[MX, j, i]
+            U[MY, j, i] += h * D[MY, j, i]
+            U[EN, j, i] += h * D[EN, j, i]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def transport_step(U, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
+    """Advance U (ghosts included) by conduction, then viscosity, over ``dt``, each
+    sub-cycled to its own limit (a viscous sub-step only recomputes velocities, no EOS).
+
+    ``W`` (at least 6 rows) and ``D`` (U's shape) are scratch. Returns the number of
+    sub-steps taken (conduction + viscosity; 0 when every coefficient is zero)."""
+    _, NY, _ = U.shape
+    is2d = NY > 1
+    total = 0
+    if tp[0] > 0.0 or tp[1] > 0.0:
+        fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+        hmax = _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d)
+        n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
+        for s in range(n):
+            if s > 0:
+                fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+                _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d)
+            _conduction(U, W, D, tp, dt / n, dx, dy, is2d)
+        total += n
+    if tp[2] > 0.0 or tp[3] > 0.0:
+        fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+        hmax = _velocity_cells(U, W, tp, dx, dy, is2d)
+        n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
+        for s in range(n):
+            if s > 0:
+                fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+                _velocity_cells(U, W, tp, dx, dy, is2d)
+            _viscous(U, W, D, dt / n, dx, dy, is2d)
+        total += n
+    return total
