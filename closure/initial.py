@@ -38,6 +38,7 @@ __all__ = [
     "microstructure_bank",
     "particle_velocity",
     "shifted_gas_fraction",
+    "shock_speed",
     "synthetic_frame1",
 ]
 
@@ -52,37 +53,37 @@ def _meso_cfg() -> dict:
     return defaults_for("meso")
 
 
-def particle_velocity(ps: float | np.ndarray, hmx: dict | None = None,
-                      p0: float | None = None) -> np.ndarray:
-    """u_p (m/s) on the linear Us-up Hugoniot with shock pressure ``ps`` (Pa): inverse of
-    ``p = p0 + rho0 (c0 + s u_p) u_p``."""
-    cfg = _meso_cfg()
-    h = hmx or cfg["physics"]["hmx"]
-    p0 = cfg["physics"]["ambient"]["p"] if p0 is None else p0
-    dp = np.maximum(np.asarray(ps, float) - p0, 0.0)
-    c0, s, rho0 = h["c0"], h["s"], h["rho0"]
-    return (-c0 + np.sqrt(c0 * c0 + 4.0 * s * dp / rho0)) / (2.0 * s)
-
-
 @lru_cache(maxsize=1)
-def _hugoniot_T_table() -> tuple[np.ndarray, np.ndarray]:
-    """Hugoniot temperature of the data's HMX EOS tabulated in pressure (0-60 GPa)."""
-    from macro.eos import MieGruneisen
+def _hugoniot_table():
+    """The data's HMX Hugoniot (params.HMX EOS from 1 bar) as monotone cubic interpolants of
+    u_p, Us and T in shock pressure, u_p 0-3 km/s."""
+    from scipy.interpolate import PchipInterpolator
 
-    h = _meso_cfg()["physics"]["hmx"]
-    eos = MieGruneisen(rho0=h["rho0"], c0=h["c0"], s=h["s"], gamma0=h["gamma0"], cv=h["cv"],
-                       T0=h["T0"])
-    up = np.linspace(0.0, 3000.0, 301)
-    us = h["c0"] + h["s"] * up
-    eta = up / us  # 1 - rho0/rho
-    p = h["rho0"] * us * up
-    return p, eos.hugoniot_temperature(eta)
+    cfg = _meso_cfg()
+    h, p0 = cfg["physics"]["hmx"], cfg["physics"]["ambient"]["p"]
+    up = np.linspace(0.0, 3000.0, 601)
+    st = [hugoniot_state(h, u, p0) for u in up]
+    p = np.array([s["p"] for s in st])
+    return (PchipInterpolator(p, up), PchipInterpolator(p, [s["Us"] for s in st]),
+            PchipInterpolator(p, [s["T"] for s in st]), p[0])
+
+
+def particle_velocity(ps: float | np.ndarray) -> np.ndarray:
+    """u_p (m/s) on the data's HMX Hugoniot with shock pressure ``ps`` (Pa)."""
+    f_up, _, _, p0 = _hugoniot_table()
+    return f_up(np.maximum(np.asarray(ps, float), p0))
+
+
+def shock_speed(ps: float | np.ndarray) -> np.ndarray:
+    """Us (m/s) on the data's HMX Hugoniot with shock pressure ``ps`` (Pa)."""
+    _, f_us, _, p0 = _hugoniot_table()
+    return f_us(np.maximum(np.asarray(ps, float), p0))
 
 
 def hugoniot_temperature(ps: float | np.ndarray) -> np.ndarray:
     """HMX Hugoniot temperature (K) at shock pressure ``ps`` (Pa), data EOS (params.HMX)."""
-    p, T = _hugoniot_T_table()
-    return np.interp(np.asarray(ps, float), p, T)
+    _, _, f_T, p0 = _hugoniot_table()
+    return f_T(np.maximum(np.asarray(ps, float), p0))
 
 
 def default_envelope() -> tuple[float, float]:
@@ -130,7 +131,7 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
     ramp = cfg["loading"]["ramp_time"] if ramp_time is None else ramp_time
     ph = cfg["physics"]
     up = float(particle_velocity(ps))
-    us = ph["hmx"]["c0"] + ph["hmx"]["s"] * up
+    us = float(shock_speed(ps))
     if gas_fraction is None:
         gas_fraction = shifted_gas_fraction(pores, ps, grid, dx, t1)
     x = (np.arange(W) + 0.5) * dx

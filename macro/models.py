@@ -128,7 +128,7 @@ class FiveEquationModel(_Kernels):
         self.reactive = Q != 0.0
         self.eos_array = pack_eos(eos1, eos2)
         self.transport = transport if transport is not None and transport.active else None
-        self._tp = self.transport.pack() if self.transport is not None else np.zeros(4)
+        self._tp = self.transport.pack() if self.transport is not None else np.zeros(6)
 
     def apply_transport(self, U, W, D, dt, dx, dy, codes, uwall, inflow) -> int:
         """Conduction and viscosity over ``dt`` (:func:`macro.transport.transport_step`; W and

@@ -7,15 +7,24 @@ limits, so the fused hydro kernel is untouched and each term can be switched off
 **Conduction.** Each phase conducts with its own temperature and volume fraction,
 ``dE/dt = div(sum_k alpha_k kappa_k grad T_k)`` (the phase-conduction form of Baer-Nunziato
 type models): ``T_1`` is the material-1 (HMX-phase) temperature that drives the chemistry
-(:func:`macro.multi.phase1_temperature`), ``T_2`` the gas temperature. The face conductance
-of phase k is the harmonic mean of
-``alpha_k kappa_k`` of the two cells: a face next to a (nearly) pure gas cell carries almost no
-HMX-phase flux (alpha_1 ~ 1e-6 there), so the gas insulates the HMX and the numerically
-meaningless phase temperatures of absent phases never drive a flux.
+(:func:`macro.multi.phase1_temperature`), ``T_2`` the gas temperature. Phase k conducts only in
+cells where it is nearly pure, ``alpha_1 >= alpha_min`` (the data use 0.9, the cells of the T
+channel) and ``alpha_2 >= alpha_min2`` (the data use 0.999), and the face conductance is the
+harmonic mean of ``alpha_k kappa_k`` of the two cells: the gas insulates the HMX, interface
+cells exchange no heat, and the phase temperatures of mixed cells never drive a flux. They are
+numerically mixed: at the upstream surface of a pore hit by the shock (125 nm cells) the gas
+temperature of cells with alpha_1 ~ 0.03 swung between -9600 K and +1850 K within a few steps
+(the mixture pressure between -3 and +1 MPa), and conduction from them drove the neighbouring
+pure gas into tension (a guard failure); HMX-phase conduction out of such cells did the same.
 
 **Viscosity.** Newtonian stress ``tau = mu (grad u + grad u^T - 2/3 div u I)`` (no bulk
-viscosity) in the momentum and energy equations, ``mu = alpha_1 mu_1 + alpha_2 mu_2`` per cell
-and the harmonic mean on faces (a gas layer transmits no shear: free slip at pore surfaces).
+viscosity) in the momentum and energy equations, ``mu = alpha_1 mu_1 + alpha_2 mu_2`` per cell,
+each share only where its phase is nearly pure (the same cut-offs), and the harmonic mean on
+faces (a gas layer transmits no shear: free slip at pore surfaces). The cut-off exists because the
+total-energy-conservative update does not keep each cell's internal energy positive where the
+velocity jumps by a large fraction of itself across a cell: in interface cells, whose internal
+energy is mostly the gas's, it drove the gas into tension (-1 to -16 MPa at the upstream
+surface of a pore as the shock arrived, 125 nm cells, then a guard failure).
 Face gradients: normal derivative from the two cells, tangential one from the four cells
 around the face. In 1D (one row) only x faces exist; the tangential velocity v still diffuses
 (Stokes' first problem).
@@ -43,25 +52,33 @@ from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, _mixture_rows, phase1_tempe
 
 __all__ = ["Transport", "transport_step"]
 
-# work rows (in the solver's W array): T1, T2, u, v, mu, alpha1
-W_T1, W_T2, W_U, W_V, W_MU, W_A = 0, 1, 2, 3, 4, 5
+# work rows (in the solver's W array): T1, T2, u, v, mu, conduction weights of phases 1 and 2
+W_T1, W_T2, W_U, W_V, W_MU, W_A, W_B = 0, 1, 2, 3, 4, 5, 6
 SAFETY = 0.1
 
 
 @dataclass(frozen=True)
 class Transport:
-    """Conductivities (W/(m K)) and shear viscosities (Pa s) of material 1 and material 2."""
+    """Conductivities (W/(m K)) and shear viscosities (Pa s) of material 1 and material 2;
+    material 1 conducts and is viscous only where alpha1 >= ``alpha_min``, material 2 where
+    alpha2 >= ``alpha_min2`` (0: everywhere, weighted by the volume fraction)."""
 
     kappa1: float = 0.0
     kappa2: float = 0.0
     mu1: float = 0.0
     mu2: float = 0.0
+    alpha_min: float = 0.0
+    alpha_min2: float = 0.0
 
     def __post_init__(self):
         for name in ("kappa1", "kappa2", "mu1", "mu2"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0.0):
                 raise ValueError(f"Transport {name}={v!r} must be finite and >= 0")
+        for name in ("alpha_min", "alpha_min2"):
+            v = getattr(self, name)
+            if not (0.0 <= v < 1.0):
+                raise ValueError(f"Transport {name}={v!r} must be in [0, 1)")
 
     @property
     def active(self) -> bool:
@@ -69,10 +86,12 @@ class Transport:
         return any(v > 0.0 for v in (self.kappa1, self.kappa2, self.mu1, self.mu2))
 
     def pack(self) -> np.ndarray:
-        return np.array([self.kappa1, self.kappa2, self.mu1, self.mu2])
+        return np.array([self.kappa1, self.kappa2, self.mu1, self.mu2, self.alpha_min,
+                         self.alpha_min2])
 
     def to_dict(self) -> dict:
-        return {"kappa1": self.kappa1, "kappa2": self.kappa2, "mu1": self.mu1, "mu2": self.mu2}
+        return {"kappa1": self.kappa1, "kappa2": self.kappa2, "mu1": self.mu1, "mu2": self.mu2,
+                "alpha_min": self.alpha_min, "alpha_min2": self.alpha_min2}
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -82,7 +101,7 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
     _, NY, NX = U.shape
     q0 = eos[0]
     q1 = eos[1]
-    k1, k2 = tp[0], tp[1]
+    k1, k2, amin, amin2 = tp[0], tp[1], tp[4], tp[5]
     cv1 = q0[1]
     cv2 = q1[1]
     dmax = 0.0
@@ -99,25 +118,29 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
             lam = U[ARL, j, i] / m1
             xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
             p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            a2 = 1.0 - a1
+            w1 = a1 if (k1 > 0.0 and a1 >= amin) else 0.0
+            w2 = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
             T1 = 0.0
             T2 = 0.0
             # effective diffusivity of phase k: conductance alpha_k kappa_k over the heat
             # capacity its temperature sees when the mixture energy changes at fixed densities
             # in pressure equilibrium, r_k cv_k xi / xi_k
-            if k1 > 0.0:
+            if w1 > 0.0:
                 T1 = phase1_temperature(q0, r1, lam, p)
-                d = a1 * k1 * x1 / (xi * r1 * cv1)
+                d = w1 * k1 * x1 / (xi * r1 * cv1)
                 if d > dmax:
                     dmax = d
-            if k2 > 0.0:
+            if w2 > 0.0:
                 _, p2, _, _ = xi_pi(q1, r2)
                 T2 = temperature(q1, r2, (x2 * p + p2) / r2)
-                d = (1.0 - a1) * k2 * x2 / (xi * r2 * cv2)
+                d = w2 * k2 * x2 / (xi * r2 * cv2)
                 if d > dmax:
                     dmax = d
             W[W_T1, j, i] = T1
             W[W_T2, j, i] = T2
-            W[W_A, j, i] = a1
+            W[W_A, j, i] = w1
+            W[W_B, j, i] = w2
     return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
 
 
@@ -126,13 +149,17 @@ def _velocity_cells(U, W, tp, dx, dy, is2d):
     """Velocity and viscosity of every cell (ghosts included) into W; returns the largest
     stable viscous sub-step."""
     _, NY, NX = U.shape
-    mu1, mu2 = tp[2], tp[3]
+    mu1, mu2, amin, amin2 = tp[2], tp[3], tp[4], tp[5]
     dmax = 0.0
     for j in range(NY):
         for i in range(NX):
             rho = U[AR1, j, i] + U[AR2, j, i]
             a1 = U[ALPHA, j, i]
-            mu = a1 * mu1 + (1.0 - a1) * mu2
+            mu = 0.0
+            if a1 >= amin:
+                mu += a1 * mu1
+            if 1.0 - a1 >= amin2:
+                mu += (1.0 - a1) * mu2
             W[W_U, j, i] = U[MX, j, i] / rho
             W[W_V, j, i] = U[MY, j, i] / rho
             W[W_MU, j, i] = mu
@@ -167,14 +194,10 @@ def _conduction(U, W, D, tp, h, dx, dy, is2d):
     inv_dy = 1.0 / dy
     for j in range(jlo, jhi):
         for i in range(NG - 1, NX - NG):
-            aL = W[W_A, j, i]
-            aR = W[W_A, j, i + 1]
-            fe = 0.0
-            if k1 > 0.0:
-                fe -= _hm(aL * k1, aR * k1) * (W[W_T1, j, i + 1] - W[W_T1, j, i]) * inv_dx
-            if k2 > 0.0:
-                fe -= (_hm((1.0 - aL) * k2, (1.0 - aR) * k2)
-                       * (W[W_T2, j, i + 1] - W[W_T2, j, i]) * inv_dx)
+            fe = -(_hm(W[W_A, j, i] * k1, W[W_A, j, i + 1] * k1)
+                   * (W[W_T1, j, i + 1] - W[W_T1, j, i])
+                   + _hm(W[W_B, j, i] * k2, W[W_B, j, i + 1] * k2)
+                   * (W[W_T2, j, i + 1] - W[W_T2, j, i])) * inv_dx
             if i >= NG:
                 D[EN, j, i] -= fe * inv_dx
             if i + 1 < NX - NG:
@@ -182,14 +205,10 @@ def _conduction(U, W, D, tp, h, dx, dy, is2d):
     if is2d:
         for j in range(NG - 1, NY - NG):
             for i in range(NG, NX - NG):
-                aS = W[W_A, j, i]
-                aN = W[W_A, j + 1, i]
-                fe = 0.0
-                if k1 > 0.0:
-                    fe -= _hm(aS * k1, aN * k1) * (W[W_T1, j + 1, i] - W[W_T1, j, i]) * inv_dy
-                if k2 > 0.0:
-                    fe -= (_hm((1.0 - aS) * k2, (1.0 - aN) * k2)
-                           * (W[W_T2, j + 1, i] - W[W_T2, j, i]) * inv_dy)
+                fe = -(_hm(W[W_A, j, i] * k1, W[W_A, j + 1, i] * k1)
+                       * (W[W_T1, j + 1, i] - W[W_T1, j, i])
+                       + _hm(W[W_B, j, i] * k2, W[W_B, j + 1, i] * k2)
+                       * (W[W_T2, j + 1, i] - W[W_T2, j, i])) * inv_dy
                 if j >= NG:
                     D[EN, j, i] -= fe * inv_dy
                 if j + 1 < NY - NG:
@@ -274,7 +293,7 @@ def transport_step(U, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
     """Advance U (ghosts included) by conduction, then viscosity, over ``dt``, each
     sub-cycled to its own limit (a viscous sub-step only recomputes velocities, no EOS).
 
-    ``W`` (at least 6 rows) and ``D`` (U's shape) are scratch. Returns the number of
+    ``W`` (at least 7 rows) and ``D`` (U's shape) are scratch. Returns the number of
     sub-steps taken (conduction + viscosity; 0 when every coefficient is zero)."""
     _, NY, _ = U.shape
     is2d = NY > 1
