@@ -62,6 +62,16 @@ def test_hayes_hugoniot_matches_independent_form(u_p):
     assert hs["T"] == pytest.approx(T, rel=1e-9)
 
 
+@pytest.mark.parametrize("u_p", [0.0, 300.0, 1000.0, 2000.0])
+def test_numba_free_hugoniot_matches_macro_eos(u_p):
+    """closure.data.params' closed-form Hugoniot (table queries import no Numba) is the one of
+    macro.eos.Hayes (Rankine-Hugoniot on the xi/Pi form) from 1 bar."""
+    a = hugoniot_state(HMX, u_p, 1e5)
+    b = HAYES.hugoniot(u_p, RHO0, 1e5)
+    for k in ("Us", "rho", "p", "e", "T"):
+        assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-6)
+
+
 def test_hayes_loading_range_numbers():
     """The numbers docs/data.md and params quote: 2.0 / 9.8 / 18.0 GPa and 334 / 492 / 727 K at
     u_p 0.3 / 1.0 / 1.5 km/s; 20 GPa reached at ~1.6 km/s; bulk T below 875 K at the top of the

@@ -72,6 +72,7 @@ Why these numbers (see ``docs/data.md`` for the measurements behind them):
 from __future__ import annotations
 
 import copy
+import math
 
 __all__ = [
     "AMBIENT",
@@ -209,22 +210,57 @@ def products_eos(products: dict):
                R2=products["R2"], omega=products["omega"], cv=products["cv"])
 
 
-def _key(hmx: dict) -> tuple:
-    return tuple(sorted((k, v) for k, v in hmx.items()))
+def _hayes_hugoniot(h: dict, u_p: float, p0: float) -> dict:
+    """Hayes-EOS Hugoniot from (rho0, p0) in closed form per volume, solved for V by brentq.
 
+    ``p = p_T(V) + Gamma0 rho0 cv (T - T0)``, ``e = e_T(V) + cv (T - T0)`` (``macro.eos.Hayes``,
+    which the tests check against this); plain NumPy/SciPy, so the closure's table queries need
+    no Numba."""
+    from scipy.optimize import brentq
 
-_EOS_CACHE: dict = {}
+    rho0, K0, N, g0, cv, T0 = (float(h[k]) for k in ("rho0", "K0", "N", "gamma0", "cv", "T0"))
+    V0 = 1.0 / rho0
+    a = g0 * rho0  # thermal pressure per unit thermal energy density
+    e_a = p0 / a  # energy of the initial state (rho0, p0): e_T(V0) = 0
+
+    def state(V):
+        x = V0 / V
+        dv = V / V0 - 1.0
+        th = T0 * g0 * cv
+        if x >= 1.0:
+            pT = K0 / N * (x**N - 1.0)
+            eT = th * dv - K0 * V0 / N * ((x ** (N - 1.0) - 1.0) / (1.0 - N) - dv)
+        else:
+            pT = -K0 * dv
+            eT = th * dv + 0.5 * K0 * V0 * dv * dv
+        theta = (0.5 * (pT + p0) * (V0 - V) + e_a - eT) / (1.0 - 0.5 * a * (V0 - V))
+        return pT + a * theta, eT + theta, T0 + theta / cv
+
+    if u_p <= 0.0:
+        p, e, T = state(V0)
+        c = math.sqrt(K0 / rho0 + g0 * g0 * cv * T)
+        return {"Us": float(c), "rho": rho0, "p": float(p), "e": float(e), "T": float(T)}
+    u2 = float(u_p) ** 2
+    V = brentq(lambda V: (state(V)[0] - p0) * (V0 - V) - u2, 0.3 * V0, V0 * (1.0 - 1e-15),
+               xtol=1e-18, rtol=1e-15)
+    p, e, T = state(V)
+    return {"Us": float(V0 * math.sqrt((p - p0) / (V0 - V))), "rho": float(1.0 / V),
+            "p": float(p), "e": float(e), "T": float(T)}
 
 
 def hugoniot_state(hmx: dict, u_p: float, p0: float) -> dict:
     """Shocked HMX of particle velocity u_p from (rho0, p0): Us, rho, p (Pa), e, T (K).
 
-    Rankine-Hugoniot with the HMX EOS of ``hmx`` (:meth:`macro.eos.EOS.hugoniot`)."""
-    key = _key(hmx)
-    eos = _EOS_CACHE.get(key)
-    if eos is None:
-        eos = _EOS_CACHE[key] = hmx_eos(hmx)
-    return eos.hugoniot(float(u_p), hmx["rho0"], float(p0))
+    Hayes EOS: closed form (``_hayes_hugoniot``, no Numba); ``us_up``: the linear Hugoniot, T
+    from ``macro.eos.MieGruneisen``."""
+    if hmx["eos"] == "hayes":
+        return _hayes_hugoniot(hmx, float(u_p), float(p0))
+    us = hmx["c0"] + hmx["s"] * u_p
+    rho = hmx["rho0"] * us / (us - u_p) if u_p > 0 else hmx["rho0"]
+    p = p0 + hmx["rho0"] * us * u_p
+    e = 0.5 * (p + p0) * (1.0 / hmx["rho0"] - 1.0 / rho)
+    T = float(hmx_eos(hmx).hugoniot_temperature(1.0 - hmx["rho0"] / rho)[0])
+    return {"Us": us, "rho": rho, "p": p, "e": e, "T": T}
 
 
 def defaults_for(scale: str) -> dict:
