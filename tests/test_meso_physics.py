@@ -72,6 +72,18 @@ def test_numba_free_hugoniot_matches_macro_eos(u_p):
         assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-6)
 
 
+def test_previous_us_up_hugoniot_matches_macro():
+    """The previous EOS (params.PREVIOUS_HMX, still used for the shipped closure's patches):
+    the Numba-free Hugoniot temperature equals macro.eos.MieGruneisen's."""
+    from closure.data.params import PREVIOUS_HMX
+
+    mg = hmx_eos(PREVIOUS_HMX)
+    for up in (700.0, 1500.0):
+        a = hugoniot_state(PREVIOUS_HMX, up, 1e5)
+        assert a["T"] == pytest.approx(mg.hugoniot_temperature(1 - RHO0 / a["rho"])[0], rel=1e-6)
+    assert hugoniot_state(PREVIOUS_HMX, 1500.0, 1e5)["T"] == pytest.approx(745.0, abs=1.0)
+
+
 def test_hayes_loading_range_numbers():
     """The numbers docs/data.md and params quote: 2.0 / 9.8 / 18.0 GPa and 334 / 492 / 727 K at
     u_p 0.3 / 1.0 / 1.5 km/s; 20 GPa reached at ~1.6 km/s; bulk T below 875 K at the top of the

@@ -79,6 +79,7 @@ __all__ = [
     "DEFAULTS",
     "GAS",
     "HMX",
+    "PREVIOUS_HMX",
     "PRODUCTS",
     "REACTION",
     "SCALES",
@@ -94,6 +95,11 @@ __all__ = [
 #: PBX 9404 fit c0 2423 m/s, s 1.883), same Gamma0 and cv.
 HMX: dict = {"eos": "hayes", "rho0": 1900.0, "K0": 13.5e9, "N": 9.3, "gamma0": 1.1,
              "cv": 1500.0, "T0": 300.0, "c0": 2423.0, "s": 1.883}
+
+#: The HMX EOS of data sets generated before the beta-HMX change (Mader's PBX 9404 Us-up fit,
+#: Gamma0 1.1, cv 1500): closure.runner builds the initial patches of models whose card does
+#: not record ``data.meso.hmx`` on this Hugoniot, the one they were trained on.
+PREVIOUS_HMX: dict = dict(HMX, eos="us_up")
 
 #: HMX detonation products, JWL (A, B in Pa; rho0 = 1/V0 of the fit, kg/m3).
 PRODUCTS: dict = {"enabled": True, "A": 858.0805e9, "B": 7.546531e9, "R1": 4.306, "R2": 0.80,
@@ -255,12 +261,32 @@ def hugoniot_state(hmx: dict, u_p: float, p0: float) -> dict:
     from ``macro.eos.MieGruneisen``."""
     if hmx["eos"] == "hayes":
         return _hayes_hugoniot(hmx, float(u_p), float(p0))
-    us = hmx["c0"] + hmx["s"] * u_p
-    rho = hmx["rho0"] * us / (us - u_p) if u_p > 0 else hmx["rho0"]
-    p = p0 + hmx["rho0"] * us * u_p
-    e = 0.5 * (p + p0) * (1.0 / hmx["rho0"] - 1.0 / rho)
-    T = float(hmx_eos(hmx).hugoniot_temperature(1.0 - hmx["rho0"] / rho)[0])
-    return {"Us": us, "rho": rho, "p": p, "e": e, "T": T}
+    return _us_up_hugoniot(hmx, float(u_p), float(p0))
+
+
+def _us_up_hugoniot(h: dict, u_p: float, p0: float) -> dict:
+    """Linear Us-up Hugoniot; T integrated along it as ``macro.eos.MieGruneisen`` does
+    (Gamma*rho constant, constant cv; tested equal), in SciPy so that no Numba is imported."""
+    from scipy.integrate import solve_ivp
+
+    rho0, c0, s, g0, cv, T0 = (float(h[k]) for k in ("rho0", "c0", "s", "gamma0", "cv", "T0"))
+    us = c0 + s * u_p
+    eta = u_p / us
+    k = rho0 * c0 * c0
+
+    def rhs(x, T):
+        ph = k * x / (1.0 - s * x) ** 2
+        dph = k * (1.0 + s * x) / (1.0 - s * x) ** 3
+        return 0.5 / (rho0 * cv) * (x * dph - ph) + g0 * T
+
+    T = T0
+    if eta > 0.0:
+        T = float(solve_ivp(rhs, (0.0, eta), [T0], rtol=1e-10, atol=1e-8,
+                            method="DOP853").y[0, -1])
+    rho = rho0 / (1.0 - eta)
+    p = p0 + rho0 * us * u_p
+    return {"Us": us, "rho": rho, "p": p, "e": 0.5 * (p + p0) * (1.0 / rho0 - 1.0 / rho),
+            "T": T}
 
 
 def defaults_for(scale: str) -> dict:
