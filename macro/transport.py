@@ -19,7 +19,8 @@ pure gas into tension (a guard failure); HMX-phase conduction out of such cells 
 
 **Viscosity.** Newtonian stress ``tau = mu (grad u + grad u^T - 2/3 div u I)`` (no bulk
 viscosity) in the momentum and energy equations, ``mu = alpha_1 mu_1 + alpha_2 mu_2`` per cell,
-each share only where its phase is nearly pure (the same cut-offs), and the harmonic mean on
+each share only where its phase is nearly pure (the same cut-offs), material 1's scaled by
+``1 - lambda`` (its reacted part is gaseous products), and the harmonic mean on
 faces (a gas layer transmits no shear: free slip at pore surfaces). The cut-off exists because the
 total-energy-conservative update does not keep each cell's internal energy positive where the
 velocity jumps by a large fraction of itself across a cell: in interface cells, whose internal
@@ -153,11 +154,14 @@ def _velocity_cells(U, W, tp, dx, dy, is2d):
     dmax = 0.0
     for j in range(NY):
         for i in range(NX):
-            rho = U[AR1, j, i] + U[AR2, j, i]
+            m1 = U[AR1, j, i]
+            rho = m1 + U[AR2, j, i]
             a1 = U[ALPHA, j, i]
             mu = 0.0
             if a1 >= amin:
-                mu += a1 * mu1
+                # the reacted part of material 1 is gaseous products: no HMX viscosity
+                lam = U[ARL, j, i] / m1
+                mu += a1 * mu1 * (1.0 - min(max(lam, 0.0), 1.0))
             if 1.0 - a1 >= amin2:
                 mu += (1.0 - a1) * mu2
             W[W_U, j, i] = U[MX, j, i] / rho
