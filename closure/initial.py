@@ -38,6 +38,7 @@ __all__ = [
     "microstructure_bank",
     "particle_velocity",
     "shifted_gas_fraction",
+    "shock_speed",
     "synthetic_frame1",
 ]
 
@@ -52,44 +53,51 @@ def _meso_cfg() -> dict:
     return defaults_for("meso")
 
 
-def particle_velocity(ps: float | np.ndarray, hmx: dict | None = None,
-                      p0: float | None = None) -> np.ndarray:
-    """u_p (m/s) on the linear Us-up Hugoniot with shock pressure ``ps`` (Pa): inverse of
-    ``p = p0 + rho0 (c0 + s u_p) u_p``."""
-    cfg = _meso_cfg()
-    h = hmx or cfg["physics"]["hmx"]
-    p0 = cfg["physics"]["ambient"]["p"] if p0 is None else p0
-    dp = np.maximum(np.asarray(ps, float) - p0, 0.0)
-    c0, s, rho0 = h["c0"], h["s"], h["rho0"]
-    return (-c0 + np.sqrt(c0 * c0 + 4.0 * s * dp / rho0)) / (2.0 * s)
+def _key(hmx: dict | None) -> tuple:
+    h = _meso_cfg()["physics"]["hmx"] if hmx is None else hmx
+    return tuple(sorted(h.items()))
 
 
-@lru_cache(maxsize=1)
-def _hugoniot_T_table() -> tuple[np.ndarray, np.ndarray]:
-    """Hugoniot temperature of the data's HMX EOS tabulated in pressure (0-60 GPa)."""
-    from macro.eos import MieGruneisen
+@lru_cache(maxsize=4)
+def _hugoniot_table(key: tuple):
+    """An HMX Hugoniot (from 1 bar) as monotone cubic interpolants of u_p, Us and T in shock
+    pressure, u_p 0-3 km/s."""
+    from scipy.interpolate import PchipInterpolator
 
-    h = _meso_cfg()["physics"]["hmx"]
-    eos = MieGruneisen(rho0=h["rho0"], c0=h["c0"], s=h["s"], gamma0=h["gamma0"], cv=h["cv"],
-                       T0=h["T0"])
-    up = np.linspace(0.0, 3000.0, 301)
-    us = h["c0"] + h["s"] * up
-    eta = up / us  # 1 - rho0/rho
-    p = h["rho0"] * us * up
-    return p, eos.hugoniot_temperature(eta)
-
-
-def hugoniot_temperature(ps: float | np.ndarray) -> np.ndarray:
-    """HMX Hugoniot temperature (K) at shock pressure ``ps`` (Pa), data EOS (params.HMX)."""
-    p, T = _hugoniot_T_table()
-    return np.interp(np.asarray(ps, float), p, T)
+    h, p0 = dict(key), _meso_cfg()["physics"]["ambient"]["p"]
+    up = np.linspace(0.0, 3000.0, 601)
+    st = [hugoniot_state(h, u, p0) for u in up]
+    p = np.array([s["p"] for s in st])
+    return (PchipInterpolator(p, up), PchipInterpolator(p, [s["Us"] for s in st]),
+            PchipInterpolator(p, [s["T"] for s in st]), p[0])
 
 
-def default_envelope() -> tuple[float, float]:
-    """Shock-pressure range (Pa) of the meso data's loading config (u_p 0.7-1.5 km/s)."""
+def particle_velocity(ps: float | np.ndarray, hmx: dict | None = None) -> np.ndarray:
+    """u_p (m/s) on the HMX Hugoniot (``hmx`` table; default: the data's, params.HMX) with
+    shock pressure ``ps`` (Pa)."""
+    f_up, _, _, p0 = _hugoniot_table(_key(hmx))
+    return f_up(np.maximum(np.asarray(ps, float), p0))
+
+
+def shock_speed(ps: float | np.ndarray, hmx: dict | None = None) -> np.ndarray:
+    """Us (m/s) on the HMX Hugoniot with shock pressure ``ps`` (Pa)."""
+    _, f_us, _, p0 = _hugoniot_table(_key(hmx))
+    return f_us(np.maximum(np.asarray(ps, float), p0))
+
+
+def hugoniot_temperature(ps: float | np.ndarray, hmx: dict | None = None) -> np.ndarray:
+    """HMX Hugoniot temperature (K) at shock pressure ``ps`` (Pa)."""
+    _, _, f_T, p0 = _hugoniot_table(_key(hmx))
+    return f_T(np.maximum(np.asarray(ps, float), p0))
+
+
+def default_envelope(hmx: dict | None = None) -> tuple[float, float]:
+    """Shock-pressure range (Pa) of the meso data's loading config (u_p 0.7-1.5 km/s) on the
+    HMX Hugoniot of ``hmx`` (default: the data's)."""
     cfg = _meso_cfg()
     lo, hi = cfg["loading"]["u_p"]
-    h, p0 = cfg["physics"]["hmx"], cfg["physics"]["ambient"]["p"]
+    h = cfg["physics"]["hmx"] if hmx is None else hmx
+    p0 = cfg["physics"]["ambient"]["p"]
     return float(hugoniot_state(h, lo, p0)["p"]), float(hugoniot_state(h, hi, p0)["p"])
 
 
@@ -117,11 +125,13 @@ def microstructure_bank(n: int, seed: int = 0, grid: tuple[int, int] = DEFAULT_G
 def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAULT_GRID, *,
                      dx: float | None = None, t1: float | None = None,
                      ramp_time: float | None = None, front_width: float = 1.0,
-                     gas_fraction: np.ndarray | None = None) -> np.ndarray:
+                     gas_fraction: np.ndarray | None = None,
+                     hmx: dict | None = None) -> np.ndarray:
     """Normalized (3, H, W) float32 frame: planar shock at ``ps`` (Pa) entered from x_low.
 
     ``pores`` are in the frame-0 positions (as stored per sample in the data set);
     ``gas_fraction`` (H, W) may be passed instead to skip rasterization (already shifted).
+    ``hmx``: the HMX EOS table of the Hugoniot (default: the data generator's, params.HMX).
     """
     cfg = _meso_cfg()
     H, W = grid
@@ -129,15 +139,15 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
     t1 = cfg["time"]["frame_dt"] if t1 is None else t1
     ramp = cfg["loading"]["ramp_time"] if ramp_time is None else ramp_time
     ph = cfg["physics"]
-    up = float(particle_velocity(ps))
-    us = ph["hmx"]["c0"] + ph["hmx"]["s"] * up
+    up = float(particle_velocity(ps, hmx))
+    us = float(shock_speed(ps, hmx))
     if gas_fraction is None:
-        gas_fraction = shifted_gas_fraction(pores, ps, grid, dx, t1)
+        gas_fraction = shifted_gas_fraction(pores, ps, grid, dx, t1, hmx)
     x = (np.arange(W) + 0.5) * dx
     x_front = (us - up) * max(t1 - 0.5 * ramp, 0.0)
     w = 0.5 * (1.0 - np.tanh((x - x_front) / (front_width * dx)))  # 1 behind the front
     p_amb, T_amb = ph["ambient"]["p"], ph["ambient"]["T"]
-    T = T_amb + (float(hugoniot_temperature(ps)) - T_amb) * w
+    T = T_amb + (float(hugoniot_temperature(ps, hmx)) - T_amb) * w
     P = p_amb + (float(ps) - p_amb) * w
     floor = ph["alpha_floor"]
     mu = np.clip(1.0 - gas_fraction, floor, 1.0 - floor)
@@ -150,13 +160,14 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
 
 
 def shifted_gas_fraction(pores: list[dict], ps: float, grid: tuple[int, int] = DEFAULT_GRID,
-                         dx: float | None = None, t1: float | None = None) -> np.ndarray:
+                         dx: float | None = None, t1: float | None = None,
+                         hmx: dict | None = None) -> np.ndarray:
     """Gas fraction (H, W) of ``pores`` moved by ``-u_p(ps) * t1`` (see module docstring)."""
     cfg = _meso_cfg()
     H, W = grid
     dx = cfg["grid"]["dx"] if dx is None else dx
     t1 = cfg["time"]["frame_dt"] if t1 is None else t1
-    up = float(particle_velocity(ps))
+    up = float(particle_velocity(ps, hmx))
     shifted = [dict(p, x=p["x"] - up * t1) for p in pores]
     if not shifted:
         return np.zeros((H, W))

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from closure import kernels
+from closure.data.params import PREVIOUS_HMX
 from closure.initial import (
     DEFAULT_GRID,
     default_envelope,
@@ -85,6 +86,9 @@ class MesoRunner:
         self.model = model.eval()
         self.card = card
         self.grid = tuple(int(g) for g in (grid or meso.get("grid") or DEFAULT_GRID))
+        # the HMX Hugoniot of the patches: the one of the model's training data (cards written
+        # before the data recorded it were trained on data of params.PREVIOUS_HMX)
+        self.hmx = dict(meso.get("hmx") or PREVIOUS_HMX)
         self.dt_meso = float(dt_meso or meso.get("dt") or DEFAULT_DT_MESO)
         # the patch starts at frame 1 of the data: the card's n_t counts frames from its
         # first_frame (absent: 0) on, so the trained trajectories reach n_t + first - 2 steps on
@@ -163,7 +167,7 @@ class MesoRunner:
                     return float(ps.min()), float(ps.max())
             except (OSError, KeyError, ValueError, IndexError):
                 pass
-        return default_envelope()
+        return default_envelope(self.hmx)
 
     def _gpu_model(self) -> LatentClosureModel:
         """The model's copy on the GPU, made again when the weights changed (optimizer steps,
@@ -179,8 +183,8 @@ class MesoRunner:
         """(N, 3, H, W) float32 synthetic frame-1 patches at ``ps`` (Pa) with bank ``members``."""
         out = np.empty((len(ps), 3, *self.grid), np.float32)
         for n, (p, m) in enumerate(zip(ps, members, strict=True)):
-            gas = shifted_gas_fraction(self.bank[int(m)], float(p), self.grid)
-            out[n] = synthetic_frame1(float(p), [], self.grid, gas_fraction=gas)
+            gas = shifted_gas_fraction(self.bank[int(m)], float(p), self.grid, hmx=self.hmx)
+            out[n] = synthetic_frame1(float(p), [], self.grid, gas_fraction=gas, hmx=self.hmx)
         return out
 
     @torch.inference_mode()

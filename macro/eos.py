@@ -9,6 +9,7 @@ ideal gas          1/(gamma-1)             0
 stiffened gas      1/(gamma-1)             gamma*p_inf/(gamma-1)
 Mie-Grueneisen     rho/(Gamma0*rho0)       rho*(e_H - p_H/(Gamma0*rho0))   (Gamma*rho const)
 JWL                1/omega                 -p_ref(rho)/omega
+Hayes              rho/(Gamma0*rho0)       rho*(e_T - p_T/(Gamma0*rho0))   (T0 isotherm)
 =================  ======================  ==========================================
 
 This one form gives pressure, sound speed and the diffuse-interface mixture rule
@@ -20,7 +21,11 @@ kernels need a single code path. Each Python class packs its parameters into a f
 Temperature models (constant cv): ideal/stiffened ``e = cv*T (+ p_inf/rho)``; Mie-Grueneisen
 ``T = T_H(rho) + (e - e_H(rho))/cv`` with the Hugoniot temperature ``T_H`` integrated once at
 construction and tabulated; JWL ``p = A exp(-R1 V) + B exp(-R2 V) + omega*rho*cv*T`` with
-``V = rho0/rho``.
+``V = rho0/rho``; Hayes ``T = T0 + (e - e_T(rho))/cv`` exactly (its reference is an isotherm).
+
+A reacting material's packed vector may carry its products EOS in its tail
+(:class:`ReactiveEOS`): the five-equation kernels mix the two at the phase density by the
+reaction progress (:func:`macro.multi.phase1_xi_pi`) without another EOS row.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ __all__ = [
     "StiffenedGas",
     "MieGruneisen",
     "JWL",
+    "Hayes",
+    "ReactiveEOS",
     "pack_eos",
     "xi_pi",
     "pressure",
@@ -44,11 +51,14 @@ __all__ = [
     "temperature",
 ]
 
-# Packed layout: slot 0 kind, slot 1 cv, slots 2.. kind-specific, table from HEADER on.
-KIND_IDEAL, KIND_STIFFENED, KIND_MG, KIND_JWL = 0, 1, 2, 3
+# Packed layout: slot 0 kind, slot 1 cv, slots 2.. kind-specific, table from HEADER on; a
+# reacting material's products EOS (its header) from PRODUCTS_OFF on, flagged in PRODUCTS_FLAG.
+KIND_IDEAL, KIND_STIFFENED, KIND_MG, KIND_JWL, KIND_HAYES = 0, 1, 2, 3, 4
 HEADER = 16
 MG_TABLE = 1024
-PACK_SIZE = HEADER + MG_TABLE
+PRODUCTS_FLAG = HEADER - 1
+PRODUCTS_OFF = HEADER + MG_TABLE
+PACK_SIZE = PRODUCTS_OFF + HEADER
 
 
 class EOS:
@@ -82,6 +92,41 @@ class EOS:
     def temperature(self, rho, e):
         """Temperature (K) from density and specific internal energy."""
         return self._apply(_vec_temperature, rho, e)
+
+    def hugoniot(self, u_p: float, rho_a: float, p_a: float) -> dict:
+        """Shock state of particle velocity ``u_p`` (m/s) from the state (``rho_a``, ``p_a``)
+        at rest: Rankine-Hugoniot with this EOS, ``e - e_a = (p + p_a)(V_a - V)/2``.
+
+        Returns ``Us``, ``rho``, ``p``, ``e``, ``T`` (SI). Valid for any xi/Pi EOS whose
+        Hugoniot is monotone in density (all here in the range of interest)."""
+        from scipy.optimize import brentq
+
+        e_a = float(self.energy(rho_a, p_a))
+        Va = 1.0 / rho_a
+        u2 = float(u_p) ** 2
+        if u2 == 0.0:
+            return {"Us": float(self.sound_speed(rho_a, p_a)), "rho": float(rho_a),
+                    "p": float(p_a), "e": e_a, "T": float(self.temperature(rho_a, e_a))}
+
+        def p_h(rho):
+            xi, pi = _xi_pi_py(self.packed, rho)
+            dv = Va - 1.0 / rho
+            return (e_a + 0.5 * p_a * dv - pi / rho) / (xi / rho - 0.5 * dv)
+
+        def f(rho):
+            return (p_h(rho) - p_a) * (Va - 1.0 / rho) - u2
+
+        hi = rho_a * 1.05
+        while f(hi) < 0.0:
+            hi = rho_a + 2.0 * (hi - rho_a)
+            if hi > 10.0 * rho_a:
+                raise ValueError(f"no Hugoniot state for u_p={u_p!r} below 10 rho_a")
+        rho = brentq(f, rho_a * (1.0 + 1e-14), hi, xtol=1e-14 * rho_a, rtol=1e-14)
+        p = p_h(rho)
+        e = e_a + 0.5 * (p + p_a) * (Va - 1.0 / rho)
+        us = float(np.sqrt((p - p_a) / (Va - 1.0 / rho)) * Va)
+        return {"Us": us, "rho": float(rho), "p": float(p), "e": float(e),
+                "T": float(self.temperature(rho, e))}
 
     def _apply(self, fn, a, b):
         a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
@@ -210,7 +255,8 @@ class MieGruneisen(EOS):
         a[0], a[1] = KIND_MG, self.cv
         a[2], a[3], a[4], a[5] = self.gamma0, self.rho0, self.c0, self.s
         a[6], a[7], a[8] = self.T0, self.eta_min, self.eta_max
-        a[HEADER:] = self.hugoniot_temperature(np.linspace(self.eta_min, self.eta_max, MG_TABLE))
+        a[HEADER:HEADER + MG_TABLE] = self.hugoniot_temperature(
+            np.linspace(self.eta_min, self.eta_max, MG_TABLE))
         return a
 
 
@@ -238,6 +284,72 @@ class JWL(EOS):
         return a
 
 
+@dataclass(frozen=True)
+class Hayes(EOS):
+    """Hayes EOS: Mie-Grueneisen about the ``T0`` isotherm, ``Gamma*rho`` constant, constant cv.
+
+    Isotherm (Murnaghan) ``p_T = K0/N ((rho/rho0)^N - 1)`` in compression; in expansion
+    ``p_T = K0 (1 - rho0/rho)`` (the same slope at rho0; Murnaghan's tends to ``-K0/N`` with a
+    vanishing sound speed, which mixed cells of a diffuse interface would reach). With
+    ``Gamma/V`` constant the energy is ``e = e_T(V) + cv (T - T0)``, ``de_T/dV = T0 Gamma0 cv/V0
+    - p_T``, ``e = 0`` at (rho0, T0), so ``p = p_T + Gamma0 rho0 cv (T - T0)`` and the
+    temperature is exact (no table). LANL EOSlib ``HMX.data`` lists this form for beta-HMX
+    (``Hayes=HMX``: K0 13.5 GPa, N 9.3 from the hydrostatic data of Olinger, Roof & Cady 1978,
+    Gamma0 1.1, cv 1.5 kJ/(kg K)).
+    """
+
+    rho0: float
+    K0: float
+    N: float
+    gamma0: float
+    cv: float
+    T0: float = 300.0
+    kind: int = field(default=KIND_HAYES, init=False, repr=False)
+
+    def __post_init__(self):
+        for name in ("rho0", "K0", "gamma0", "cv", "T0"):
+            _check_positive(name, getattr(self, name), "> 0")
+        if not (np.isfinite(self.N) and self.N > 1.0):
+            raise ValueError(f"N={self.N!r} must be finite and > 1")
+
+    def pack(self) -> np.ndarray:
+        a = np.zeros(PACK_SIZE)
+        a[0], a[1] = KIND_HAYES, self.cv
+        a[2], a[3], a[4], a[5], a[6] = self.gamma0, self.rho0, self.K0, self.N, self.T0
+        return a
+
+
+@dataclass(frozen=True)
+class ReactiveEOS(EOS):
+    """A reacting material: its reactant EOS, with the products EOS packed into the tail.
+
+    As a plain EOS (Python helpers, kernels that ignore the tail) it is the reactant. The
+    five-equation kernels mix reactant and products at the phase density and pressure by the
+    reaction progress lambda, ``e = (1 - lam) e_r(rho, p) + lam (e_p(rho, p) - Q)``: the rule
+    of :func:`macro.euler.mix_xi_pi` (see :mod:`macro.materials`), so a burning phase follows
+    the products EOS as it expands.
+    """
+
+    reactant: EOS
+    products: EOS
+    kind: int = field(default=-1, init=False, repr=False)
+
+    def __post_init__(self):
+        if isinstance(self.reactant, ReactiveEOS) or isinstance(self.products, ReactiveEOS):
+            raise ValueError("ReactiveEOS cannot nest another ReactiveEOS")
+        object.__setattr__(self, "kind", self.reactant.kind)
+
+    def pack(self) -> np.ndarray:
+        a = self.reactant.pack().copy()
+        a[PRODUCTS_FLAG] = 1.0
+        a[PRODUCTS_OFF:PRODUCTS_OFF + HEADER] = self.products.pack()[:HEADER]
+        return a
+
+    def to_dict(self) -> dict:
+        return {"type": "ReactiveEOS", "reactant": self.reactant.to_dict(),
+                "products": self.products.to_dict()}
+
+
 def pack_eos(*eos: EOS) -> np.ndarray:
     """Stack packed EOS vectors into the (n, PACK_SIZE) array the kernels take."""
     return np.ascontiguousarray(np.stack([e.packed for e in eos]))
@@ -245,7 +357,7 @@ def pack_eos(*eos: EOS) -> np.ndarray:
 
 #: EOS classes by the ``type`` name of their config tables (macro.config validates against it).
 EOS_TYPES: dict[str, type[EOS]] = {c.__name__: c for c in (IdealGas, StiffenedGas, MieGruneisen,
-                                                            JWL)}
+                                                            JWL, Hayes)}
 
 
 def eos_from_dict(d: dict) -> EOS:
@@ -307,6 +419,26 @@ def _jwl_ref(q, rho):
     return pr, (d1 + d2) * dV
 
 
+@nb.njit(cache=True, inline="always")
+def _hayes_ref(q, rho):
+    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`)."""
+    cv, g0, rho0, K0, N, T0 = q[1], q[2], q[3], q[4], q[5], q[6]
+    x = rho / rho0
+    th = T0 * g0 * cv
+    dv = 1.0 / x - 1.0  # (V - V0)/V0
+    if x >= 1.0:
+        xn1 = x ** (N - 1.0)
+        pT = K0 / N * (xn1 * x - 1.0)
+        dpT = K0 * xn1 / rho0
+        eT = th * dv - K0 / (N * rho0) * ((xn1 - 1.0) / (1.0 - N) - dv)
+    else:
+        pT = -K0 * dv
+        dpT = K0 / (rho0 * x * x)
+        eT = th * dv + 0.5 * K0 / rho0 * dv * dv
+    deT = (pT - th * rho0) / (rho * rho)
+    return pT, eT, dpT, deT
+
+
 @nb.njit(cache=True)
 def xi_pi(q, rho):
     """Return (xi, Pi, dxi/drho, dPi/drho) with rho*e = xi*p + Pi."""
@@ -323,6 +455,11 @@ def xi_pi(q, rho):
         pi = rho * eh - ph * xi
         dpi = eh + rho * deh - dph * xi - ph / g0rho0
         return xi, pi, 1.0 / g0rho0, dpi
+    if kind == KIND_HAYES:
+        g0rho0 = q[2] * q[3]
+        pT, eT, dpT, deT = _hayes_ref(q, rho)
+        xi = rho / g0rho0
+        return xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0
     # JWL
     omega = q[2]
     pr, dpr = _jwl_ref(q, rho)
@@ -369,11 +506,19 @@ def temperature(q, rho, e):
         w = x - i
         th = (1.0 - w) * q[HEADER + i] + w * q[HEADER + i + 1]
         return th + (e - eh) / cv
+    if kind == KIND_HAYES:
+        _, eT, _, _ = _hayes_ref(q, rho)
+        return q[6] + (e - eT) / cv
     # JWL: e = e_c(rho) + cv*T with e_c = (A/R1 exp(-R1 V) + B/R2 exp(-R2 V))/rho0
     rho0, A, B, R1, R2 = q[3], q[4], q[5], q[6], q[7]
     V = rho0 / rho
     ec = (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
     return (e - ec) / cv
+
+
+def _xi_pi_py(q: np.ndarray, rho: float) -> tuple[float, float]:
+    xi, pi, _, _ = xi_pi(q, float(rho))
+    return float(xi), float(pi)
 
 
 @nb.njit(cache=True)

@@ -14,6 +14,7 @@ import numpy as np
 from . import euler, multi, reaction
 from .boundary import fill_ghosts
 from .eos import EOS, pack_eos
+from .transport import Transport, transport_step
 
 
 class _Kernels:
@@ -103,7 +104,9 @@ class EulerModel(_Kernels):
 class FiveEquationModel(_Kernels):
     """Two materials, Allaire five-equation model (Kapila's K div u term with ``kapila=True``).
 
-    Material 1 may react (heat of reaction ``Q`` released in material 1).
+    Material 1 may react (heat of reaction ``Q`` released in material 1; give it as a
+    :class:`macro.eos.ReactiveEOS` for a products EOS). ``transport`` adds heat conduction and
+    viscosity (:mod:`macro.transport`), operator-split after each hydro step.
     """
 
     _mod = multi
@@ -115,7 +118,8 @@ class FiveEquationModel(_Kernels):
     primitive_names = ("rho1", "rho2", "alpha1", "u", "v", "p", "lam")
     output_names = ("rho", "u", "v", "p", "T", "alpha1", "lam")
 
-    def __init__(self, eos1: EOS, eos2: EOS, Q: float = 0.0, kapila: bool = False):
+    def __init__(self, eos1: EOS, eos2: EOS, Q: float = 0.0, kapila: bool = False,
+                 transport: Transport | None = None):
         if not np.isfinite(Q):
             raise ValueError(f"Q={Q!r} must be finite (J/kg)")
         self.eos1, self.eos2 = eos1, eos2
@@ -123,6 +127,16 @@ class FiveEquationModel(_Kernels):
         self.kapila = bool(kapila)
         self.reactive = Q != 0.0
         self.eos_array = pack_eos(eos1, eos2)
+        self.transport = transport if transport is not None and transport.active else None
+        self._tp = self.transport.pack() if self.transport is not None else np.zeros(6)
+
+    def apply_transport(self, U, W, D, dt, dx, dy, codes, uwall, inflow) -> int:
+        """Conduction and viscosity over ``dt`` (:func:`macro.transport.transport_step`; W and
+        D scratch of U's shape): the number of sub-steps, 0 without transport."""
+        if self.transport is None:
+            return 0
+        return int(transport_step(U, W, D, self.eos_array, self.Q, self._tp, dt, dx, dy, codes,
+                                  uwall, inflow))
 
     def step(self, U, U0, W, dU, S, solver, lim, order, cfl, dt_max, dx, dy, codes, uwall,
              inflow, rowstat) -> tuple[int, int, int, float]:
@@ -168,8 +182,11 @@ class FiveEquationModel(_Kernels):
         return U[multi.AR1] + U[multi.AR2]
 
     def to_dict(self) -> dict:
-        return {"type": "five_equation", "eos1": self.eos1.to_dict(),
-                "eos2": self.eos2.to_dict(), "Q": self.Q, "kapila": self.kapila}
+        d = {"type": "five_equation", "eos1": self.eos1.to_dict(),
+             "eos2": self.eos2.to_dict(), "Q": self.Q, "kapila": self.kapila}
+        if self.transport is not None:
+            d["transport"] = self.transport.to_dict()
+        return d
 
 
 def _field(prim: dict, name: str) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Conserved/advected variables, shape (NV, NY, NX):
 ``alpha1*rho1, alpha2*rho2, rho*u, rho*v, E, alpha1, alpha1*rho1*lambda``.
-Material 1 may react: its energy carries ``-lambda*rho1*Q`` (heat released inside material 1).
+Material 1 may react: its energy carries ``-lambda*rho1*Q`` (heat released inside material 1);
+when its packed EOS carries a products EOS (:class:`macro.eos.ReactiveEOS`) its xi and Pi mix
+reactant and products at the phase density by lambda (:func:`phase1_xi_pi`).
 Mixture pressure from the xi/Pi form of every EOS:
 ``p = (rho*e - a1*Pi1(rho1) - a2*Pi2(rho2) + a1*rho1*lambda*Q) / (a1*xi1(rho1) + a2*xi2(rho2))``.
 Volume fraction: ``d(a1)/dt + div(a1 u) = (a1 + K) div u`` with the face velocity of the HLLC
@@ -25,7 +27,14 @@ import numba as nb
 import numpy as np
 
 from .boundary import NG, fill_ghosts
-from .eos import KIND_IDEAL, KIND_STIFFENED, sound_speed_sq, temperature, xi_pi
+from .eos import (
+    KIND_IDEAL,
+    KIND_STIFFENED,
+    PRODUCTS_FLAG,
+    PRODUCTS_OFF,
+    temperature,
+    xi_pi,
+)
 from .euler import PAR_MIN_CELLS, TB, TS, _copy, _reduce_rowstat, _tile_scan_at
 from .limiters import MC, MINMOD, mc_slope, minmod_slope, vanleer_slope
 from .riemann import HLL
@@ -70,34 +79,75 @@ _IJIT = {"cache": True, "error_model": "numpy", "inline": "always"}
 _PJIT = {"cache": True, "error_model": "numpy", "parallel": True}
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def phase1_xi_pi(q0, r1, lam):
+    """(xi, Pi, dxi/drho, dPi/drho) of the reacting phase at frozen lambda (heat of reaction
+    not included: the mixture adds ``-a1 r1 lam Q``).
+
+    Without a products EOS in ``q0``'s tail this is the reactant EOS (the original model:
+    products = reactant with the heat released). With one (:class:`macro.eos.ReactiveEOS`)
+    reactant and products share the phase density and pressure and their energies mix by
+    lambda, ``rho e = (1 - lam)(xi_r p + Pi_r) + lam (xi_p p + Pi_p)``: the rule of
+    :func:`macro.euler.mix_xi_pi`. Products are evaluated only where lambda > 0.
+    """
+    x, p, dx, dp = xi_pi(q0, r1)
+    if lam > 0.0 and q0[PRODUCTS_FLAG] != 0.0:
+        xp, pp, dxp, dpp = xi_pi(q0[PRODUCTS_OFF:], r1)
+        w = 1.0 - lam
+        return w * x + lam * xp, w * p + lam * pp, w * dx + lam * dxp, w * dp + lam * dpp
+    return x, p, dx, dp
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def phase_sound_sq(q0, r1, lam, p):
+    """c^2 of the reacting phase at frozen lambda (see :func:`macro.eos.sound_speed_sq`)."""
+    x, pi, dx, dp = phase1_xi_pi(q0, r1, lam)
+    return _ssq(x, (pi, dx, dp), r1, p)
+
+
 @nb.njit(cache=True, inline="always")
 def mixture(eos, r1, r2, a1, lam, Q):
     """(xi, Pi) of the mixture with phase densities r1, r2 (chemical term included in Pi)."""
-    x1, p1, _, _ = xi_pi(eos[0], r1)
-    x2, p2, _, _ = xi_pi(eos[1], r2)
-    a2 = 1.0 - a1
-    return a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2
+    return _mixture_rows(eos[0], eos[1], r1, r2, a1, lam, Q)
 
 
 @nb.njit(cache=True, inline="always")
-def mixture_sound(eos, r1, r2, a1, p, x1, x2):
+def mixture_sound(eos, r1, r2, a1, lam, p, x1, x2):
     """Frozen mixture sound speed^2 (xi c^2 = sum Y_k xi_k c_k^2), and Kapila's K."""
-    return _sound_rows(eos[0], eos[1], r1, r2, a1, p, x1, x2)
+    return _sound_rows(eos[0], eos[1], r1, r2, a1, lam, p, x1, x2)
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _mixture_rows(q0, q1, r1, r2, a1, lam, Q):
-    x1, p1, _, _ = xi_pi(q0, r1)
+    x1, p1, _, _ = phase1_xi_pi(q0, r1, lam)
     x2, p2, _, _ = xi_pi(q1, r2)
     a2 = 1.0 - a1
     return a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _sound_rows(q0, q1, r1, r2, a1, p, x1, x2):
-    _, p1, dx1, dp1 = xi_pi(q0, r1)
+def _sound_rows(q0, q1, r1, r2, a1, lam, p, x1, x2):
+    _, p1, dx1, dp1 = phase1_xi_pi(q0, r1, lam)
     _, p2, dx2, dp2 = xi_pi(q1, r2)
     return _snd(r1, r2, a1, p, x1, x2, (p1, dx1, dp1), (p2, dx2, dp2))
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def phase1_temperature(q0, r1, lam, p):
+    """Temperature of material 1 at phase density r1, pressure p and progress lam: the
+    HMX-phase temperature that drives chemistry, conduction and the T diagnostic.
+
+    The reactant EOS's temperature at the phase's specific energy with the released heat
+    counted as heat, ``T_r(r1, e1 + lam Q)`` (``e1`` from :func:`phase1_xi_pi`). Without a
+    products EOS this is the reactant temperature at (r1, p), as always; with one, the products
+    EOS sets the pressure (the mechanics) but not the temperature: at a common density the
+    products' own energy at the reactant's pressure is far below the reactant's (JWL at
+    1.9 g/cc holds ~13 GPa of cold pressure), and the reactant temperature of that mixture
+    would jump ~1200 K in the first 10% of the burn (measured: a 1500 K cell then burns 4x
+    faster than its one-step kinetics say). Constant-volume burning thus heats by ``Q/cv`` per
+    unit lambda, Frank-Kamenetskii's adiabatic explosion."""
+    x, pi, _, _ = phase1_xi_pi(q0, r1, lam)
+    return temperature(q0, r1, (x * p + pi) / r1)
 
 
 @nb.njit(**_JIT)
@@ -107,7 +157,8 @@ def _eos_consts(eos):
     per-state EOS calls (bitwise identical results, but the loops vectorise)."""
     k0 = eos[0, 0]
     k1 = eos[1, 0]
-    fast = (k0 == KIND_IDEAL or k0 == KIND_STIFFENED) and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED)
+    fast = ((k0 == KIND_IDEAL or k0 == KIND_STIFFENED)
+            and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED) and eos[0, PRODUCTS_FLAG] == 0.0)
     x1, p1, _, _ = xi_pi(eos[0], 1.0)
     x2, p2, _, _ = xi_pi(eos[1], 1.0)
     return fast, (x1, p1, x2, p2)
@@ -123,7 +174,7 @@ def _mix(fast, c, q0, q1, r1, r2, a1, lam, Q):
         a2 = 1.0 - a1
         return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
                 (p1, 0.0, 0.0), (p2, 0.0, 0.0))
-    x1, p1, dx1, dp1 = xi_pi(q0, r1)
+    x1, p1, dx1, dp1 = phase1_xi_pi(q0, r1, lam)
     x2, p2, dx2, dp2 = xi_pi(q1, r2)
     a2 = 1.0 - a1
     return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
@@ -264,7 +315,7 @@ def _prim_rows(U, W, S, eos, Q, dx, dy, rowstat, ja, jb, store):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv):
+def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv, lam=0.0):
     """Kapila's ``d a1/dt = K div u`` integrated exactly over a Lagrangian volume change.
 
     Both phases follow an isentrope through the common pressure, locally
@@ -274,16 +325,17 @@ def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv):
     ``a1_new = a1 phi1 / (a1 phi1 + a2 phi2)``, in (0, 1) for any ``dlnv``. Its derivative at
     ``dlnv -> 0`` is exactly ``K div u``; the explicit form is unstable next to nearly pure cells
     (relative rate of the minority fraction ~ (z1/z2) div u, ~1e5 div u for HMX/air).
+    Material 1 is taken at its frozen reaction progress ``lam`` (:func:`phase1_xi_pi`).
     """
     if dlnv == 0.0 or not (0.0 < a1 < 1.0):
         return a1
     a2 = 1.0 - a1
-    z1 = r1 * sound_speed_sq(q0, r1, p0)
-    z2 = r2 * sound_speed_sq(q1, r2, p0)
+    x1, pi1, dx1, dp1 = phase1_xi_pi(q0, r1, lam)
+    x2, pi2, dx2, dp2 = xi_pi(q1, r2)
+    z1 = r1 * _ssq(x1, (pi1, dx1, dp1), r1, p0)
+    z2 = r2 * _ssq(x2, (pi2, dx2, dp2), r2, p0)
     if not (z1 > 0.0 and z2 > 0.0):
         return a1
-    x1, _, _, _ = xi_pi(q0, r1)
-    x2, _, _, _ = xi_pi(q1, r2)
     g1 = 1.0 + 1.0 / x1
     g2 = 1.0 + 1.0 / x2
     target = np.exp(dlnv)
@@ -607,6 +659,7 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
     o_r2 = ring + TS
     o_p = ring + 4 * TS
     o_a = ring + 5 * TS
+    o_l = ring + 6 * TS
     oF = S_F + ALPHA * TS
     oU = S_F + 7 * TS
     x = X[ALPHA, j, i0:i0 + n]
@@ -635,7 +688,8 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
         if abs(dk) <= 0.1 * min(base, 1.0 - base):
             af = base + dk  # explicit K div u is safe (and is the original scheme) here
         else:
-            af = kapila_relax(q0, q1, base, S[o_p + q], S[o_r1 + q], S[o_r2 + q], h * div)
+            af = kapila_relax(q0, q1, base, S[o_p + q], S[o_r1 + q], S[o_r2 + q], h * div,
+                              S[o_l + q])
         y[q] = rest + w * af
 
 
@@ -873,7 +927,8 @@ def step_parallel(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, 
 
 @nb.njit(**_JIT)
 def diagnostics(U, eos, Q, out):
-    """out[0..6] = rho, u, v, p, T1 (material-1 T at its phase density), alpha1, lambda."""
+    """out[0..6] = rho, u, v, p, T1 (material-1 temperature, :func:`phase1_temperature`),
+    alpha1, lambda."""
     _, NY, NX = U.shape
     q0 = eos[0]
     q1 = eos[1]
@@ -888,14 +943,13 @@ def diagnostics(U, eos, Q, out):
             u = U[MX, j, i] / rho
             v = U[MY, j, i] / rho
             lam = U[ARL, j, i] / m1
-            xi, pi, x1, _ = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+            xi, pi, _, _ = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
             p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
-            _, p1, _, _ = xi_pi(q0, r1)
             out[0, j, i] = rho
             out[1, j, i] = u
             out[2, j, i] = v
             out[3, j, i] = p
-            out[4, j, i] = temperature(q0, r1, (x1 * p + p1) / r1)
+            out[4, j, i] = phase1_temperature(q0, r1, lam, p)
             out[5, j, i] = a1
             out[6, j, i] = lam
 

@@ -134,6 +134,10 @@ class Solver:
         self._set_rate(rate)
         self.t, self.step = float(t), int(step)
         self.domain = domain if domain is not None else Domain()
+        if getattr(model, "transport", None) is not None and type(self.domain) is not Domain:
+            raise NotImplementedError("conduction/viscosity (macro.transport) run on serial "
+                                      "domains only: their sub-cycles need fresh halos")
+        self.transport_substeps = 0  # sub-steps of the last step's transport (0: none)
         self.domain.attach(self)
 
     def _pad_ghosts(self) -> None:
@@ -204,8 +208,9 @@ class Solver:
         return self.domain.step(self, dt_max)
 
     def step_local(self, dt_max: float) -> float:
-        """One hydro step (at most dt_max) of this solver's cells followed by the reaction
-        step; returns dt. A guard failure restores the state at the start of the step and
+        """One hydro step (at most dt_max) of this solver's cells followed by conduction and
+        viscosity (models with transport) and the reaction step; returns dt. A guard failure
+        restores the state at the start of the step and
         raises :class:`NonPhysicalStateError`."""
         m, g, b = self.model, self.grid, self.boundaries
         # the step's scratch, for the current thread count, is allocated per step: a kept
@@ -217,6 +222,10 @@ class Solver:
             self._rowstat)
         if status != 0:
             self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=True)
+        transport = getattr(m, "apply_transport", None)
+        if transport is not None:
+            self.transport_substeps = transport(self.U, self._W, self._dU, dt, g.dx, g.dy,
+                                                b.codes, b.uwall, b.inflow)
         if self._rate_kind != NONE:
             self.model.react(self.U, self._rate_kind, self._rate_params, dt)
         elif self._rate_py is not None:

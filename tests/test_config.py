@@ -85,7 +85,8 @@ UNKNOWN_KEYS = [  # (path, the message names section, key and the suggestion)
     (("model", "prodcts"), "[model] unknown key 'prodcts' (did you mean 'products'?)"),
     (("model", "eos", "gama"), "[model.eos] unknown key 'gama' (did you mean 'gamma'?)"),
     (("reaction", "Taa"), "[reaction] unknown key 'Taa' (did you mean 'Ta'?); "
-                          "allowed for type = 'Arrhenius': ['T_ignition', 'Ta', 'k', 'type']"),
+                          "allowed for type = 'Arrhenius': ['T_ignition', 'Ta', 'alpha_min', "
+                          "'k', 'type']"),
     (("boundary", "x_lwo"), "[boundary] unknown key 'x_lwo' (did you mean 'x_low'?)"),
     (("boundary", "piston_velocity", "x_hihg"),
      "[boundary.piston_velocity] unknown key 'x_hihg' (did you mean 'x_high'?)"),
@@ -128,7 +129,8 @@ OUT_OF_RANGE = [  # (path, bad value, expected message)
     (("model", "Q"), math.inf, "[model] Q=inf must be a finite number"),
     (("model", "eos", "gamma"), 1.0, "[model.eos] gamma=1.0 must be finite and > 1"),
     (("model", "eos", "type"), "Tillotson", "[model.eos] type='Tillotson' is not one of "
-                                            "['IdealGas', 'JWL', 'MieGruneisen', 'StiffenedGas']"),
+                                            "['Hayes', 'IdealGas', 'JWL', 'MieGruneisen', "
+                                            "'StiffenedGas']"),
     (("reaction", "k"), -1.0, "[reaction] Arrhenius k=-1.0 must be finite and > 0"),
     (("reaction", "type"), "Kriging", "[reaction] type='Kriging' is not one of "
                                       "['Arrhenius', 'LeeTarver', 'closure']"),

@@ -55,14 +55,9 @@ def test_bulk_shock_on_hugoniot_and_below_threshold(u_p):
 
 def test_loading_range_keeps_bulk_below_threshold():
     """Hugoniot T at the top of the default u_p range is well below 875 K (margin > 100 K)."""
-    from macro.eos import MieGruneisen
-
     cfg = load_data_config("micro")
-    h = cfg["physics"]["hmx"]
-    mg = MieGruneisen(rho0=h["rho0"], c0=h["c0"], s=h["s"], gamma0=h["gamma0"], cv=h["cv"])
     up = cfg["loading"]["u_p"][1]
-    us = h["c0"] + h["s"] * up
-    assert mg.hugoniot_temperature(up / us)[0] < HOTSPOT_THRESHOLD_K - 100.0
+    assert hugoniot_state(cfg["physics"]["hmx"], up, 1e5)["T"] < HOTSPOT_THRESHOLD_K - 100.0
 
 
 def _mass_budget(cfg, res, u_p):
@@ -104,7 +99,9 @@ def _check_budget(cfg, res, u_p):
     # floor gas (alpha2 = 1e-6 at up to ~4000 kg/m3 when compressed) that the waves reflected
     # from the pore carry through x_low
     assert np.all(np.abs(e2[before_exit]) < 1.2 * fl * rho2 * out + 5e-3 * m2)
-    assert np.all(np.diff(res.stats["mass_hmx"]) > 0)  # ambient HMX keeps streaming in
+    # ambient HMX keeps streaming in until the shock exits (x_high then holds the shocked state
+    # at rest; with the beta-HMX Hugoniot the shock leaves the 6 um window at ~1.4 ns)
+    assert np.all(np.diff(res.stats["mass_hmx"])[before_exit[1:]] > 0)
 
 
 def test_mass_budget_kapila():
@@ -148,31 +145,3 @@ def test_allaire_lowres_sample_runs():
     res = run_sample(cfg, 2, 0)
     assert np.all(np.isfinite(res.fields))
     assert res.fields.shape == (11, 3, 32, 48)
-
-
-def test_hmx_cell_arrhenius_masks_interface_cells_and_integrates_exactly():
-    from types import SimpleNamespace
-
-    from closure.data.collapse import HMXCellArrhenius
-
-    a1 = np.array([[0.999999, 0.95, 0.85, 1e-6]])
-    U = np.zeros((7, 1, 4))
-    U[5] = a1
-    solver = SimpleNamespace(interior=U, model=SimpleNamespace(
-        var_names=("alpha1_rho1", "alpha2_rho2", "rho_u", "rho_v", "E", "alpha1",
-                   "alpha1_rho1_lambda")))
-    rate = HMXCellArrhenius(5.58e12, 17922.0, 0.9)
-    rate.attach(solver)
-    T = np.full(4, 1500.0)
-    lam = np.array([0.0, 0.5, 0.0, 0.0])
-    dt = 1e-9
-    r = rate.rate(cell_ids=np.arange(4), pressure=np.zeros(4), density=np.ones(4),
-                  temperature=T, lam=lam, dt=dt)
-    k = 5.58e12 * np.exp(-17922.0 / 1500.0)
-    expect = 1.0 - (1.0 - lam[:2]) * np.exp(-k * dt)
-    np.testing.assert_allclose(lam[:2] + r[:2] * dt, expect, rtol=1e-12)
-    assert r[2] == 0.0 and r[3] == 0.0  # interface and gas cells do not react
-    # a huge step burns to completion without overshooting lambda = 1
-    r = rate.rate(cell_ids=np.arange(4), pressure=np.zeros(4), density=np.ones(4),
-                  temperature=np.full(4, 4000.0), lam=lam, dt=1e-6)
-    assert np.all(lam + r * 1e-6 <= 1.0 + 1e-12)

@@ -14,7 +14,14 @@ Setup (all numbers from :mod:`closure.data.params` via the resolved config):
   1.6 km/s). When the shock reaches x_high, that ghost switches to the shocked state at rest, so
   the sample behaves as semi-infinite. Fixed-state ghosts are non-reflecting for outgoing simple
   waves, so blast waves from the collapse leave the window. y is periodic.
-* Chemistry: one-step Arrhenius on the HMX-phase temperature, heat released in the HMX.
+* HMX: beta-HMX Hayes EOS; when it reacts, reactant and JWL products share its phase density
+  and pressure, mixed by lambda (``physics.products``).
+* Chemistry: one-step Arrhenius on the HMX-phase temperature in HMX cells (alpha1 >=
+  ``hmx_cell_alpha``), heat released in the HMX, sub-stepped with the temperature feedback
+  (``macro.reaction.react_multi``).
+* Heat conduction and Newtonian viscosity (``physics.transport``, ``macro.transport``):
+  conduction in each phase with its own temperature (the gas insulates), viscosity of HMX as
+  the collapse's length scale. Each switches off on its own.
 
 Channels (float32, normalized with :data:`closure.normalization.NORM_RANGES`, not clipped):
 
@@ -41,15 +48,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from macro.eos import IdealGas, MieGruneisen
+from macro.eos import IdealGas, ReactiveEOS
 from macro.io import GridSpec
 from macro.models import FiveEquationModel
 from macro.reaction import Arrhenius
 from macro.solver import Solver
+from macro.transport import Transport
 
 from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
 from . import geometry
-from .params import hugoniot_state
+from .params import hmx_eos, hugoniot_state, products_eos
 
 __all__ = [
     "EXTRAS",
@@ -99,12 +107,25 @@ def sample_geometry(cfg: dict, rng: np.random.Generator) -> tuple[float, list[di
 
 
 def _materials(cfg: dict):
+    """(HMX phase EOS, gas EOS): the HMX carries its products EOS when they are enabled."""
     ph = cfg["physics"]
-    h = ph["hmx"]
-    hmx = MieGruneisen(rho0=h["rho0"], c0=h["c0"], s=h["s"], gamma0=h["gamma0"], cv=h["cv"],
-                       T0=h["T0"])
+    hmx = hmx_eos(ph["hmx"])
+    if ph["products"]["enabled"]:
+        hmx = ReactiveEOS(hmx, products_eos(ph["products"]))
     gas = IdealGas(ph["gas"]["gamma"], cv=ph["gas"]["cv"])
     return hmx, gas
+
+
+def transport_of(cfg: dict) -> Transport | None:
+    """Conduction and viscosity of the config (None when both are off)."""
+    tr = cfg["physics"]["transport"]
+    t = Transport(kappa1=tr["kappa_hmx"] if tr["conduction"] else 0.0,
+                  kappa2=tr["kappa_gas"] if tr["conduction"] else 0.0,
+                  mu1=tr["mu_hmx"] if tr["viscosity"] else 0.0,
+                  mu2=tr["mu_gas"] if tr["viscosity"] else 0.0,
+                  alpha_min=cfg["physics"]["hmx_cell_alpha"],
+                  alpha_min2=tr["gas_cell_alpha"])
+    return t if t.active else None
 
 
 def _inflow_state(cfg: dict, u_p: float, w: float) -> dict:
@@ -123,41 +144,14 @@ def _set_inflow(solver: Solver, side: int, state: dict) -> None:
     solver.set_inflow(("x_low", "x_high", "y_low", "y_high")[side], state)
 
 
-class HMXCellArrhenius:
-    """Henson one-step Arrhenius that reacts only in HMX cells (alpha1 >= ``alpha_min``).
-
-    A :class:`macro.reaction.RateModel`: the solver passes the HMX-phase temperature of every
-    cell; this rate is zero where the cell is gas or a strongly mixed interface cell, whose
-    HMX-phase temperature is numerically mixed (-160 to +1550 K measured), so chemistry sees
-    exactly the cells of the T channel. Over a step the temperature is frozen and lambda is
-    advanced exactly, ``1 - lam_new = (1 - lam) exp(-k exp(-Ta/T) dt)`` (stable for any dt).
-    """
-
-    def __init__(self, k: float, Ta: float, alpha_min: float, T_ignition: float = 0.0):
-        self.k, self.Ta, self.alpha_min, self.T_ignition = k, Ta, alpha_min, T_ignition
-        self._solver = None
-        self._ia = -1
-
-    def attach(self, solver: Solver) -> None:
-        self._solver = solver
-        self._ia = solver.model.var_names.index("alpha1")
-
-    def rate(self, *, cell_ids, pressure, density, temperature, lam, dt):
-        a1 = self._solver.interior[self._ia].ravel()[cell_ids]
-        T = np.maximum(temperature, 1.0)
-        on = (a1 >= self.alpha_min) & (T > self.T_ignition)
-        kk = np.where(on, self.k * np.exp(-self.Ta / T), 0.0)
-        new = 1.0 - (1.0 - lam) * np.exp(-kk * dt)
-        return np.maximum(new - lam, 0.0) / dt
-
-
 def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.ndarray]:
     """The solver of one sample at t = 0 and its initial gas fraction (ny, nx)."""
     g, ph, num = cfg["grid"], cfg["physics"], cfg["numerics"]
     nx, ny, dx = g["nx"], g["ny"], g["dx"]
     hmx, gas = _materials(cfg)
     rx = ph["reaction"]
-    model = FiveEquationModel(hmx, gas, Q=rx["Q"], kapila=bool(ph["kapila"]))
+    model = FiveEquationModel(hmx, gas, Q=rx["Q"], kapila=bool(ph["kapila"]),
+                              transport=transport_of(cfg))
     floor = ph["alpha_floor"]
     gasf = geometry.gas_fraction(pores, nx, ny, dx)
     alpha1 = np.clip(1.0 - gasf, floor, 1.0 - floor)
@@ -172,11 +166,8 @@ def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.n
                   "u": -u_p, "v": 0.0, "p": p0, "lam": 0.0}
     rate = None
     if rx["rate_scale"] > 0:
-        k = rx["k"] * rx["rate_scale"]
-        if rx["cells"] == "hmx":
-            rate = HMXCellArrhenius(k, rx["Ta"], ph["hmx_cell_alpha"], rx["T_ignition"])
-        else:
-            rate = Arrhenius(k=k, Ta=rx["Ta"], T_ignition=rx["T_ignition"])
+        rate = Arrhenius(k=rx["k"] * rx["rate_scale"], Ta=rx["Ta"], T_ignition=rx["T_ignition"],
+                         alpha_min=ph["hmx_cell_alpha"] if rx["cells"] == "hmx" else 0.0)
     solver = Solver(
         model, GridSpec(nx=nx, ny=ny, dx=dx, dy=dx), U,
         bc={"x_low": "inflow", "x_high": "inflow", "y_low": "periodic", "y_high": "periodic"},
@@ -184,8 +175,6 @@ def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.n
                 "x_high": ambient_in},
         cfl=num["cfl"], order=num["order"], limiter=num["limiter"], riemann=num["riemann"],
         rate=rate, config={"data": cfg, "u_p": u_p, "pores": pores})
-    if isinstance(rate, HMXCellArrhenius):
-        rate.attach(solver)
     return solver, gasf
 
 
@@ -298,13 +287,11 @@ def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False
     wall = time.perf_counter() - t_wall
     ph = cfg["physics"]
     hs = hugoniot_state(ph["hmx"], u_p, ph["ambient"]["p"])
-    hmx, _ = _materials(cfg)
-    eta = 1.0 - ph["hmx"]["rho0"] / hs["rho"]
     area = nx * ny * dx * dx
     req = [geometry.equivalent_radius(p) for p in pores]
     meta = {
         "u_p": u_p, "shock_pressure": hs["p"], "shock_speed": hs["Us"],
-        "hugoniot_T": float(hmx.hugoniot_temperature(eta)[0]),
+        "hugoniot_T": float(hs["T"]),
         "porosity": float(gasf.mean()), "n_pores": len(pores),
         "r_eq_mean": float(np.mean(req)) if req else 0.0,
         "r_eq_min": float(np.min(req)) if req else 0.0,

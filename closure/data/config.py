@@ -121,6 +121,7 @@ def validate(cfg: dict) -> None:
                          "or 'all'")
     if not ph["reaction"]["rate_scale"] >= 0:
         raise ValueError("[physics.reaction] rate_scale must be >= 0 (0 switches chemistry off)")
+    _validate_materials(ph)
     geo = cfg["geometry"]
     if geo["kind"] not in ("single", "many"):
         raise ValueError(f"[geometry] kind = {geo['kind']!r} must be 'single' or 'many'")
@@ -145,6 +146,43 @@ def validate(cfg: dict) -> None:
     if extent >= Ly:
         raise ValueError(f"[geometry] the largest pore (extent up to {extent:.3e} m from radius "
                          f"{rmax} m, aspect {armax}) does not fit the domain height {Ly} m")
+
+
+def _number(section: str, key: str, v: Any, lo: float = 0.0, strict: bool = True) -> None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and (v > lo if strict
+                                                                        else v >= lo)
+    if not ok:
+        raise ValueError(f"[{section}] {key} = {v!r} must be a number {'>' if strict else '>='} "
+                         f"{lo}")
+
+
+def _validate_materials(ph: dict) -> None:
+    """HMX EOS, products and transport tables: names, switches and positive parameters."""
+    h = ph["hmx"]
+    if h["eos"] not in ("hayes", "us_up"):
+        raise ValueError(f"[physics.hmx] eos = {h['eos']!r} must be 'hayes' or 'us_up'")
+    keys = ("rho0", "K0", "gamma0", "cv", "T0") if h["eos"] == "hayes" else (
+        "rho0", "c0", "s", "gamma0", "cv", "T0")
+    for k in keys:
+        _number("physics.hmx", k, h[k])
+    if h["eos"] == "hayes":
+        _number("physics.hmx", "N", h["N"], 1.0)
+    pr = ph["products"]
+    if not isinstance(pr["enabled"], bool):
+        raise ValueError(f"[physics.products] enabled = {pr['enabled']!r} must be true or false")
+    if pr["enabled"]:
+        for k in ("A", "R1", "R2", "omega", "rho0", "cv"):
+            _number("physics.products", k, pr[k])
+        _number("physics.products", "B", pr["B"], float("-inf"))
+    tr = ph["transport"]
+    for k in ("conduction", "viscosity"):
+        if not isinstance(tr[k], bool):
+            raise ValueError(f"[physics.transport] {k} = {tr[k]!r} must be true or false")
+    for k in ("kappa_hmx", "kappa_gas", "mu_hmx", "mu_gas"):
+        _number("physics.transport", k, tr[k], 0.0, strict=False)
+    if not (0.0 <= tr["gas_cell_alpha"] < 1.0):
+        raise ValueError(f"[physics.transport] gas_cell_alpha = {tr['gas_cell_alpha']!r} must "
+                         "be in [0, 1)")
 
 
 def config_json(cfg: dict) -> str:

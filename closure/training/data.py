@@ -8,6 +8,7 @@ model never trains on data scaled or ordered differently from what its model car
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class TrajectorySet:
     path: str | None = None
     sha256: str | None = None
     indices: list[int] = field(default_factory=list)
+    #: the HMX EOS table (``physics.hmx``) of the generator config stored in the file, if any:
+    #: model cards record it so the closure builds its initial patches on the same Hugoniot
+    hmx: dict | None = None
 
     @property
     def n(self) -> int:
@@ -55,7 +59,7 @@ class TrajectorySet:
         """The samples at positions ``idx`` of this set (file indices are kept)."""
         idx = list(idx)
         return TrajectorySet(self.fields[idx], self.dt, self.dx, self.dy, self.channels,
-                             self.path, self.sha256, [self.indices[i] for i in idx])
+                             self.path, self.sha256, [self.indices[i] for i in idx], self.hmx)
 
     def from_frame(self, first: int) -> TrajectorySet:
         """The trajectories from frame ``first`` on (the time origin moves with them)."""
@@ -63,13 +67,16 @@ class TrajectorySet:
             raise ValueError(f"first frame must be in [0, {self.n_t - 2}] (two frames must "
                              f"remain of {self.n_t}), got {first}")
         return TrajectorySet(self.fields[:, first:], self.dt, self.dx, self.dy, self.channels,
-                             self.path, self.sha256, list(self.indices))
+                             self.path, self.sha256, list(self.indices), self.hmx)
 
     def info(self) -> dict[str, Any]:
         """What a model card records about this data."""
-        return {"path": self.path, "sha256": self.sha256, "dt": self.dt, "dx": self.dx,
-                "dy": self.dy, "n_t": self.n_t, "grid": list(self.fields.shape[-2:]),
-                "channels": list(self.channels), "indices": list(self.indices)}
+        out = {"path": self.path, "sha256": self.sha256, "dt": self.dt, "dx": self.dx,
+               "dy": self.dy, "n_t": self.n_t, "grid": list(self.fields.shape[-2:]),
+               "channels": list(self.channels), "indices": list(self.indices)}
+        if self.hmx is not None:
+            out["hmx"] = dict(self.hmx)
+        return out
 
 
 def _attr(h5: h5py.File, name: str, path: str) -> Any:
@@ -97,6 +104,11 @@ def load_trajectories(path: str | Path, indices: Sequence[int] | None = None, *,
             check_norm_ranges(h5.attrs["norm_ranges"], where=path)
         dt = float(_attr(h5, "dt", path))
         dx = float(_attr(h5, "dx", path))
+        hmx = None
+        try:
+            hmx = json.loads(h5.attrs["config"])["physics"]["hmx"]
+        except (KeyError, TypeError, ValueError):
+            pass
         dy = float(h5.attrs.get("dy", dx))
         for name, v in (("dt", dt), ("dx", dx), ("dy", dy)):
             if not np.isfinite(v) or v <= 0:
@@ -120,7 +132,7 @@ def load_trajectories(path: str | Path, indices: Sequence[int] | None = None, *,
         raise ValueError(f"{path}: non-finite value in sample {idx[s]}, time {t}, "
                          f"channel {CHANNELS[c]}")
     return TrajectorySet(fields, dt, dx, dy, CHANNELS, path,
-                         data_hash(path) if hash_data else None, idx)
+                         data_hash(path) if hash_data else None, idx, hmx)
 
 
 def split_indices(n: int, *, n_val: int, n_test: int = 0, n_train: int | None = None,

@@ -6,11 +6,13 @@ Writes docs/hugoniot_T.png and prints a Markdown table. Run from the repository 
 
 Curves (all from 300 K, 1900 kg/m3; SI inside, GPa and K on the plot):
 
-* this project: Mie-Grueneisen about the Us-up Hugoniot (c0 2423 m/s, s 1.883), Gamma0 1.1,
-  Gamma*rho const, cv 1500 J/(kg K) -- ``macro.eos.MieGruneisen.hugoniot_temperature``;
+* this project: beta-HMX Hayes EOS (EOSlib ``Hayes=HMX``: Murnaghan isotherm K0 13.5 GPa, N 9.3
+  from Olinger, Roof & Cady's hydrostatic data, Gamma0 1.1 with Gamma*rho const, cv 1500
+  J/(kg K)) -- ``closure.data.params.hugoniot_state`` (``macro.eos.Hayes``, Rankine-Hugoniot);
+  the independent isotherm integration below reproduces it;
+* previous: Mie-Grueneisen about Mader's PBX 9404 Us-up fit (c0 2423 m/s, s 1.883) with
+  Gamma0 1.1, cv 1500 J/(kg K) -- ``macro.eos.MieGruneisen.hugoniot_temperature``;
 * Mader / LANL EOSlib HMX.data: the same Us-up fit with Gamma0 0.65, cv 1670 J/(kg K);
-* Hayes/Olinger: Murnaghan isotherm K0 13.5 GPa, N 9.3, Gamma0 1.1 (Gamma*rho const),
-  cv 1500 J/(kg K);
 * Menikoff & Sewell (2001): third-order Birch-Murnaghan isotherm K0 16.5 GPa, K0' 8.7,
   Gamma = 0.9 V/V0, cv 1500 J/(kg K);
 * stiffened gas (gamma 6.5, p_inf 1.7 GPa, cv 1500), shown for contrast only.
@@ -31,6 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 RHO0, T0 = 1900.0, 300.0
 V0 = 1.0 / RHO0
+
+
+def project_curve(up: np.ndarray):
+    from closure.data.params import HMX, hugoniot_state
+
+    st = [hugoniot_state(HMX, float(u), 0.0) for u in up]
+    return np.array([s["p"] for s in st]), np.array([s["T"] for s in st])
 
 
 def us_up_curve(gamma0: float, cv: float, up: np.ndarray):
@@ -89,15 +98,21 @@ def main(out: Path = ROOT / "docs" / "hugoniot_T.png") -> None:
 
     up = np.linspace(1.0, 2600.0, 400)
     curves = {
-        "this project: Us-up MG, Gamma0 1.1, cv 1500": us_up_curve(1.1, 1500.0, up),
+        "this project: beta-HMX Hayes (K0 13.5 GPa, N 9.3, Gamma0 1.1, cv 1500)":
+            project_curve(up),
+        "previous: Us-up 2423/1.883 (PBX 9404), Gamma0 1.1, cv 1500": us_up_curve(
+            1.1, 1500.0, up),
         "Mader / EOSlib: Us-up MG, Gamma0 0.65, cv 1670": us_up_curve(0.65, 1670.0, up),
-        "Hayes/Olinger: Murnaghan K0 13.5 GPa, N 9.3, Gamma0 1.1": isotherm_curve(
-            murnaghan(13.5e9, 9.3), lambda V: 1.1 * V / V0, 1500.0),
         "Menikoff & Sewell: BM3 K0 16.5 GPa, K0' 8.7, Gamma 0.9 V/V0": isotherm_curve(
             birch_murnaghan(16.5e9, 8.7), lambda V: 0.9 * V / V0, 1500.0),
     }
     sg = stiffened_gas_curve(up)
     fig, ax = plt.subplots(figsize=(7.2, 4.8), constrained_layout=True)
+    hayes = isotherm_curve(murnaghan(13.5e9, 9.3), lambda V: 1.1 * V / V0, 1500.0)
+    p_proj, T_proj = curves[next(iter(curves))]
+    sel = p_proj < 30e9
+    err = np.max(np.abs(np.interp(p_proj[sel], *hayes) - T_proj[sel]))
+    print(f"independent Hayes isotherm integration vs project curve: max |dT| {err:.2f} K")
     styles = ["-", "--", "-.", ":"]
     for (name, (p, T)), ls in zip(curves.items(), styles, strict=True):
         sel = p <= 40e9
@@ -115,12 +130,10 @@ def main(out: Path = ROOT / "docs" / "hugoniot_T.png") -> None:
     ax.axhline(875.0, color="r", lw=0.8)
     ax.text(0.5, 890, "hotspot threshold 875 K", color="r", fontsize=8)
     up_lo, up_hi = 700.0, 1500.0
-    for u in (up_lo, up_hi):
-        pp = RHO0 * (2423.0 + 1.883 * u) * u / 1e9
+    p_lo, p_hi = (float(np.interp(u, up, p_proj)) / 1e9 for u in (up_lo, up_hi))
+    for pp in (p_lo, p_hi):
         ax.axvline(pp, color="k", lw=0.6, ls=":")
-    ax.axvspan(RHO0 * (2423 + 1.883 * up_lo) * up_lo / 1e9,
-               RHO0 * (2423 + 1.883 * up_hi) * up_hi / 1e9, color="k", alpha=0.06,
-               label="data loading range u_p 0.7-1.5 km/s")
+    ax.axvspan(p_lo, p_hi, color="k", alpha=0.06, label="data loading range u_p 0.7-1.5 km/s")
     ax.set_xlim(0, 40)
     ax.set_ylim(250, 2000)
     ax.set_xlabel("shock pressure (GPa)")
@@ -131,8 +144,8 @@ def main(out: Path = ROOT / "docs" / "hugoniot_T.png") -> None:
     print(f"wrote {out}")
     print("\n| u_p (km/s) | p (GPa) | " + " | ".join(k.split(":")[0] for k in curves) + " |")
     print("|---" * (2 + len(curves)) + "|")
-    for u in (0.7, 1.0, 1.5, 1.7, 2.0, 2.5):
-        p_target = RHO0 * (2423.0 + 1.883 * u * 1e3) * u * 1e3
+    for u in (0.3, 0.7, 1.0, 1.5, 1.6, 1.7, 2.0, 2.5):
+        p_target = float(np.interp(u * 1e3, up, p_proj))
         row = [f"{u:.1f}", f"{p_target / 1e9:.1f}"]
         for p, T in curves.values():
             row.append(f"{np.interp(p_target, p, T):.0f}")

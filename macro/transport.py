@@ -1,0 +1,325 @@
+"""Heat conduction and Newtonian viscosity for the five-equation model (:mod:`macro.multi`).
+
+Both are explicit, conservative (face fluxes of energy and momentum) and operator-split after
+the hydro step (:meth:`macro.solver.Solver.step_local`), sub-cycled to their own stability
+limits, so the fused hydro kernel is untouched and each term can be switched off.
+
+**Conduction.** Each phase conducts with its own temperature and volume fraction,
+``dE/dt = div(sum_k alpha_k kappa_k grad T_k)`` (the phase-conduction form of Baer-Nunziato
+type models): ``T_1`` is the material-1 (HMX-phase) temperature that drives the chemistry
+(:func:`macro.multi.phase1_temperature`), ``T_2`` the gas temperature. Phase k conducts only in
+cells where it is nearly pure, ``alpha_1 >= alpha_min`` (the data use 0.9, the cells of the T
+channel) and ``alpha_2 >= alpha_min2`` (the data use 0.999), and the face conductance is the
+harmonic mean of ``alpha_k kappa_k`` of the two cells: the gas insulates the HMX, interface
+cells exchange no heat, and the phase temperatures of mixed cells never drive a flux. They are
+numerically mixed: at the upstream surface of a pore hit by the shock (125 nm cells) the gas
+temperature of cells with alpha_1 ~ 0.03 swung between -9600 K and +1850 K within a few steps
+(the mixture pressure between -3 and +1 MPa), and conduction from them drove the neighbouring
+pure gas into tension (a guard failure); HMX-phase conduction out of such cells did the same.
+
+**Viscosity.** Newtonian stress ``tau = mu (grad u + grad u^T - 2/3 div u I)`` (no bulk
+viscosity) in the momentum and energy equations, ``mu = alpha_1 mu_1 + alpha_2 mu_2`` per cell,
+each share only where its phase is nearly pure (the same cut-offs), material 1's scaled by
+``1 - lambda`` (its reacted part is gaseous products), and the harmonic mean on
+faces (a gas layer transmits no shear: free slip at pore surfaces). The cut-off exists because the
+total-energy-conservative update does not keep each cell's internal energy positive where the
+velocity jumps by a large fraction of itself across a cell: in interface cells, whose internal
+energy is mostly the gas's, it drove the gas into tension (-1 to -16 MPa at the upstream
+surface of a pore as the shock arrived, 125 nm cells, then a guard failure).
+Face gradients: normal derivative from the two cells, tangential one from the four cells
+around the face. In 1D (one row) only x faces exist; the tangential velocity v still diffuses
+(Stokes' first problem).
+
+**Stability.** Forward Euler on the 5-point stencil is stable for ``dt <= dx^2/(4 D)`` in 2D;
+the kernel takes ``h = dt/n`` with ``h <= 0.1 dx^2 / D_max``, ``D`` the larger of
+``4/3 mu/rho`` and each phase's ``alpha_k kappa_k xi_k / (xi rho_k cv_k)`` (its conductance over
+the heat capacity its temperature sees in pressure equilibrium; ``kappa_k/(rho_k cv_k)`` in a
+pure cell); the factor 0.1 against 0.25 covers the harmonic face means, which can double a
+cell's effective diffusivity. At 62.5 nm cells HMX conduction allows ~1 ns and air at 1 bar
+~10 ps, against hydro steps of ~5-10 ps; a viscosity of 0.45 Pa s allows ~1 ps, so viscosity
+is the term that sub-cycles (each viscous sub-step recomputes velocities only, no EOS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from .boundary import NG, fill_ghosts
+from .eos import temperature, xi_pi
+from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, _mixture_rows, phase1_temperature
+
+__all__ = ["Transport", "transport_step"]
+
+# work rows (in the solver's W array): T1, T2, u, v, mu, conduction weights of phases 1 and 2
+W_T1, W_T2, W_U, W_V, W_MU, W_A, W_B = 0, 1, 2, 3, 4, 5, 6
+SAFETY = 0.1
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Conductivities (W/(m K)) and shear viscosities (Pa s) of material 1 and material 2;
+    material 1 conducts and is viscous only where alpha1 >= ``alpha_min``, material 2 where
+    alpha2 >= ``alpha_min2`` (0: everywhere, weighted by the volume fraction)."""
+
+    kappa1: float = 0.0
+    kappa2: float = 0.0
+    mu1: float = 0.0
+    mu2: float = 0.0
+    alpha_min: float = 0.0
+    alpha_min2: float = 0.0
+
+    def __post_init__(self):
+        for name in ("kappa1", "kappa2", "mu1", "mu2"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0.0):
+                raise ValueError(f"Transport {name}={v!r} must be finite and >= 0")
+        for name in ("alpha_min", "alpha_min2"):
+            v = getattr(self, name)
+            if not (0.0 <= v < 1.0):
+                raise ValueError(f"Transport {name}={v!r} must be in [0, 1)")
+
+    @property
+    def active(self) -> bool:
+        """Whether any coefficient is non-zero (an inactive transport costs nothing)."""
+        return any(v > 0.0 for v in (self.kappa1, self.kappa2, self.mu1, self.mu2))
+
+    def pack(self) -> np.ndarray:
+        return np.array([self.kappa1, self.kappa2, self.mu1, self.mu2, self.alpha_min,
+                         self.alpha_min2])
+
+    def to_dict(self) -> dict:
+        return {"kappa1": self.kappa1, "kappa2": self.kappa2, "mu1": self.mu1, "mu2": self.mu2,
+                "alpha_min": self.alpha_min, "alpha_min2": self.alpha_min2}
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
+    """Phase temperatures and alpha1 of every cell (ghosts included) into W; returns the
+    largest stable conduction sub-step."""
+    _, NY, NX = U.shape
+    q0 = eos[0]
+    q1 = eos[1]
+    k1, k2, amin, amin2 = tp[0], tp[1], tp[4], tp[5]
+    cv1 = q0[1]
+    cv2 = q1[1]
+    dmax = 0.0
+    for j in range(NY):
+        for i in range(NX):
+            m1 = U[AR1, j, i]
+            m2 = U[AR2, j, i]
+            a1 = U[ALPHA, j, i]
+            rho = m1 + m2
+            r1 = m1 / a1
+            r2 = m2 / (1.0 - a1)
+            u = U[MX, j, i] / rho
+            v = U[MY, j, i] / rho
+            lam = U[ARL, j, i] / m1
+            xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            a2 = 1.0 - a1
+            w1 = a1 if (k1 > 0.0 and a1 >= amin) else 0.0
+            w2 = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
+            T1 = 0.0
+            T2 = 0.0
+            # effective diffusivity of phase k: conductance alpha_k kappa_k over the heat
+            # capacity its temperature sees when the mixture energy changes at fixed densities
+            # in pressure equilibrium, r_k cv_k xi / xi_k
+            if w1 > 0.0:
+                T1 = phase1_temperature(q0, r1, lam, p)
+                d = w1 * k1 * x1 / (xi * r1 * cv1)
+                if d > dmax:
+                    dmax = d
+            if w2 > 0.0:
+                _, p2, _, _ = xi_pi(q1, r2)
+                T2 = temperature(q1, r2, (x2 * p + p2) / r2)
+                d = w2 * k2 * x2 / (xi * r2 * cv2)
+                if d > dmax:
+                    dmax = d
+            W[W_T1, j, i] = T1
+            W[W_T2, j, i] = T2
+            W[W_A, j, i] = w1
+            W[W_B, j, i] = w2
+    return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _velocity_cells(U, W, tp, dx, dy, is2d):
+    """Velocity and viscosity of every cell (ghosts included) into W; returns the largest
+    stable viscous sub-step."""
+    _, NY, NX = U.shape
+    mu1, mu2, amin, amin2 = tp[2], tp[3], tp[4], tp[5]
+    dmax = 0.0
+    for j in range(NY):
+        for i in range(NX):
+            m1 = U[AR1, j, i]
+            rho = m1 + U[AR2, j, i]
+            a1 = U[ALPHA, j, i]
+            mu = 0.0
+            if a1 >= amin:
+                # the reacted part of material 1 is gaseous products: no HMX viscosity
+                lam = U[ARL, j, i] / m1
+                mu += a1 * mu1 * (1.0 - min(max(lam, 0.0), 1.0))
+            if 1.0 - a1 >= amin2:
+                mu += (1.0 - a1) * mu2
+            W[W_U, j, i] = U[MX, j, i] / rho
+            W[W_V, j, i] = U[MY, j, i] / rho
+            W[W_MU, j, i] = mu
+            d = 4.0 / 3.0 * mu / rho
+            if d > dmax:
+                dmax = d
+    return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
+
+
+@nb.njit(cache=True, inline="always")
+def _h2(dx, dy, is2d):
+    return min(dx, dy) ** 2 if is2d else dx * dx
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _hm(a, b):
+    """Harmonic mean 2ab/(a+b) (0 when either is 0)."""
+    s = a + b
+    return 2.0 * a * b / s if s > 0.0 else 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _conduction(U, W, D, tp, h, dx, dy, is2d):
+    """U[EN] += h * div(sum_k alpha_k kappa_k grad T_k) on interior cells (face fluxes)."""
+    _, NY, NX = W.shape
+    k1, k2 = tp[0], tp[1]
+    jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
+    for j in range(jlo, jhi):
+        for i in range(NX):
+            D[EN, j, i] = 0.0
+    inv_dx = 1.0 / dx
+    inv_dy = 1.0 / dy
+    for j in range(jlo, jhi):
+        for i in range(NG - 1, NX - NG):
+            fe = -(_hm(W[W_A, j, i] * k1, W[W_A, j, i + 1] * k1)
+                   * (W[W_T1, j, i + 1] - W[W_T1, j, i])
+                   + _hm(W[W_B, j, i] * k2, W[W_B, j, i + 1] * k2)
+                   * (W[W_T2, j, i + 1] - W[W_T2, j, i])) * inv_dx
+            if i >= NG:
+                D[EN, j, i] -= fe * inv_dx
+            if i + 1 < NX - NG:
+                D[EN, j, i + 1] += fe * inv_dx
+    if is2d:
+        for j in range(NG - 1, NY - NG):
+            for i in range(NG, NX - NG):
+                fe = -(_hm(W[W_A, j, i] * k1, W[W_A, j + 1, i] * k1)
+                       * (W[W_T1, j + 1, i] - W[W_T1, j, i])
+                       + _hm(W[W_B, j, i] * k2, W[W_B, j + 1, i] * k2)
+                       * (W[W_T2, j + 1, i] - W[W_T2, j, i])) * inv_dy
+                if j >= NG:
+                    D[EN, j, i] -= fe * inv_dy
+                if j + 1 < NY - NG:
+                    D[EN, j + 1, i] += fe * inv_dy
+    for j in range(jlo, jhi):
+        for i in range(NG, NX - NG):
+            U[EN, j, i] += h * D[EN, j, i]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _viscous(U, W, D, h, dx, dy, is2d):
+    """Momentum and energy += h * (div tau, div(tau u)) on interior cells (face fluxes)."""
+    _, NY, NX = W.shape
+    jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
+    for j in range(jlo, jhi):
+        for i in range(NX):
+            D[MX, j, i] = 0.0
+            D[MY, j, i] = 0.0
+            D[EN, j, i] = 0.0
+    inv_dx = 1.0 / dx
+    inv_dy = 1.0 / dy
+    # x faces: between i and i+1
+    for j in range(jlo, jhi):
+        for i in range(NG - 1, NX - NG):
+            mu = _hm(W[W_MU, j, i], W[W_MU, j, i + 1])
+            if not (mu > 0.0):
+                continue
+            ux = (W[W_U, j, i + 1] - W[W_U, j, i]) * inv_dx
+            vx = (W[W_V, j, i + 1] - W[W_V, j, i]) * inv_dx
+            uy = 0.0
+            vy = 0.0
+            if is2d:
+                uy = 0.25 * inv_dy * (W[W_U, j + 1, i] - W[W_U, j - 1, i]
+                                      + W[W_U, j + 1, i + 1] - W[W_U, j - 1, i + 1])
+                vy = 0.25 * inv_dy * (W[W_V, j + 1, i] - W[W_V, j - 1, i]
+                                      + W[W_V, j + 1, i + 1] - W[W_V, j - 1, i + 1])
+            txx = mu * (4.0 / 3.0 * ux - 2.0 / 3.0 * vy)
+            txy = mu * (uy + vx)
+            fe = -(txx * 0.5 * (W[W_U, j, i] + W[W_U, j, i + 1])
+                   + txy * 0.5 * (W[W_V, j, i] + W[W_V, j, i + 1]))
+            if i >= NG:
+                D[MX, j, i] += txx * inv_dx
+                D[MY, j, i] += txy * inv_dx
+                D[EN, j, i] -= fe * inv_dx
+            if i + 1 < NX - NG:
+                D[MX, j, i + 1] -= txx * inv_dx
+                D[MY, j, i + 1] -= txy * inv_dx
+                D[EN, j, i + 1] += fe * inv_dx
+    if is2d:
+        for j in range(NG - 1, NY - NG):
+            for i in range(NG, NX - NG):
+                mu = _hm(W[W_MU, j, i], W[W_MU, j + 1, i])
+                if not (mu > 0.0):
+                    continue
+                uy = (W[W_U, j + 1, i] - W[W_U, j, i]) * inv_dy
+                vy = (W[W_V, j + 1, i] - W[W_V, j, i]) * inv_dy
+                ux = 0.25 * inv_dx * (W[W_U, j, i + 1] - W[W_U, j, i - 1]
+                                      + W[W_U, j + 1, i + 1] - W[W_U, j + 1, i - 1])
+                vx = 0.25 * inv_dx * (W[W_V, j, i + 1] - W[W_V, j, i - 1]
+                                      + W[W_V, j + 1, i + 1] - W[W_V, j + 1, i - 1])
+                tyy = mu * (4.0 / 3.0 * vy - 2.0 / 3.0 * ux)
+                txy = mu * (uy + vx)
+                fe = -(txy * 0.5 * (W[W_U, j, i] + W[W_U, j + 1, i])
+                       + tyy * 0.5 * (W[W_V, j, i] + W[W_V, j + 1, i]))
+                if j >= NG:
+                    D[MX, j, i] += txy * inv_dy
+                    D[MY, j, i] += tyy * inv_dy
+                    D[EN, j, i] -= fe * inv_dy
+                if j + 1 < NY - NG:
+                    D[MX, j + 1, i] -= txy * inv_dy
+                    D[MY, j + 1, i] -= tyy * inv_dy
+                    D[EN, j + 1, i] += fe * inv_dy
+    for j in range(jlo, jhi):
+        for i in range(NG, NX - NG):
+            U[MX, j, i] += h * D[MX, j, i]
+            U[MY, j, i] += h * D[MY, j, i]
+            U[EN, j, i] += h * D[EN, j, i]
+
+
+@nb.njit(cache=True, error_model="numpy")
+def transport_step(U, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
+    """Advance U (ghosts included) by conduction, then viscosity, over ``dt``, each
+    sub-cycled to its own limit (a viscous sub-step only recomputes velocities, no EOS).
+
+    ``W`` (at least 7 rows) and ``D`` (U's shape) are scratch. Returns the number of
+    sub-steps taken (conduction + viscosity; 0 when every coefficient is zero)."""
+    _, NY, _ = U.shape
+    is2d = NY > 1
+    total = 0
+    if tp[0] > 0.0 or tp[1] > 0.0:
+        fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+        hmax = _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d)
+        n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
+        for s in range(n):
+            if s > 0:
+                fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+                _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d)
+            _conduction(U, W, D, tp, dt / n, dx, dy, is2d)
+        total += n
+    if tp[2] > 0.0 or tp[3] > 0.0:
+        fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+        hmax = _velocity_cells(U, W, tp, dx, dy, is2d)
+        n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
+        for s in range(n):
+            if s > 0:
+                fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
+                _velocity_cells(U, W, tp, dx, dy, is2d)
+            _viscous(U, W, D, dt / n, dx, dy, is2d)
+        total += n
+    return total
