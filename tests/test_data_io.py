@@ -57,7 +57,9 @@ def test_layout_attributes_and_loader(reference):
         f = h5["fields"]
         assert f.shape == (3, 5, 3, 32, 48) and f.dtype == np.float32
         for obj in (h5, f):
-            assert json.loads(obj.attrs["channels"]) == ["T", "P", "mu"]
+            ch = obj.attrs["channels"]  # an HDF5 array of strings, not a JSON string
+            assert isinstance(ch, np.ndarray) and [c.decode() if isinstance(c, bytes) else c
+                                                   for c in ch] == ["T", "P", "mu"]
             assert obj.attrs["dt"] == pytest.approx(2.5e-10)
             assert obj.attrs["dx"] == pytest.approx(1.25e-7)
             assert json.loads(obj.attrs["norm_ranges"]) == {

@@ -27,6 +27,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -73,6 +74,20 @@ def _norm_json() -> str:
     return json.dumps({c: list(NORM_RANGES[c]) for c in CHANNELS})
 
 
+def channels_attr() -> np.ndarray:
+    """The ``channels`` attribute: an HDF5 array of variable-length UTF-8 strings (readers of
+    files written before take a JSON string as well, closure.normalization.check_channels)."""
+    return np.array(list(CHANNELS), dtype=h5py.string_dtype())
+
+
+def channel_names(value: Any) -> list[str]:
+    """Channel names from a ``channels`` attribute of either form."""
+    if isinstance(value, bytes | str):
+        text = value.decode() if isinstance(value, bytes) else value
+        return list(json.loads(text))
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value)]
+
+
 def create_dataset(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File:
     """Create an empty data set for ``n`` samples (all pending); returns the open file."""
     g, tm = cfg["grid"], cfg["time"]
@@ -85,7 +100,7 @@ def create_dataset(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File:
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "scale": cfg["scale"],
         "seed": int(seed), "n_samples": int(n), "created": datetime.now(UTC).isoformat(),
-        "config": config_json(cfg), "channels": json.dumps(list(CHANNELS)),
+        "config": config_json(cfg), "channels": channels_attr(),
         "dt": float(tm["frame_dt"]), "dx": float(dx), "dy": float(dx),
         "norm_ranges": _norm_json(), "hotspot_threshold": float(HOTSPOT_THRESHOLD_K),
         "frame": "shocked HMX at rest; unshocked sample enters at x_high with u = -u_p",

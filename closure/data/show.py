@@ -20,7 +20,8 @@ def format_summary(path: str | Path, h5: h5py.File, summ: dict) -> str:
     lines = [
         f"{path}: {h5.attrs['format']} v{h5.attrs['format_version']}, scale {h5.attrs['scale']}, "
         f"seed {h5.attrs['seed']}",
-        f"  fields {tuple(f.shape)} {f.dtype} channels {json.loads(h5.attrs['channels'])}, "
+        f"  fields {tuple(f.shape)} {f.dtype} channels "
+        f"{dataset.channel_names(h5.attrs['channels'])}, "
         f"dt {float(h5.attrs['dt']) * 1e9:.4g} ns, dx {float(h5.attrs['dx']) * 1e9:.4g} nm",
         f"  samples: {summ['n_done']} done, {summ['n_failed']} failed, "
         f"{summ['n_samples'] - summ['n_done'] - summ['n_failed']} pending",

@@ -80,7 +80,7 @@ def write_synthetic_h5(path: str | Path, n_samples: int = 4, n_t: int = 6, heigh
                          time_stride=time_stride, seed=seed)
     with h5py.File(path, "w") as h5:
         h5.create_dataset("fields", data=f)
-        h5.attrs["channels"] = json.dumps(list(CHANNELS))
+        h5.attrs["channels"] = np.array(list(CHANNELS), dtype=h5py.string_dtype())
         h5.attrs["dt"] = float(dt * time_stride)
         h5.attrs["dx"] = float(dx)
         h5.attrs["norm_ranges"] = json.dumps({k: list(v) for k, v in NORM_RANGES.items()})
