@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from closure.files import atomic_write_bytes, portable_paths
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -140,9 +142,7 @@ def main() -> int:
                            for s in ("vae", "micro-dynamics", "meso-finetune", "decoder-refine",
                                      "parc") if (run / s / "model_card.json").exists()}
     out = Path(args.json)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, out)
+    atomic_write_bytes(out, (json.dumps(portable_paths(doc), indent=1) + "\n").encode())
     for name, r in doc["reconstruction"].items():
         print(f"{name:15s} hot cells true {r['hot_cells_true']}, reconstructed "
               f"{r['hot_cells_reconstructed']}, both {r['hot_cells_both']}; peak T "

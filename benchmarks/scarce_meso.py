@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from closure.files import atomic_write_bytes, portable_paths
+
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("rmse_A_hs", "rmse_T_hs", "rmse_dA_hs_dt", "rmse_dT_hs_dt", "rmse_field_T",
            "rmse_field_P", "rmse_field_mu", "rmse_field_mean")
@@ -34,12 +36,7 @@ MODELS = {"latent": "meso-finetune", "parc": "parc"}
 
 
 def atomic_json(path: Path, doc: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(portable_paths(doc), indent=1) + "\n").encode())
 
 
 def refined_metrics(cfg: dict, latent_dir: Path, refined_dir: Path) -> dict:

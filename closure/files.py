@@ -17,9 +17,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_bytes", "data_hash", "sha256_of"]
+__all__ = ["atomic_write", "atomic_write_bytes", "data_hash", "portable_paths",
+           "sha256_of"]
 
 _CHUNK = 1 << 22
+#: the repository (or installed source tree) root: paths below it are written relative to it
+ROOT = Path(__file__).resolve().parents[1]
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -90,3 +93,25 @@ def data_hash(path: str | Path) -> str:
     if key not in _HASH_CACHE:
         _HASH_CACHE[key] = sha256_of(p)
     return _HASH_CACHE[key]
+
+
+def portable_paths(doc, root: str | os.PathLike[str] | None = None):
+    """``doc`` (a JSON-able tree) with every string that is an absolute path below ``root``
+    (default: the repository root) or the working directory made relative to it, so committed
+    cards, manifests and results name no machine's directories."""
+    bases = [str(Path(root or ROOT).resolve()), str(Path.cwd().resolve())]
+
+    def fix(v):
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return type(v)(fix(x) for x in v)
+        if isinstance(v, str) and v.startswith("/"):
+            for b in bases:
+                if v == b:
+                    return "."
+                if v.startswith(b + "/"):
+                    return v[len(b) + 1:]
+        return v
+
+    return fix(doc)

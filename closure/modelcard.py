@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from closure.files import atomic_write_bytes, data_hash, sha256_of
+from closure.files import atomic_write_bytes, data_hash, portable_paths, sha256_of
 from closure.models.dynamics import LatentClosureModel, LatentDynamics
 from closure.models.parc import PARCv2
 from closure.models.vae import Tokenizer
@@ -129,7 +129,7 @@ def save_model(directory: str | Path, model: nn.Module, *, kind: str,
                     "n_parameters": sum(p.numel() for p in model.parameters())},
     }
     card.update(extra or {})
-    card = _jsonable(card)
+    card = portable_paths(_jsonable(card))
     atomic_write_bytes(directory / CARD_FILE,
                        (json.dumps(card, indent=2, allow_nan=False) + "\n").encode())
     return card

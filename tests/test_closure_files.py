@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import h5py
@@ -43,3 +44,14 @@ def test_sha256_of_bytes_and_files_agree_with_hashlib(tmp_path):
     assert data_hash(p) == want
     p.with_name("d.bin.manifest.json").write_text("{}")  # a manifest stands for its file
     assert data_hash(p) == hashlib.sha256(b"{}").hexdigest()
+
+
+def test_portable_paths_names_no_machine_directories(tmp_path, monkeypatch):
+    from closure.files import ROOT, portable_paths
+
+    monkeypatch.chdir(tmp_path)
+    doc = {"a": str(ROOT / "data" / "x.h5"), "b": [str(tmp_path / "runs" / "r"), "/elsewhere/y"],
+           "c": {"d": str(ROOT), "e": 3, "f": "relative/z"}}
+    assert portable_paths(doc) == {"a": "data/x.h5", "b": ["runs/r", "/elsewhere/y"],
+                                   "c": {"d": ".", "e": 3, "f": "relative/z"}}
+    assert str(ROOT) not in json.dumps(portable_paths({"k": [str(ROOT / "q")]}))

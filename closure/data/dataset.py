@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..files import atomic_write_bytes, sha256_of
+from ..files import atomic_write_bytes, portable_paths, sha256_of
 from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
 from .collapse import EXTRAS, SampleResult
 from .config import config_json, from_json
@@ -243,7 +243,10 @@ def code_provenance() -> dict:
     import macro
 
     root = Path(__file__).resolve().parents[2]
-    out: dict = {"macro": str(Path(macro.__file__).parent)}
+    here = Path(macro.__file__).resolve().parent
+    # the package's place, relative to the repository (another checkout: by its name only)
+    out: dict = {"macro": str(portable_paths(str(here), root)) if here.is_relative_to(root)
+                 else f"{here.parent.name}/macro (another checkout)"}
     for name in ("multi.py", "solver.py", "reaction.py", "eos.py"):
         f = Path(macro.__file__).parent / name
         if f.exists():
@@ -297,7 +300,8 @@ def write_manifest(path: str | Path, out: str | Path | None = None) -> Path:
             "samples": samples,
         }
     target = Path(out) if out is not None else path.with_name(path.name + ".manifest.json")
-    text = json.dumps(_finite(doc), indent=1, default=_jsonable, allow_nan=False) + "\n"
+    text = json.dumps(portable_paths(_finite(doc)), indent=1, default=_jsonable,
+                      allow_nan=False) + "\n"
     atomic_write_bytes(target, text.encode())
     return target
 
