@@ -925,6 +925,24 @@ def step_parallel(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, 
 # ---------------------------------------------------------------------------------------------
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def cell_state(U, j, i, q0, q1, Q):
+    """Primitives of cell (j, i) of U: rho, u, v, p, r1, r2, alpha1, lambda and the mixture's
+    xi and phase xi_1, xi_2 (for diagnostics and transport, outside the fused sweeps)."""
+    m1 = U[AR1, j, i]
+    m2 = U[AR2, j, i]
+    a1 = U[ALPHA, j, i]
+    rho = m1 + m2
+    r1 = m1 / a1
+    r2 = m2 / (1.0 - a1)
+    u = U[MX, j, i] / rho
+    v = U[MY, j, i] / rho
+    lam = U[ARL, j, i] / m1
+    xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
+    p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
+    return rho, u, v, p, r1, r2, a1, lam, xi, x1, x2
+
+
 @nb.njit(**_JIT)
 def diagnostics(U, eos, Q, out):
     """out[0..6] = rho, u, v, p, T1 (material-1 temperature, :func:`phase1_temperature`),
@@ -934,17 +952,7 @@ def diagnostics(U, eos, Q, out):
     q1 = eos[1]
     for j in range(NY):
         for i in range(NX):
-            m1 = U[AR1, j, i]
-            m2 = U[AR2, j, i]
-            a1 = U[ALPHA, j, i]
-            rho = m1 + m2
-            r1 = m1 / a1
-            r2 = m2 / (1.0 - a1)
-            u = U[MX, j, i] / rho
-            v = U[MY, j, i] / rho
-            lam = U[ARL, j, i] / m1
-            xi, pi, _, _ = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
-            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            rho, u, v, p, r1, r2, a1, lam, _, _, _ = cell_state(U, j, i, q0, q1, Q)
             out[0, j, i] = rho
             out[1, j, i] = u
             out[2, j, i] = v

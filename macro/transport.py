@@ -49,7 +49,7 @@ import numpy as np
 
 from .boundary import NG, fill_ghosts
 from .eos import temperature, xi_pi
-from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, _mixture_rows, phase1_temperature
+from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, cell_state, phase1_temperature
 
 __all__ = ["Transport", "transport_step"]
 
@@ -108,17 +108,7 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
     dmax = 0.0
     for j in range(NY):
         for i in range(NX):
-            m1 = U[AR1, j, i]
-            m2 = U[AR2, j, i]
-            a1 = U[ALPHA, j, i]
-            rho = m1 + m2
-            r1 = m1 / a1
-            r2 = m2 / (1.0 - a1)
-            u = U[MX, j, i] / rho
-            v = U[MY, j, i] / rho
-            lam = U[ARL, j, i] / m1
-            xi, pi, x1, x2 = _mixture_rows(q0, q1, r1, r2, a1, lam, Q)
-            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v) - pi) / xi
+            _, _, _, p, r1, r2, a1, lam, xi, x1, x2 = cell_state(U, j, i, q0, q1, Q)
             a2 = 1.0 - a1
             w1 = a1 if (k1 > 0.0 and a1 >= amin) else 0.0
             w2 = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
