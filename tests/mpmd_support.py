@@ -9,3 +9,40 @@ class ReleasingMock(MockProvider):
         keep = ~np.isin(self.ids, np.asarray(ids))
         self.ids, self.ps, self.age = self.ids[keep], self.ps[keep], self.age[keep]
         return int((~keep).sum())
+
+
+def client_errors(cmd: list, cwd, env: dict, n_clients: int = 2,
+                  limit: float = 90.0) -> tuple[list, float]:
+    """Run an MPMD job until every client has printed its ``[client r] ...`` line on stderr
+    (or ``limit`` s pass), then kill a worker frozen by ``freeze_on_call`` (its pid file in
+    ``cwd``) so the launcher ends. Returns (the client lines, seconds until they were all
+    there)."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    cwd = Path(cwd)
+    err = cwd / "stderr.txt"
+    t0 = time.monotonic()
+    lines: list = []
+    with open(err, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        try:
+            while time.monotonic() - t0 < limit:
+                lines = [ln for ln in err.read_text().splitlines() if ln.startswith("[client ")]
+                if len(lines) == n_clients:
+                    break
+                time.sleep(0.2)
+            elapsed = time.monotonic() - t0
+        finally:
+            pid = cwd / "worker.pid"
+            if pid.exists():
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    assert len(lines) == n_clients, err.read_text()[-3000:]
+    return lines, elapsed

@@ -15,11 +15,9 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -256,29 +254,9 @@ def _errors(client, tmp_path, provider_args: str, timeout: float) -> tuple[list[
     cmd = _cmd(client, "table", timeout, tmp_path,
                ["-m", "macro.parallel.mpmd", "--provider", "mpmd_support:ReleasingMock",
                 "--args", provider_args])
-    err = tmp_path / "stderr.txt"
-    t0 = time.monotonic()
-    lines: list[str] = []
-    with open(err, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(timeout), stdout=subprocess.DEVNULL,
-                                stderr=fh)
-        try:
-            while time.monotonic() - t0 < 90:
-                lines = [ln for ln in err.read_text().splitlines() if ln.startswith("[client ")]
-                if len(lines) == 2:
-                    break
-                time.sleep(0.2)
-            elapsed = time.monotonic() - t0
-        finally:
-            pid = tmp_path / "worker.pid"
-            if pid.exists():
-                os.kill(int(pid.read_text()), signal.SIGKILL)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    assert len(lines) == 2, err.read_text()[-3000:]
-    return lines, elapsed
+    from mpmd_support import client_errors
+
+    return client_errors(cmd, tmp_path, _env(timeout))
 
 
 def test_frozen_worker_is_a_timeout_on_both_c_clients(client, tmp_path):

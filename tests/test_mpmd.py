@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -96,35 +95,13 @@ def test_frozen_worker_is_an_error_on_every_client_within_the_deadline(tmp_path)
     raise within its deadline, naming the worker. (A worker killed outright is usually torn
     down with the whole job by MPICH's launcher, -disable-auto-cleanup or not, so the test
     freezes it instead; the clients' side is the same: no answer.)"""
-    import signal
+    from mpmd_support import client_errors
 
     env = _env(4)
     cmd = [MPIEXEC, "-n", "2", sys.executable, str(TESTS / "mpmd_client.py"), str(tmp_path),
            "1", "40", "table", ":", "-n", "1", sys.executable, "-m", "macro.parallel.mpmd",
            "--provider", "mpmd_support:ReleasingMock", "--args", "freeze_on_call=5"]
-    err = tmp_path / "stderr.txt"
-    t0 = time.monotonic()
-    with open(err, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                                stderr=fh)
-        try:
-            lines: list = []
-            while time.monotonic() - t0 < 90:
-                lines = [ln for ln in err.read_text().splitlines()
-                         if ln.startswith("[client ")]
-                if len(lines) == 2:
-                    break
-                time.sleep(0.2)
-            elapsed = time.monotonic() - t0
-        finally:
-            pid = tmp_path / "worker.pid"
-            if pid.exists():
-                os.kill(int(pid.read_text()), signal.SIGKILL)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    assert len(lines) == 2, err.read_text()[-3000:]
+    lines, elapsed = client_errors(cmd, tmp_path, env)
     for rank in (0, 1):
         line = [ln for ln in lines if ln.startswith(f"[client {rank}] error:")]
         assert line and re.search(r"no answer within 4 s while waiting for closure worker "
