@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from closure.data.params import defaults_for, hugoniot_state
-from closure.normalization import NORM_RANGES
+from closure.normalization import CHANNELS, NORM_RANGES
 
 __all__ = [
     "DEFAULT_GRID",
@@ -42,8 +42,9 @@ __all__ = [
     "synthetic_frame1",
 ]
 
-#: Meso patch (H, W) of the meso data set: 8 um x 12 um at 62.5 nm.
-DEFAULT_GRID: tuple[int, int] = (128, 192)
+#: Meso patch (H, W) of the default meso data config (closure.data.params).
+DEFAULT_GRID: tuple[int, int] = (defaults_for("meso")["grid"]["ny"],
+                                 defaults_for("meso")["grid"]["nx"])
 
 
 @lru_cache(maxsize=1)
@@ -91,10 +92,10 @@ def hugoniot_temperature(ps: float | np.ndarray, hmx: dict | None = None) -> np.
     return f_T(np.maximum(np.asarray(ps, float), p0))
 
 
-def default_envelope(hmx: dict | None = None) -> tuple[float, float]:
-    """Shock-pressure range (Pa) of the meso data's loading config (u_p 0.7-1.5 km/s) on the
-    HMX Hugoniot of ``hmx`` (default: the data's)."""
-    cfg = _meso_cfg()
+def default_envelope(hmx: dict | None = None, cfg: dict | None = None) -> tuple[float, float]:
+    """Shock-pressure range (Pa) of a meso data config's loading (``cfg``; default: the
+    generator's defaults) on the HMX Hugoniot of ``hmx`` (default: the config's)."""
+    cfg = cfg or _meso_cfg()
     lo, hi = cfg["loading"]["u_p"]
     h = cfg["physics"]["hmx"] if hmx is None else hmx
     p0 = cfg["physics"]["ambient"]["p"]
@@ -102,12 +103,13 @@ def default_envelope(hmx: dict | None = None) -> tuple[float, float]:
 
 
 def microstructure_bank(n: int, seed: int = 0, grid: tuple[int, int] = DEFAULT_GRID,
-                        dx: float | None = None) -> list[list[dict]]:
-    """``n`` random meso pore sets (data geometry config) for a ``grid`` patch; member ``i``
-    depends only on (``seed``, ``i``, grid)."""
+                        dx: float | None = None, cfg: dict | None = None) -> list[list[dict]]:
+    """``n`` random meso pore sets (geometry of the meso data config ``cfg``, default: the
+    generator's defaults) for a ``grid`` patch; member ``i`` depends only on (``seed``, ``i``,
+    grid, config)."""
     from closure.data import geometry  # Numba: imported when pores are drawn, not for tables
 
-    cfg = _meso_cfg()
+    cfg = cfg or _meso_cfg()
     H, W = grid
     dx = cfg["grid"]["dx"] if dx is None else dx
     geo = copy.deepcopy(cfg["geometry"])
@@ -126,14 +128,18 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
                      dx: float | None = None, t1: float | None = None,
                      ramp_time: float | None = None, front_width: float = 1.0,
                      gas_fraction: np.ndarray | None = None,
-                     hmx: dict | None = None) -> np.ndarray:
-    """Normalized (3, H, W) float32 frame: planar shock at ``ps`` (Pa) entered from x_low.
+                     hmx: dict | None = None, cfg: dict | None = None,
+                     fields: tuple[str, ...] = CHANNELS) -> np.ndarray:
+    """Normalized (len(fields), H, W) float32 frame: planar shock at ``ps`` (Pa) entered from
+    x_low; ``fields`` in the model's order (``lam`` = 0: nothing has reacted yet).
 
     ``pores`` are in the frame-0 positions (as stored per sample in the data set);
     ``gas_fraction`` (H, W) may be passed instead to skip rasterization (already shifted).
-    ``hmx``: the HMX EOS table of the Hugoniot (default: the data generator's, params.HMX).
+    ``hmx``: the HMX EOS table of the Hugoniot (default: the data generator's, params.HMX);
+    ``cfg``: the meso data config whose frame interval, ramp and ambient state apply (default:
+    the generator's defaults).
     """
-    cfg = _meso_cfg()
+    cfg = cfg or _meso_cfg()
     H, W = grid
     dx = cfg["grid"]["dx"] if dx is None else dx
     t1 = cfg["time"]["frame_dt"] if t1 is None else t1
@@ -142,7 +148,7 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
     up = float(particle_velocity(ps, hmx))
     us = float(shock_speed(ps, hmx))
     if gas_fraction is None:
-        gas_fraction = shifted_gas_fraction(pores, ps, grid, dx, t1, hmx)
+        gas_fraction = shifted_gas_fraction(pores, ps, grid, dx, t1, hmx, cfg)
     x = (np.arange(W) + 0.5) * dx
     x_front = (us - up) * max(t1 - 0.5 * ramp, 0.0)
     w = 0.5 * (1.0 - np.tanh((x - x_front) / (front_width * dx)))  # 1 behind the front
@@ -151,19 +157,26 @@ def synthetic_frame1(ps: float, pores: list[dict], grid: tuple[int, int] = DEFAU
     P = p_amb + (float(ps) - p_amb) * w
     floor = ph["alpha_floor"]
     mu = np.clip(1.0 - gas_fraction, floor, 1.0 - floor)
-    out = np.empty((3, H, W), np.float32)
-    for c, (name, row) in enumerate((("T", T), ("P", P))):
-        lo, hi = NORM_RANGES[name]
-        out[c] = ((row - lo) / (hi - lo))[None, :]
-    out[2] = mu
+    rows = {"T": T, "P": P}
+    out = np.empty((len(fields), H, W), np.float32)
+    for c, name in enumerate(fields):
+        if name == "mu":
+            out[c] = mu
+        elif name == "lam":
+            out[c] = 0.0
+        elif name in rows:
+            lo, hi = NORM_RANGES[name]
+            out[c] = ((rows[name] - lo) / (hi - lo))[None, :]
+        else:
+            raise ValueError(f"fields: {name!r} is not one of {list(CHANNELS)}")
     return out
 
 
 def shifted_gas_fraction(pores: list[dict], ps: float, grid: tuple[int, int] = DEFAULT_GRID,
                          dx: float | None = None, t1: float | None = None,
-                         hmx: dict | None = None) -> np.ndarray:
+                         hmx: dict | None = None, cfg: dict | None = None) -> np.ndarray:
     """Gas fraction (H, W) of ``pores`` moved by ``-u_p(ps) * t1`` (see module docstring)."""
-    cfg = _meso_cfg()
+    cfg = cfg or _meso_cfg()
     H, W = grid
     dx = cfg["grid"]["dx"] if dx is None else dx
     t1 = cfg["time"]["frame_dt"] if t1 is None else t1

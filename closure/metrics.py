@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from closure.normalization import CHANNELS, HOTSPOT_THRESHOLD_K, denormalize
+from closure.normalization import CHANNELS, HOTSPOT_THRESHOLD_K, LEGACY_CHANNELS, denormalize
 
 __all__ = [
     "evaluate_rollout",
+    "channel_order",
     "field_rmse",
     "hotspot_area",
     "hotspot_stats",
@@ -66,7 +67,7 @@ def time_rate(q: Any, dt: float) -> np.ndarray:
 
 def hotspot_stats(fields: Any, dx: float, dt: float, *, dy: float | None = None,
                   threshold: float = HOTSPOT_THRESHOLD_K,
-                  channels: Sequence[str] = CHANNELS,
+                  channels: Sequence[str] | None = None,
                   norm_ranges: Mapping[str, Sequence[float]] | None = None,
                   ) -> dict[str, np.ndarray]:
     """A_hs, T_hs (N, n_t) and rates dA_hs/dt, dT_hs/dt (N, n_t - 1) of normalized fields.
@@ -77,6 +78,7 @@ def hotspot_stats(fields: Any, dx: float, dt: float, *, dy: float | None = None,
     x = _np(fields)
     if x.ndim != 5:
         raise ValueError(f"fields must have shape (N, n_t, C, H, W), got {x.shape}")
+    channels = channel_order(x.shape[2], channels)
     if "T" not in channels:
         raise ValueError(f"channels {list(channels)} has no 'T'")
     T = denormalize(x[:, :, list(channels).index("T")], "T", norm_ranges)
@@ -94,11 +96,28 @@ def rmse(pred: Any, true: Any) -> float:
     return float(np.sqrt(np.mean((p - q) ** 2)))
 
 
-def field_rmse(pred: Any, true: Any, channels: Sequence[str] = CHANNELS) -> dict[str, float]:
+def channel_order(n: int, channels: Sequence[str] | None = None) -> list[str]:
+    """Names of ``n`` channels: ``channels`` (checked against ``n``) or, when None, the
+    data-set layout with ``n`` channels (CHANNELS or LEGACY_CHANNELS)."""
+    if channels is None:
+        layouts = {len(CHANNELS): CHANNELS, len(LEGACY_CHANNELS): LEGACY_CHANNELS}
+        if n not in layouts:
+            raise ValueError(f"{n} channels match no data-set layout ({list(CHANNELS)} or "
+                             f"{list(LEGACY_CHANNELS)}); pass channels")
+        return list(layouts[n])
+    if len(channels) != n:
+        raise ValueError(f"channels {list(channels)} name {len(channels)} channels, the "
+                         f"fields have {n}")
+    return list(channels)
+
+
+def field_rmse(pred: Any, true: Any,
+               channels: Sequence[str] | None = None) -> dict[str, float]:
     """Per-channel RMSE of normalized fields (N, n_t, C, H, W), plus their mean as ``"mean"``."""
     p, q = _np(pred), _np(true)
     if p.shape != q.shape:
         raise ValueError(f"pred shape {p.shape} != true shape {q.shape}")
+    channels = channel_order(p.shape[2], channels)
     out = {c: float(np.sqrt(np.mean((p[:, :, i] - q[:, :, i]) ** 2)))
            for i, c in enumerate(channels)}
     out["mean"] = float(np.mean(list(out.values())))
@@ -107,7 +126,7 @@ def field_rmse(pred: Any, true: Any, channels: Sequence[str] = CHANNELS) -> dict
 
 def evaluate_rollout(pred: Any, true: Any, dx: float, dt: float, *, dy: float | None = None,
                      threshold: float = HOTSPOT_THRESHOLD_K, t_start: int = 1,
-                     channels: Sequence[str] = CHANNELS,
+                     channels: Sequence[str] | None = None,
                      norm_ranges: Mapping[str, Sequence[float]] | None = None) -> dict[str, float]:
     """RMSE of A_hs, T_hs, their rates and the fields between predicted and true trajectories.
 

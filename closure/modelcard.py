@@ -15,7 +15,7 @@ import json
 import math
 import platform
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -99,11 +99,18 @@ def _jsonable(x: Any) -> Any:
 def save_model(directory: str | Path, model: nn.Module, *, kind: str,
                architecture: Mapping[str, Any], config: Mapping[str, Any] | None = None,
                data: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None,
-               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               extra: Mapping[str, Any] | None = None,
+               channels: Sequence[str] | None = None) -> dict[str, Any]:
     """Write ``model``'s state_dict and its card into ``directory`` (atomically); return the card.
 
-    ``data`` maps a role (``"micro"``, ``"meso"``) to :meth:`TrajectorySet.info` dicts.
+    ``data`` maps a role (``"micro"``, ``"meso"``) to :meth:`TrajectorySet.info` dicts;
+    ``channels``: the fields the model sees, in order (default: ``model.fields``).
     """
+    channels = list(channels if channels is not None else model.fields)
+    unknown = [c for c in channels if c not in NORM_RANGES]
+    if unknown:
+        raise ModelCardError(f"channels {unknown} have no normalization range; known: "
+                             f"{sorted(NORM_RANGES)}")
     if kind not in KINDS:
         raise ModelCardError(f"unknown model kind {kind!r}; known: {list(KINDS)}")
     directory = Path(directory)
@@ -118,8 +125,8 @@ def save_model(directory: str | Path, model: nn.Module, *, kind: str,
         "kind": kind,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": dict(architecture),
-        "normalization": {"channels": list(CHANNELS),
-                          "ranges": {k: list(v) for k, v in NORM_RANGES.items()},
+        "normalization": {"channels": channels,
+                          "ranges": {k: list(NORM_RANGES[k]) for k in channels},
                           "hotspot_threshold_K": HOTSPOT_THRESHOLD_K},
         "data": dict(data or {}),
         "metrics": dict(metrics or {}),
@@ -160,10 +167,15 @@ def check_card(card: Mapping[str, Any], *, where: str = "model", kind: str | Non
     if kind is not None and card.get("kind") != kind:
         raise ModelCardError(f"{where}: model kind is {card.get('kind')!r}, expected {kind!r}")
     norm = card.get("normalization", {})
-    exp_ch = list(channels or CHANNELS)
-    if list(norm.get("channels", [])) != exp_ch:
-        raise ModelCardError(f"{where}: channels {norm.get('channels')} != expected {exp_ch}")
-    exp = {k: [float(a), float(b)] for k, (a, b) in (norm_ranges or NORM_RANGES).items()}
+    have_ch = list(norm.get("channels", []))
+    if channels is not None and have_ch != list(channels):
+        raise ModelCardError(f"{where}: channels {have_ch} != expected {list(channels)}")
+    order = [c for c in CHANNELS if c in have_ch]
+    if not have_ch or have_ch != order:
+        raise ModelCardError(f"{where}: channels {have_ch} must be a non-empty subset of "
+                             f"{list(CHANNELS)} in this order")
+    table = norm_ranges or NORM_RANGES
+    exp = {k: [float(a), float(b)] for k, (a, b) in table.items() if k in have_ch}
     got = {k: [float(a), float(b)] for k, (a, b) in norm.get("ranges", {}).items()}
     for field, rng in exp.items():
         if got.get(field) is None or any(not math.isclose(a, b, rel_tol=1e-9)

@@ -18,8 +18,11 @@ import torch
 
 __all__ = [
     "CHANNELS",
+    "LEGACY_CHANNELS",
+    "HOTSPOT_EXCESS_K",
     "HOTSPOT_THRESHOLD_K",
     "NORM_RANGES",
+    "channel_names",
     "check_channels",
     "check_norm_ranges",
     "denormalize",
@@ -27,18 +30,29 @@ __all__ = [
     "parse_norm_ranges",
 ]
 
-#: Channel order of every data set and model: temperature, pressure, material indicator.
-CHANNELS: tuple[str, ...] = ("T", "P", "mu")
+#: Channel order of every data set: temperature, pressure, material indicator, reaction
+#: progress. A model uses these or a subset in this order (its card names them).
+CHANNELS: tuple[str, ...] = ("T", "P", "mu", "lam")
+
+#: Channels of data sets written before ``lam`` became a channel; readers still take them.
+LEGACY_CHANNELS: tuple[str, ...] = ("T", "P", "mu")
 
 #: Physical range (lo, hi) mapped to [0, 1], SI units: K, Pa, dimensionless.
 NORM_RANGES: dict[str, tuple[float, float]] = {
     "T": (300.0, 5000.0),
     "P": (-2.0e9, 50.0e9),
     "mu": (0.0, 1.0),
+    "lam": (0.0, 1.0),
 }
 
 #: Default hotspot temperature threshold (K); 850 K is also used in the literature.
 HOTSPOT_THRESHOLD_K: float = 875.0
+
+#: Pore-hotspot statistic relative to the bulk: T above the sample's bulk Hugoniot temperature
+#: by more than this (K). Bulk HMX reaches 793 K at 20 GPa on the beta-HMX Hugoniot, within
+#: 100 K of the fixed threshold; the excess criterion separates pore hotspots from shocked
+#: bulk at any shock strength.
+HOTSPOT_EXCESS_K: float = 300.0
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -81,22 +95,25 @@ def parse_norm_ranges(value: Any) -> dict[str, tuple[float, float]]:
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(
             f"norm_ranges: expected a mapping or an (n, 2) array, got shape {arr.shape}")
-    if arr.shape[0] != len(CHANNELS):
-        raise ValueError(f"norm_ranges: array form needs {len(CHANNELS)} rows ({CHANNELS}), "
-                         f"got {arr.shape[0]}")
-    return {c: (float(a), float(b)) for c, (a, b) in zip(CHANNELS, arr, strict=True)}
+    names = {len(CHANNELS): CHANNELS, len(LEGACY_CHANNELS): LEGACY_CHANNELS}.get(arr.shape[0])
+    if names is None:
+        raise ValueError(f"norm_ranges: array form needs {len(CHANNELS)} rows ({CHANNELS}) or "
+                         f"{len(LEGACY_CHANNELS)} ({LEGACY_CHANNELS}), got {arr.shape[0]}")
+    return {c: (float(a), float(b)) for c, (a, b) in zip(names, arr, strict=True)}
 
 
 def check_norm_ranges(found: Any, expected: Mapping[str, Sequence[float]] | None = None,
                       *, where: str = "data", rel_tol: float = 1e-6,
-                      ) -> dict[str, tuple[float, float]]:
+                      fields: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
     """Raise ``ValueError`` naming the field if ``found`` differs from ``expected`` (default ours).
 
     A model trained on one scaling silently mispredicts on another; this makes that an error.
-    Returns the parsed ranges.
+    ``fields`` limits the check to those channels (a legacy data set has no ``lam``). Returns
+    the parsed ranges.
     """
     got = parse_norm_ranges(found)
-    exp = {k: (float(v[0]), float(v[1])) for k, v in (expected or NORM_RANGES).items()}
+    exp = {k: (float(v[0]), float(v[1])) for k, v in (expected or NORM_RANGES).items()
+           if fields is None or k in fields}
     for field, (lo, hi) in exp.items():
         if field not in got:
             raise ValueError(f"{where}: normalization range for field {field!r} is missing "
@@ -109,12 +126,24 @@ def check_norm_ranges(found: Any, expected: Mapping[str, Sequence[float]] | None
     return got
 
 
-def check_channels(found: Any, expected: Sequence[str] = CHANNELS, *, where: str = "data") -> None:
-    """Raise ``ValueError`` if the channel names/order differ from ``expected``."""
+def channel_names(found: Any) -> list[str]:
+    """Channel names from a ``channels`` attribute: an HDF5 string array or a JSON string."""
     if isinstance(found, bytes | str):
         text = found.decode() if isinstance(found, bytes) else found
-        names = json.loads(text) if text.strip().startswith("[") else [text]
-    else:
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.atleast_1d(found)]
-    if list(names) != list(expected):
-        raise ValueError(f"{where}: channels are {names}, expected {list(expected)} in this order")
+        return list(json.loads(text)) if text.strip().startswith("[") else [text]
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in np.atleast_1d(found)]
+
+
+def check_channels(found: Any, expected: Sequence[str] | None = None, *,
+                   where: str = "data") -> tuple[str, ...]:
+    """The channel names of ``found``; ``ValueError`` unless they are ``expected`` in order.
+
+    Without ``expected`` the data-set layouts are accepted: :data:`CHANNELS` or, for files
+    written before ``lam`` was a channel, :data:`LEGACY_CHANNELS`.
+    """
+    names = channel_names(found)
+    allowed = [tuple(expected)] if expected is not None else [CHANNELS, LEGACY_CHANNELS]
+    if tuple(names) not in allowed:
+        want = " or ".join(str(list(a)) for a in allowed)
+        raise ValueError(f"{where}: channels are {names}, expected {want} in this order")
+    return tuple(names)

@@ -39,9 +39,8 @@ import numpy as np
 import torch
 
 from closure import kernels
-from closure.data.params import PREVIOUS_HMX
+from closure.data.params import PREVIOUS_MESO
 from closure.initial import (
-    DEFAULT_GRID,
     default_envelope,
     microstructure_bank,
     shifted_gas_fraction,
@@ -55,10 +54,6 @@ __all__ = ["MesoRunner", "member_of"]
 
 _NHWC = torch.channels_last
 
-#: meso frame spacing of the data set the default model was fine-tuned on (s)
-DEFAULT_DT_MESO = 2.5e-10
-#: meso frames 1..20 of the 21-frame data set
-DEFAULT_HORIZON = 19
 
 
 def member_of(cell_ids: np.ndarray, n_micro: int, micro_seed: int) -> np.ndarray:
@@ -85,17 +80,21 @@ class MesoRunner:
         meso = card.get("data", {}).get("meso", {}) or {}
         self.model = model.eval()
         self.card = card
-        self.grid = tuple(int(g) for g in (grid or meso.get("grid") or DEFAULT_GRID))
-        # the HMX Hugoniot of the patches: the one of the model's training data (cards written
-        # before the data recorded it were trained on data of params.PREVIOUS_HMX)
-        self.hmx = dict(meso.get("hmx") or PREVIOUS_HMX)
-        self.dt_meso = float(dt_meso or meso.get("dt") or DEFAULT_DT_MESO)
+        # the meso data config of the model's training data: patches, microstructures and the
+        # envelope follow it (cards written before the data recorded it: params.PREVIOUS_MESO)
+        self.data_cfg = meso.get("config") or PREVIOUS_MESO
+        g = self.data_cfg["grid"]
+        self.grid = tuple(int(v) for v in (grid or meso.get("grid") or (g["ny"], g["nx"])))
+        # the HMX Hugoniot of the patches: the one of the model's training data
+        self.hmx = dict(meso.get("hmx") or self.data_cfg["physics"]["hmx"])
+        self.dt_meso = float(dt_meso or meso.get("dt") or self.data_cfg["time"]["frame_dt"])
         # the patch starts at frame 1 of the data: the card's n_t counts frames from its
         # first_frame (absent: 0) on, so the trained trajectories reach n_t + first - 2 steps on
         n_t = meso.get("n_t")
         steps = int(n_t) + int(meso.get("first_frame", 0)) - 2 if n_t else 0
         self.horizon = int(horizon if horizon is not None
-                           else (steps if steps >= 1 else DEFAULT_HORIZON))
+                           else (steps if steps >= 1
+                                 else self.data_cfg["time"]["n_frames"] - 1))
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1 meso step, got {self.horizon}")
         self.n_micro = int(n_micro)
@@ -143,7 +142,8 @@ class MesoRunner:
         """The microstructure bank (pore sets of the ``n_micro`` members), drawn on first use:
         table mode never needs it, and drawing it imports the Numba geometry kernels."""
         if self._bank is None:
-            self._bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid)
+            self._bank = microstructure_bank(self.n_micro, self.micro_seed, self.grid,
+                                             cfg=self.data_cfg)
         return self._bank
 
     def _envelope(self) -> tuple[float, float]:
@@ -167,7 +167,7 @@ class MesoRunner:
                     return float(ps.min()), float(ps.max())
             except (OSError, KeyError, ValueError, IndexError):
                 pass
-        return default_envelope(self.hmx)
+        return default_envelope(self.hmx, self.data_cfg)
 
     def _gpu_model(self) -> LatentClosureModel:
         """The model's copy on the GPU, made again when the weights changed (optimizer steps,
@@ -180,11 +180,15 @@ class MesoRunner:
 
     # -- patches -------------------------------------------------------------------------------
     def initial_frames(self, ps: np.ndarray, members: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 synthetic frame-1 patches at ``ps`` (Pa) with bank ``members``."""
-        out = np.empty((len(ps), 3, *self.grid), np.float32)
+        """(N, C, H, W) float32 synthetic frame-1 patches at ``ps`` (Pa) with bank ``members``,
+        channels of the model."""
+        fields = tuple(self.model.fields)
+        out = np.empty((len(ps), len(fields), *self.grid), np.float32)
         for n, (p, m) in enumerate(zip(ps, members, strict=True)):
-            gas = shifted_gas_fraction(self.bank[int(m)], float(p), self.grid, hmx=self.hmx)
-            out[n] = synthetic_frame1(float(p), [], self.grid, gas_fraction=gas, hmx=self.hmx)
+            gas = shifted_gas_fraction(self.bank[int(m)], float(p), self.grid, hmx=self.hmx,
+                                       cfg=self.data_cfg)
+            out[n] = synthetic_frame1(float(p), [], self.grid, gas_fraction=gas, hmx=self.hmx,
+                                      cfg=self.data_cfg, fields=fields)
         return out
 
     @torch.inference_mode()

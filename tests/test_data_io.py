@@ -55,21 +55,24 @@ def test_layout_attributes_and_loader(reference):
     cfg, path = reference
     with h5py.File(path, "r") as h5:
         f = h5["fields"]
-        assert f.shape == (3, 5, 3, 32, 48) and f.dtype == np.float32
+        assert f.shape == (3, 5, 4, 32, 48) and f.dtype == np.float32
         for obj in (h5, f):
             ch = obj.attrs["channels"]  # an HDF5 array of strings, not a JSON string
             assert isinstance(ch, np.ndarray) and [c.decode() if isinstance(c, bytes) else c
-                                                   for c in ch] == ["T", "P", "mu"]
+                                                   for c in ch] == ["T", "P", "mu", "lam"]
             assert obj.attrs["dt"] == pytest.approx(2.5e-10)
             assert obj.attrs["dx"] == pytest.approx(1.25e-7)
             assert json.loads(obj.attrs["norm_ranges"]) == {
-                "T": [300.0, 5000.0], "P": [-2.0e9, 50.0e9], "mu": [0.0, 1.0]}
+                "T": [300.0, 5000.0], "P": [-2.0e9, 50.0e9], "mu": [0.0, 1.0],
+                "lam": [0.0, 1.0]}
         assert json.loads(h5.attrs["config"])["grid"]["nx"] == 48
         assert np.all(h5["status"][...] == DONE)
         np.testing.assert_allclose(h5["times"][...], np.arange(5) * 2.5e-10)
         meta = h5["meta"][...]
-        assert np.all((meta["u_p"] >= 700) & (meta["u_p"] <= 1500))
-        assert np.all(meta["shock_pressure"] > 4e9) and np.all(meta["n_pores"] == 1)
+        lo, hi = cfg["loading"]["u_p"]
+        assert np.all((meta["u_p"] >= lo) & (meta["u_p"] <= hi))
+        assert np.all((meta["shock_pressure"] > 1.9e9) & (meta["shock_pressure"] < 20.1e9))
+        assert np.all(meta["n_pores"] == 1)
         assert len(set(meta["sample_seed"].tolist())) == 3
         pores = [json.loads(p) for p in h5["pores"][...]]
         assert all(len(p) == 1 and p[0]["shape"] in ("circle", "ellipse", "fourier")
@@ -79,6 +82,15 @@ def test_layout_attributes_and_loader(reference):
         x = f[...]
         assert np.all(np.isfinite(x))
         assert x[:, :, 2].min() >= 0.0 and x[:, :, 2].max() <= 1.0  # mu
+        assert x[:, :, 3].min() >= -1e-9 and x[:, :, 3].max() <= 1.0 + 1e-9  # lam
+        assert "lam" not in h5["extras"]  # a channel now, not an extra
+        # F(t): burned mass fraction in [0, max lam], none at frame 0; per-sample final F
+        F = h5["stats"]["burned_fraction"][...]
+        assert np.all(F[:, 0] == 0.0) and np.all((F >= 0.0) & (F <= 1.0))
+        assert np.all(F <= h5["stats"]["max_lam"][...] + 1e-12)
+        np.testing.assert_array_equal(meta["final_burned_fraction"], F[:, -1])
+        # the excess-hotspot threshold sits 300 K above each sample's bulk Hugoniot T
+        assert h5.attrs["hotspot_excess"] == 300.0
         # frame 0 is the unshocked sample: T0, ambient pressure
         np.testing.assert_allclose(x[:, 0, 0], 0.0, atol=1e-5)
         np.testing.assert_allclose(x[:, 0, 1], 2e9 / 52e9, atol=1e-5)
@@ -86,7 +98,10 @@ def test_layout_attributes_and_loader(reference):
     from closure.training.data import load_trajectories
 
     ts = load_trajectories(path)
-    assert ts.fields.shape == (3, 5, 3, 32, 48)
+    assert ts.fields.shape == (3, 5, 4, 32, 48) and ts.channels == ("T", "P", "mu", "lam")
+    assert ts.config["grid"]["nx"] == 48  # the generator config travels to model cards
+    two = load_trajectories(path, [2, 0])
+    np.testing.assert_array_equal(two.fields[1], ts.fields[0])
     assert ts.dt == pytest.approx(2.5e-10) and ts.dx == pytest.approx(1.25e-7)
 
 
@@ -96,8 +111,12 @@ def test_manifest_matches_file(reference):
     assert man["sha256"] == file_sha256(path)
     assert man["size_bytes"] == os.path.getsize(path)
     assert man["summary"]["n_done"] == 3
-    for key in ("peak_T", "peak_hotspot_fraction", "hotspot_area_fraction_all_frames"):
+    for key in ("peak_T", "peak_hotspot_fraction", "hotspot_area_fraction_all_frames",
+                "final_burned_fraction"):
         assert key in man["summary"]
+    bins = man["summary"]["by_pressure"]
+    assert sum(b["n"] for b in bins) == 3
+    assert all(len(b["mean_F_t"]) == 5 and b["p_lo_GPa"] < b["p_hi_GPa"] for b in bins)
     with h5py.File(path, "r") as h5:
         for i, row in enumerate(man["samples"]):
             digest = hashlib.sha256(np.ascontiguousarray(h5["fields"][i]).tobytes()).hexdigest()

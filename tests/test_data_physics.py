@@ -21,9 +21,10 @@ def denorm(x, name):
     return x.astype(float) * (hi - lo) + lo
 
 
-@pytest.mark.parametrize("u_p", [700.0, 1100.0, 1500.0])
+@pytest.mark.parametrize("u_p", [300.0, 1000.0, 1610.0])
 def test_bulk_shock_on_hugoniot_and_below_threshold(u_p):
-    """Pore-free strip: shocked state on the Us-up Hugoniot within 3%, bulk T < 875 K."""
+    """Pore-free strip over the loading range (2-20 GPa): shocked state on the Hugoniot within
+    3%; no cell of the window (inlet included) above the excess-hotspot threshold."""
     cfg = load_data_config("micro", overrides=[
         "grid.ny=8", "time.n_frames=4", "time.frame_dt=2.5e-10", "physics.kapila=False",
         "geometry.radius=[5e-8, 5e-8]", "geometry.min_radius=5e-8"])  # (no pore is drawn)
@@ -48,16 +49,66 @@ def test_bulk_shock_on_hugoniot_and_below_threshold(u_p):
     assert np.median(p[:, behind]) == pytest.approx(hs["p"], rel=0.03)
     assert abs(np.median(u[:, behind])) < 0.03 * u_p  # shocked HMX at rest
     assert np.median(T[:, behind]) == pytest.approx(res.meta["hugoniot_T"], rel=0.03)
-    # the whole window, start-up and inlet included, stays below the hotspot threshold
-    assert res.stats["peak_T"].max() < HOTSPOT_THRESHOLD_K
-    assert res.meta["peak_hotspot_fraction"] == 0.0
+    # the whole window, start-up and inlet included, stays below the excess threshold; the
+    # ramped inlet leaves a stripe at most ~90 K above the bulk (at 20 GPa it crosses 875 K,
+    # which is why the excess statistic exists)
+    assert res.stats["peak_T"].max() < res.meta["hugoniot_T"] + 100.0
+    assert res.meta["peak_hotspot_excess_fraction"] == 0.0
+    if res.meta["hugoniot_T"] < HOTSPOT_THRESHOLD_K - 100.0:
+        assert res.meta["peak_hotspot_fraction"] == 0.0
 
 
 def test_loading_range_keeps_bulk_below_threshold():
-    """Hugoniot T at the top of the default u_p range is well below 875 K (margin > 100 K)."""
+    """Hugoniot T at the top of the default range (20 GPa) stays below 875 K (margin > 75 K)
+    and far below the excess threshold."""
     cfg = load_data_config("micro")
     up = cfg["loading"]["u_p"][1]
-    assert hugoniot_state(cfg["physics"]["hmx"], up, 1e5)["T"] < HOTSPOT_THRESHOLD_K - 100.0
+    hs = hugoniot_state(cfg["physics"]["hmx"], up, 1e5)
+    assert hs["T"] < HOTSPOT_THRESHOLD_K - 75.0
+    assert 19.5e9 < hs["p"] < 20.5e9
+    assert hugoniot_state(cfg["physics"]["hmx"], cfg["loading"]["u_p"][0], 1e5)["p"] < 2.05e9
+
+
+@pytest.mark.parametrize("u_p", [300.0, 1610.0])
+def test_pore_free_window_stays_on_hugoniot_to_horizon(u_p):
+    """10 ns (the micro horizon) of a pore-free window at 2 and 20 GPa with every term on: the
+    shocked HMX stays at rest on the Hugoniot once the shock has left through x_high, and no
+    diffusive flux through the open sides heats it (a viscous stress against the fixed ghost
+    state used to heat the exit by ~650 K at 2 GPa)."""
+    cfg = load_data_config("micro", overrides=[*LOWRES[:3], "time.n_frames=20",
+                                               "time.frame_dt=5e-10"])
+    res = simulate(cfg, u_p, [])
+    hs = hugoniot_state(cfg["physics"]["hmx"], u_p, 1e5)
+    p = denorm(res.fields[-1, 1], "P")
+    T = denorm(res.fields[-1, 0], "T")
+    assert np.abs(p / hs["p"] - 1.0).max() < 0.01
+    assert np.abs(res.extras["u"][-1]).max() < 0.01 * u_p
+    inner = T[:, 8:-8]  # 1 um from either side (inlet stripe, exit switch)
+    assert np.abs(inner / hs["T"] - 1.0).max() < 0.01
+    assert T.max() < hs["T"] + 100.0
+    assert res.stats["hotspot_area_excess"].max() == 0.0
+
+
+def test_ends_of_loading_inert_and_burning():
+    """Default cell size, one 0.5 um pore (3 x 2 um window), 10 ns: at 2 GPa the pore
+    collapses without a hotspot (inert); at 20 GPa its hotspot ignites and burns."""
+    R = 0.5e-6
+    cfg = load_data_config("micro", overrides=[
+        "grid.nx=48", "grid.ny=32", "time.n_frames=20", "time.frame_dt=5e-10",
+        f"geometry.radius=[{R!r}, {R!r}]", "geometry.aspect=[1.0, 1.0]",
+        "geometry.shapes=['circle']"])
+    pore = {"shape": "circle", "x": 2 * R, "y": 2 * R, "r": R}
+    lo = simulate(cfg, 300.0, [pore])
+    hi = simulate(cfg, 1610.0, [pore])
+    for res in (lo, hi):
+        assert res.stats["gas_volume"][-1] < 0.1 * res.stats["gas_volume"][0]  # collapsed
+        assert np.all(np.isfinite(res.fields))
+    assert lo.meta["peak_T"] < HOTSPOT_THRESHOLD_K and lo.meta["max_lam"] < 1e-6
+    assert lo.meta["final_burned_fraction"] < 1e-6
+    assert hi.meta["max_lam"] > 0.99 and hi.meta["peak_hotspot_excess_fraction"] > 0.0
+    burned = hi.stats["burned_fraction"][-1] * hi.stats["mass_hmx"][-1]
+    assert burned > 0.5 * np.pi * R * R * cfg["physics"]["hmx"]["rho0"]  # > half a pore's
+    assert np.all(np.diff(hi.stats["burned_fraction"]) > -1e-9)  # F(t) never falls
 
 
 def _mass_budget(cfg, res, u_p):
@@ -132,11 +183,21 @@ def test_hotspots_localized_and_rising_with_loading():
 
 
 def test_random_lowres_sweep_without_guard_failures():
-    cfg = load_data_config("micro", overrides=LOWRES)
+    """20 random low-resolution samples over the whole loading range, 5 ns (half the micro
+    horizon: the full one runs in test_ends_of_loading_inert_and_burning)."""
+    from conftest import TEST_SEED
+
+    cfg = load_data_config("micro", overrides=[*LOWRES[:3], "time.n_frames=10",
+                                               "time.frame_dt=5e-10"])
+    ps = []
     for i in range(20):
-        res = run_sample(cfg, 11, i)  # raises NonPhysicalStateError on a guard failure
+        res = run_sample(cfg, TEST_SEED % 100000, i)  # raises on a guard failure
         assert np.all(np.isfinite(res.fields))
         assert 0.0 <= res.fields[:, 2].min() and res.fields[:, 2].max() <= 1.0
+        assert -1e-9 <= res.fields[:, 3].min() and res.fields[:, 3].max() <= 1.0 + 1e-9
+        ps.append(res.meta["shock_pressure"])
+    assert min(ps) >= 1.9e9 and max(ps) <= 20.1e9
+    assert min(ps) < 4e9 and max(ps) > 10e9  # log-uniform over 2-20 GPa reaches both ends
 
 
 def test_allaire_lowres_sample_runs():
@@ -144,4 +205,4 @@ def test_allaire_lowres_sample_runs():
     cfg = load_data_config("micro", overrides=[*LOWRES, "physics.kapila=False"])
     res = run_sample(cfg, 2, 0)
     assert np.all(np.isfinite(res.fields))
-    assert res.fields.shape == (11, 3, 32, 48)
+    assert res.fields.shape == (11, 4, 32, 48)

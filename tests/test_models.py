@@ -21,7 +21,10 @@ from closure.models import (
 )
 from closure.models.parc import PARCIntegrator, laplacian, upwind_advection
 from closure.models.vae import edge_weight, kl_loss, load_feature_net
+from closure.normalization import CHANNELS
 from closure.training.synthetic import synthetic_fields
+
+C = len(CHANNELS)
 
 # Tiny models are fastest on one thread, and two threads stall badly when another process
 # holds a core (measured: 6 ms vs 2.3 s per tiny VAE step).
@@ -40,21 +43,21 @@ def _latent_model(seed=0, base=4, substeps=1, residual=True):
 @pytest.mark.parametrize("hw", GRIDS)
 def test_tokenizer_shapes(hw):
     tok = Tokenizer(base_channels=4)
-    x = torch.rand(2, 3, *hw)
+    x = torch.rand(2, C, *hw)
     recon, mean, logvar = tok(x)
     assert recon.shape == x.shape
-    assert mean.shape == logvar.shape == (2, 12, hw[0] // 8, hw[1] // 8)
+    assert mean.shape == logvar.shape == (2, 4 * C, hw[0] // 8, hw[1] // 8)
     assert tok.decode(mean).shape == x.shape
 
 
 @pytest.mark.parametrize("hw", [(12, 16), (16, 20), (4, 8)])
 def test_tokenizer_rejects_invalid_grid(hw):
     with pytest.raises(ValueError, match="multiple of 8"):
-        Tokenizer(base_channels=4).encode(torch.rand(1, 3, *hw))
+        Tokenizer(base_channels=4).encode(torch.rand(1, C, *hw))
 
 
 def test_tokenizer_rejects_wrong_channels():
-    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+    with pytest.raises(ValueError, match=rf"\(B, {C}, H, W\)"):
         Tokenizer(base_channels=4).encode(torch.rand(1, 2, 8, 8))
 
 
@@ -67,19 +70,19 @@ def test_unet_any_size(hw):
 @pytest.mark.parametrize("hw", GRIDS)
 def test_latent_model_shapes(hw):
     model = _latent_model(substeps=2)
-    y, m, v = model(torch.rand(2, 3, *hw), 3, sample=True)
-    assert y.shape == (2, 4, 3, *hw)
-    assert m.shape == v.shape == (2, 4, 12, hw[0] // 8, hw[1] // 8)
+    y, m, v = model(torch.rand(2, C, *hw), 3, sample=True)
+    assert y.shape == (2, 4, C, *hw)
+    assert m.shape == v.shape == (2, 4, 4 * C, hw[0] // 8, hw[1] // 8)
 
 
 @pytest.mark.parametrize("hw", [(8, 8), (24, 40)])
 def test_parc_shapes(hw):
     model = PARCv2(base_channels=4, features=8, correction=True, integrator="rk4")
-    assert model(torch.rand(2, 3, *hw), 2).shape == (2, 3, 3, *hw)
+    assert model(torch.rand(2, C, *hw), 2).shape == (2, 3, C, *hw)
 
 
 def test_seeded_determinism():
-    x = torch.rand(2, 3, 24, 40)
+    x = torch.rand(2, C, 24, 40)
     a, b = _latent_model(seed=3).eval(), _latent_model(seed=3).eval()
     ya = a(x, 2, sample=True, generator=torch.Generator().manual_seed(7))[0]
     yb = b(x, 2, sample=True, generator=torch.Generator().manual_seed(7))[0]
@@ -95,7 +98,7 @@ def test_seeded_determinism():
 
 def test_coupled_nets_start_as_identity_and_meso_freezing():
     model = _latent_model().eval()
-    m, v = torch.randn(2, 12, 3, 5), torch.randn(2, 12, 3, 5)
+    m, v = torch.randn(2, 4 * C, 3, 5), torch.randn(2, 4 * C, 3, 5)
     cm, cv = model.dynamics.coupled_step(m, v)
     assert torch.equal(cm, m) and torch.equal(cv, v)
     meso = LatentClosureModel.meso_from_micro(model, 2)
@@ -106,7 +109,7 @@ def test_coupled_nets_start_as_identity_and_meso_freezing():
     assert all(p.requires_grad for p in meso.dynamics.coupled_mean.parameters())
     assert all(p.requires_grad for p in model.parameters())  # the micro model is untouched
     # k micro steps per meso step: the meso rollout equals the micro rollout at every k-th step
-    x = torch.rand(1, 3, 16, 24)
+    x = torch.rand(1, C, 16, 24)
     _, mm, _ = model(x, 4)
     _, ms, _ = meso.eval()(x, 2)
     assert torch.allclose(ms[:, 1], mm[:, 2]) and torch.allclose(ms[:, 2], mm[:, 4])

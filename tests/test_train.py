@@ -101,7 +101,7 @@ def trained(datasets, tmp_path_factory):
 def test_loader_reads_layout_and_subsets(datasets):
     micro, _ = datasets
     full = load_trajectories(micro)
-    assert full.fields.shape == (6, 6, 3, 32, 32) and full.fields.dtype == np.float32
+    assert full.fields.shape == (6, 6, 4, 32, 32) and full.fields.dtype == np.float32
     assert full.dt == pytest.approx(1.72e-10) and full.dx == full.dy == pytest.approx(2e-8)
     sub = load_trajectories(micro, [4, 1, 4])
     assert sub.indices == [4, 1, 4]
@@ -314,8 +314,9 @@ def test_end_to_end_train_and_evaluate(trained, datasets):
     assert np.isfinite(micro_card["metrics"]["micro_val"]["rmse_T_hs"])
     # the meso model runs on grids other than its training grid
     with torch.no_grad():
-        y, _, _ = meso(torch.rand(1, 3, 24, 40), 2)
-    assert y.shape == (1, 3, 3, 24, 40)
+        y, _, _ = meso(torch.rand(1, 4, 24, 40), 2)
+    assert y.shape == (1, 3, 4, 24, 40)
+    assert meso.fields == ("T", "P", "mu", "lam")  # the data's channels
 
 
 def test_decoder_refine_changes_only_the_refined_decoders(trained):

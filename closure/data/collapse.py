@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
+from scipy.optimize import brentq
 
 from macro.eos import IdealGas, ReactiveEOS
 from macro.io import GridSpec
@@ -55,7 +56,7 @@ from macro.reaction import Arrhenius
 from macro.solver import Solver
 from macro.transport import Transport
 
-from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
+from ..normalization import CHANNELS, HOTSPOT_EXCESS_K, HOTSPOT_THRESHOLD_K, NORM_RANGES
 from . import geometry
 from .params import hmx_eos, hugoniot_state, products_eos
 
@@ -64,13 +65,14 @@ __all__ = [
     "SampleResult",
     "hugoniot_state",
     "build_solver",
+    "draw_u_p",
     "sample_geometry",
     "sample_seed",
     "run_sample",
     "simulate",
 ]
 
-EXTRAS = ("lam", "u", "v")
+EXTRAS = ("u", "v")
 SIDE_X_LOW, SIDE_X_HIGH = 0, 1
 
 
@@ -92,10 +94,25 @@ def sample_seed(seed: int, index: int) -> int:
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
+def draw_u_p(cfg: dict, rng: np.random.Generator) -> float:
+    """Particle velocity of one sample: uniform in ``loading.u_p`` or, with ``distribution =
+    "log_pressure"``, log-uniform in the shock pressure between the Hugoniot pressures of the
+    range's ends (equal samples per decade of pressure, as a Pop plot spaces them)."""
+    ld = cfg["loading"]
+    lo, hi = (float(v) for v in ld["u_p"])
+    x = float(rng.uniform(0.0, 1.0))
+    if ld["distribution"] == "uniform" or hi == lo:
+        return lo + x * (hi - lo)
+    hmx, p0 = cfg["physics"]["hmx"], cfg["physics"]["ambient"]["p"]
+    p_lo, p_hi = (hugoniot_state(hmx, u, p0)["p"] for u in (lo, hi))
+    p = p_lo * (p_hi / p_lo) ** x
+    return float(brentq(lambda u: hugoniot_state(hmx, u, p0)["p"] - p, lo, hi, xtol=1e-9,
+                        rtol=1e-13))
+
+
 def sample_geometry(cfg: dict, rng: np.random.Generator) -> tuple[float, list[dict], float]:
     """(u_p, pores, target porosity) of one sample, drawn in a fixed order from ``rng``."""
-    lo, hi = cfg["loading"]["u_p"]
-    u_p = float(rng.uniform(lo, hi))
+    u_p = draw_u_p(cfg, rng)
     g = cfg["grid"]
     geo = cfg["geometry"]
     if geo["kind"] == "single":
@@ -178,39 +195,53 @@ def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.n
     return solver, gasf
 
 
-def hmx_channel_temperature(T: np.ndarray, hmx_cell: np.ndarray, fill: str,
-                            T0: float) -> np.ndarray:
-    """The T channel: HMX-phase temperature in HMX cells, filled elsewhere.
+def hmx_fill(values: list[np.ndarray], hmx_cell: np.ndarray, fill: str,
+             ambient: list[float]) -> list[np.ndarray]:
+    """HMX-phase fields in HMX cells, filled elsewhere (the T and lam channels).
 
-    ``fill = "nearest"``: a non-HMX cell takes the temperature of the nearest HMX cell (periodic
-    in y), so an intact pore is invisible in T and a collapsed pore's residual gas does not punch a
-    cold hole into its hotspot; ``fill = "ambient"``: non-HMX cells hold ``T0``. Either way no
-    value comes from the gas or from the unreliable HMX phase of strongly mixed cells.
+    ``fill = "nearest"``: a non-HMX cell takes the value of the nearest HMX cell (periodic in
+    y), so an intact pore is invisible and a collapsed pore's residual gas does not punch a
+    cold hole into its hotspot; ``fill = "ambient"``: non-HMX cells hold the ambient value.
+    Either way no value comes from the gas or from the unreliable HMX phase of strongly mixed
+    cells. One nearest-cell search serves every field.
     """
     if fill == "ambient" or hmx_cell.all():
-        return np.where(hmx_cell, T, T0)
+        return [np.where(hmx_cell, v, a) for v, a in zip(values, ambient, strict=True)]
     if not hmx_cell.any():
-        return np.full_like(T, T0)
-    ny = T.shape[0]
+        return [np.full_like(v, a) for v, a in zip(values, ambient, strict=True)]
+    ny = hmx_cell.shape[0]
     tiled = np.concatenate([hmx_cell] * 3, axis=0)
     idx = distance_transform_edt(~tiled, return_distances=False, return_indices=True)
     jj = np.mod(idx[0][ny:2 * ny], ny)
     ii = idx[1][ny:2 * ny]
-    return np.where(hmx_cell, T, T[jj, ii])
+    return [np.where(hmx_cell, v, v[jj, ii]) for v in values]
+
+
+def hmx_channel_temperature(T: np.ndarray, hmx_cell: np.ndarray, fill: str,
+                            T0: float) -> np.ndarray:
+    """The T channel: HMX-phase temperature in HMX cells, filled elsewhere (:func:`hmx_fill`)."""
+    return hmx_fill([T], hmx_cell, fill, [T0])[0]
+
+
+#: Per-frame statistics of every sample (``stats/<name>`` in the data set), SI units.
+STAT_NAMES = ("time", "peak_T", "hotspot_area", "hotspot_T", "hotspot_area_excess",
+              "burned_fraction", "max_p", "min_p", "gas_volume", "mass_hmx", "mass_gas",
+              "max_lam", "steps")
 
 
 class _Frames:
     """Collects frames from ``Solver.advance`` (duck-typed output writer)."""
 
-    def __init__(self, cfg: dict, n_t: int, ny: int, nx: int, mass_fn):
+    def __init__(self, cfg: dict, n_t: int, ny: int, nx: int, mass_fn, hmx_mass_fn,
+                 excess_T: float):
         self.cfg = cfg
         self.fields = np.empty((n_t, len(CHANNELS), ny, nx), np.float32)
         self.extras = {k: np.empty((n_t, ny, nx), np.float32) for k in EXTRAS}
-        self.stats = {k: np.full(n_t, np.nan) for k in
-                      ("time", "peak_T", "hotspot_area", "hotspot_T", "max_p", "min_p",
-                       "gas_volume", "mass_hmx", "mass_gas", "max_lam", "steps")}
+        self.stats = {k: np.full(n_t, np.nan) for k in STAT_NAMES}
         self.k = 0
         self.mass_fn = mass_fn
+        self.hmx_mass_fn = hmx_mass_fn
+        self.excess_T = excess_T
 
     def write_frame(self, t: float, step: int, f: dict) -> None:
         ph = self.cfg["physics"]
@@ -218,8 +249,8 @@ class _Frames:
         k = self.k
         a1 = f["alpha1"]
         hmx_cell = a1 >= ph["hmx_cell_alpha"]
-        T = hmx_channel_temperature(f["T"], hmx_cell, ph["t_fill"], ph["hmx"]["T0"])
-        out = {"T": T, "P": f["p"], "mu": a1}
+        T, lam = hmx_fill([f["T"], f["lam"]], hmx_cell, ph["t_fill"], [ph["hmx"]["T0"], 0.0])
+        out = {"T": T, "P": f["p"], "mu": a1, "lam": lam}
         for c, name in enumerate(CHANNELS):
             lo, hi = NORM_RANGES[name]
             self.fields[k, c] = (out[name] - lo) / (hi - lo)
@@ -232,6 +263,11 @@ class _Frames:
         s["peak_T"][k] = float(T.max())
         s["hotspot_area"][k] = float(hot.sum()) * dx * dx
         s["hotspot_T"][k] = float(T[hot].mean()) if hot.any() else HOTSPOT_THRESHOLD_K
+        s["hotspot_area_excess"][k] = float((T > self.excess_T).sum()) * dx * dx
+        # burned mass fraction of the HMX in the window: the HMX partial density weights
+        # every cell (gas cells carry ~alpha_floor of it), so no cell-type cut enters F
+        m1 = self.hmx_mass_fn()
+        s["burned_fraction"][k] = float((m1 * f["lam"]).sum() / m1.sum())
         s["max_p"][k] = float(f["p"].max())
         s["min_p"][k] = float(f["p"].min())
         s["gas_volume"][k] = float((1.0 - a1).sum()) * dx * dx
@@ -259,7 +295,10 @@ def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False
         tot = solver.totals()
         return float(tot[i_hmx]), float(tot[i_gas])
 
-    sink = _Frames(cfg, n_t, ny, nx, masses)
+    ph = cfg["physics"]
+    hs = hugoniot_state(ph["hmx"], u_p, ph["ambient"]["p"])
+    sink = _Frames(cfg, n_t, ny, nx, masses, lambda: solver.interior[i_hmx],
+                   float(hs["T"]) + HOTSPOT_EXCESS_K)
     sink.write_frame(0.0, 0, solver.fields())
     ramp = cfg["loading"]["ramp_time"]
     i_mx = model.var_names.index("rho_u")
@@ -285,8 +324,6 @@ def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False
     solver.advance(float(times[-1]), frame_times=times[1:].tolist(), writer=sink,
                    progress=progress, callback=step_cb)
     wall = time.perf_counter() - t_wall
-    ph = cfg["physics"]
-    hs = hugoniot_state(ph["hmx"], u_p, ph["ambient"]["p"])
     area = nx * ny * dx * dx
     req = [geometry.equivalent_radius(p) for p in pores]
     meta = {
@@ -299,6 +336,8 @@ def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False
         "peak_T": float(np.max(sink.stats["peak_T"])),
         "peak_hotspot_fraction": float(np.max(sink.stats["hotspot_area"]) / area),
         "final_hotspot_fraction": float(sink.stats["hotspot_area"][-1] / area),
+        "peak_hotspot_excess_fraction": float(np.max(sink.stats["hotspot_area_excess"]) / area),
+        "final_burned_fraction": float(sink.stats["burned_fraction"][-1]),
         "max_lam": float(np.max(sink.stats["max_lam"])),
         "steps": int(solver.step), "wall_s": wall,
     }

@@ -107,6 +107,9 @@ def validate(cfg: dict) -> None:
     if not (isinstance(nf, int) and nf >= 1):
         raise ValueError(f"[time] n_frames = {nf!r} must be an integer >= 1")
     _range(cfg, "loading", "u_p", 1.0, 5000.0)
+    if cfg["loading"]["distribution"] not in ("uniform", "log_pressure"):
+        raise ValueError(f"[loading] distribution = {cfg['loading']['distribution']!r} must be "
+                         "'uniform' (in u_p) or 'log_pressure'")
     if not cfg["loading"]["ramp_time"] >= 0:
         raise ValueError(f"[loading] ramp_time = {cfg['loading']['ramp_time']!r} must be >= 0 s")
     ph = cfg["physics"]

@@ -1,18 +1,21 @@
 """HDF5 layout of the pore-collapse data sets, incremental writing, resume and manifests.
 
-Layout (N samples, n_t frames, C = 3 channels, H = ny, W = nx; shock travels along +W)::
+Layout (N samples, n_t frames, C = 4 channels, H = ny, W = nx; shock travels along +W)::
 
     /                   attrs: format, format_version, scale, seed, n_samples, created, config
-                               (JSON of the resolved data config), channels, dt, dx, dy,
-                               norm_ranges, hotspot_threshold, frame, generator
-    /fields             (N, n_t, 3, H, W) float32, normalized T, P, mu (see closure.data.collapse);
-                        same attrs channels, dt, dx, dy, norm_ranges; NaN until a sample is done
-    /extras/lam|u|v     (N, n_t, H, W) float32, SI (reaction progress, velocity in m/s)
+                               (JSON of the resolved data config), channels (HDF5 string
+                               array), dt, dx, dy, norm_ranges, hotspot_threshold,
+                               hotspot_excess, frame, generator
+    /fields             (N, n_t, 4, H, W) float32, normalized T, P, mu, lam (see
+                        closure.data.collapse); same attrs channels, dt, dx, dy, norm_ranges;
+                        NaN until a sample is done
+    /extras/u|v         (N, n_t, H, W) float32, velocity in m/s
     /times              (n_t,) frame times (s), frame k at k*dt
     /x, /y              (W,), (H,) cell centres (m)
     /meta               (N,) compound table, one row per sample (META_FIELDS)
     /pores              (N,) JSON text: the sample's pore list (closure.data.geometry)
-    /stats/<name>       (N, n_t) float64 per-frame diagnostics (peak_T, hotspot_area, ...)
+    /stats/<name>       (N, n_t) float64 per-frame statistics (STATS: peak_T, hotspot_area,
+                        hotspot_area_excess, burned_fraction F(t), ...)
     /status             (N,) int8: 0 pending, 1 done, 2 failed
     /errors             (N,) text: the failure message of failed samples
 
@@ -27,14 +30,13 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 from ..files import atomic_write_bytes, portable_paths, sha256_of
-from ..normalization import CHANNELS, HOTSPOT_THRESHOLD_K, NORM_RANGES
-from .collapse import EXTRAS, SampleResult
+from ..normalization import CHANNELS, HOTSPOT_EXCESS_K, HOTSPOT_THRESHOLD_K, NORM_RANGES
+from .collapse import EXTRAS, STAT_NAMES, SampleResult
 from .config import config_json, from_json
 
 __all__ = [
@@ -53,7 +55,8 @@ __all__ = [
 ]
 
 FORMAT = "closure-pore-collapse"
-FORMAT_VERSION = 1
+#: 2: channels T, P, mu, lam (lam left the extras), burned fraction and excess-hotspot stats
+FORMAT_VERSION = 2
 PENDING, DONE, FAILED = 0, 1, 2
 
 META_FIELDS: list[tuple[str, str]] = [
@@ -62,11 +65,11 @@ META_FIELDS: list[tuple[str, str]] = [
     ("porosity", "f8"), ("target_porosity", "f8"), ("n_pores", "i4"),
     ("r_eq_mean", "f8"), ("r_eq_min", "f8"), ("r_eq_max", "f8"),
     ("peak_T", "f8"), ("peak_hotspot_fraction", "f8"), ("final_hotspot_fraction", "f8"),
+    ("peak_hotspot_excess_fraction", "f8"), ("final_burned_fraction", "f8"),
     ("max_lam", "f8"), ("steps", "i8"), ("wall_s", "f8"),
 ]
 META_DTYPE = np.dtype(META_FIELDS)
-STATS = ("time", "peak_T", "hotspot_area", "hotspot_T", "max_p", "min_p", "gas_volume",
-         "mass_hmx", "mass_gas", "max_lam", "steps")
+STATS = STAT_NAMES
 _STR = h5py.string_dtype()
 
 
@@ -78,14 +81,6 @@ def channels_attr() -> np.ndarray:
     """The ``channels`` attribute: an HDF5 array of variable-length UTF-8 strings (readers of
     files written before take a JSON string as well, closure.normalization.check_channels)."""
     return np.array(list(CHANNELS), dtype=h5py.string_dtype())
-
-
-def channel_names(value: Any) -> list[str]:
-    """Channel names from a ``channels`` attribute of either form."""
-    if isinstance(value, bytes | str):
-        text = value.decode() if isinstance(value, bytes) else value
-        return list(json.loads(text))
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value)]
 
 
 def create_dataset(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File:
@@ -103,6 +98,7 @@ def create_dataset(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File:
         "config": config_json(cfg), "channels": channels_attr(),
         "dt": float(tm["frame_dt"]), "dx": float(dx), "dy": float(dx),
         "norm_ranges": _norm_json(), "hotspot_threshold": float(HOTSPOT_THRESHOLD_K),
+        "hotspot_excess": float(HOTSPOT_EXCESS_K),
         "frame": "shocked HMX at rest; unshocked sample enters at x_high with u = -u_p",
         "generator": "python -m closure.data generate",
     }
@@ -112,9 +108,9 @@ def create_dataset(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File:
                           chunks=(1, n_t, len(CHANNELS), H, W), fillvalue=np.nan, **comp)
     for k in ("channels", "dt", "dx", "dy", "norm_ranges"):
         f.attrs[k] = attrs[k]
-    f.attrs["units"] = json.dumps({"T": "K", "P": "Pa", "mu": "1"})
+    f.attrs["units"] = json.dumps({"T": "K", "P": "Pa", "mu": "1", "lam": "1"})
     ex = h5.create_group("extras")
-    units = {"lam": "1", "u": "m/s", "v": "m/s"}
+    units = {"u": "m/s", "v": "m/s"}
     for k in EXTRAS:
         d = ex.create_dataset(k, (n, n_t, H, W), np.float32, chunks=(1, n_t, H, W),
                               fillvalue=np.nan, **comp)
@@ -231,8 +227,48 @@ def summary(h5: h5py.File) -> dict:
         "hotspot_T_frames_with_hotspot": _describe(hs_T[hot]),
         "samples_with_hotspot": int((meta["peak_hotspot_fraction"] > 0).sum()),
         "max_lam": _describe(meta["max_lam"]),
+        "final_burned_fraction": _describe(meta["final_burned_fraction"]),
+        "peak_hotspot_excess_fraction": _describe(meta["peak_hotspot_excess_fraction"]),
         "steps": _describe(meta["steps"]), "wall_s": _describe(meta["wall_s"]),
+        "by_pressure": _by_pressure(meta, h5["stats"], done, area),
     }
+    return out
+
+
+def pressure_bins(p: np.ndarray, n_bins: int = 5) -> np.ndarray:
+    """Bin edges (Pa), evenly spaced in log p over the samples' range (the loading draws log p
+    uniformly)."""
+    lo, hi = float(np.min(p)), float(np.max(p))
+    if hi <= lo:
+        return np.array([lo * 0.999, hi * 1.001])
+    return np.geomspace(lo, hi * (1 + 1e-12), n_bins + 1)
+
+
+def _by_pressure(meta: np.ndarray, stats: h5py.Group, done: np.ndarray, area: float) -> list:
+    """Per shock-pressure bin: samples, final burned fraction F (mean, spread), peak hotspot T,
+    areas (T > threshold and T > bulk + excess), and the bin's mean F(t) curve."""
+    if meta.size == 0:
+        return []
+    p = meta["shock_pressure"]
+    edges = pressure_bins(p)
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    F = stats["burned_fraction"][...][done]
+    out = []
+    for b in range(len(edges) - 1):
+        m = which == b
+        if not m.any():
+            continue
+        out.append({
+            "p_lo_GPa": float(edges[b] / 1e9), "p_hi_GPa": float(edges[b + 1] / 1e9),
+            "n": int(m.sum()),
+            "final_burned_fraction": _describe(meta["final_burned_fraction"][m]),
+            "final_burned_fraction_std": float(np.std(meta["final_burned_fraction"][m])),
+            "ignited": int((meta["max_lam"][m] > 0.5).sum()),
+            "peak_T": _describe(meta["peak_T"][m]),
+            "peak_hotspot_fraction": _describe(meta["peak_hotspot_fraction"][m]),
+            "peak_hotspot_excess_fraction": _describe(meta["peak_hotspot_excess_fraction"][m]),
+            "mean_F_t": np.nanmean(F[m], axis=0).tolist(),
+        })
     return out
 
 

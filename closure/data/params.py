@@ -60,9 +60,13 @@ Why these numbers (see ``docs/data.md`` for the measurements behind them):
   jet and the hotspot get a width the grid can converge to. ``mu_gas = 1.85e-5 Pa s`` (air,
   300 K). The temperature-dependent MD viscosity would be 0.0055 Pa s at 800 K (a 3 nm viscous
   length, unresolvable): constant is the choice that gives a length scale.
-* **Loading** -- shock particle velocity ``u_p`` drawn uniformly in ``[0.7, 1.5] km/s``
-  (5.9-18.0 GPa on the Hayes Hugoniot). The upper end keeps bulk shocked HMX at 727 K, ~150 K
-  below the 875 K hotspot threshold (the Hugoniot reaches 875 K at u_p = 1.73 km/s, 22 GPa).
+* **Loading** -- shock pressure 2-20 GPa, log-uniform (``u_p`` 0.30-1.61 km/s on the Hayes
+  Hugoniot). Bulk shocked HMX is at 334 K at 2 GPa and 795 K at 20 GPa, 80 K below the 875 K
+  hotspot threshold (the Hugoniot reaches 875 K at u_p = 1.73 km/s, 22 GPa); the excess
+  statistic ``T > T_bulk + 300 K`` (``closure.normalization.HOTSPOT_EXCESS_K``) counts pore
+  hotspots only at every pressure.
+* **Microstructure (meso)** -- PBX 9501-like: porosity 1-2%, pore radii 0.5-1.0 um (see
+  ``SCALES["meso"]["geometry"]``); the micro set has one pore of 0.5-0.8 um per window.
 * **Numerics** -- five-equation diffuse interface, HLLC, MUSCL with the minmod limiter (MC fails
   at the gas/HMX interface: negative gas pressure at density ratios ~1600), SSP-RK2, CFL 0.8.
   Volume-fraction floor 1e-6 (the absent material in a "pure" cell). Conduction and viscosity
@@ -80,6 +84,7 @@ __all__ = [
     "GAS",
     "HMX",
     "PREVIOUS_HMX",
+    "PREVIOUS_MESO",
     "PRODUCTS",
     "REACTION",
     "SCALES",
@@ -148,8 +153,12 @@ _COMMON: dict = {
         "t_fill": "nearest",
     },
     "loading": {
-        # Particle velocity range (m/s), uniform per sample.
-        "u_p": [700.0, 1500.0],
+        # Particle velocity range (m/s): 300-1610 m/s is 1.98-20.0 GPa on the beta-HMX
+        # Hugoniot (bulk shock temperature 334-795 K). "log_pressure": each sample's shock
+        # pressure is log-uniform between the ends' pressures (as many samples per decade of
+        # pressure, the spacing of a Pop plot); "uniform": u_p uniform in the range.
+        "u_p": [300.0, 1610.0],
+        "distribution": "log_pressure",
         # The x_low inflow state is ramped along the Hugoniot from ambient to the full shock state
         # over this time (cosine ramp): removes the start-up entropy error (the "hot stripe").
         "ramp_time": 1.0e-10,
@@ -157,11 +166,13 @@ _COMMON: dict = {
     "numerics": {"cfl": 0.8, "order": 2, "limiter": "minmod", "riemann": "hllc"},
 }
 
-#: Scale-specific defaults: same cell size at both scales (a token = an 8x8 patch = 0.5 um).
+#: Scale-specific defaults: same cell size at both scales (a token = an 8x8 patch = 0.5 um),
+#: 8 cells on the smallest pore radius (docs/resolution_study.json).
 SCALES: dict = {
     "micro": {
         "grid": {"nx": 96, "ny": 64, "dx": 62.5e-9},
-        "time": {"frame_dt": 1.25e-10, "n_frames": 20},
+        # 10 ns in 40 frames: collapse (0.2-2 ns from 20 to 2 GPa), ignition and early burning
+        "time": {"frame_dt": 2.5e-10, "n_frames": 40},
         "geometry": {
             "kind": "single",
             "shapes": ["circle", "ellipse", "fourier"],
@@ -175,20 +186,27 @@ SCALES: dict = {
         },
     },
     "meso": {
-        "grid": {"nx": 192, "ny": 128, "dx": 62.5e-9},
-        "time": {"frame_dt": 2.5e-10, "n_frames": 20},
+        # 24 x 16 um patch: ~3 pores at PBX 9501 porosity (a 12 x 8 um patch holds one at most)
+        "grid": {"nx": 384, "ny": 256, "dx": 62.5e-9},
+        # 20 ns in 40 frames: ignition of hotspots above ~1200 K and their first burning
+        "time": {"frame_dt": 5.0e-10, "n_frames": 40},
         "geometry": {
             "kind": "many",
             "shapes": ["circle", "ellipse", "fourier"],
-            "radius": [0.5e-6, 0.7e-6],
+            # PBX 9501 (95 wt% HMX): nominal density 1.830-1.835 g/cm3 against 1.860 for its
+            # voidless composition (Gibbs & Popolato, LASL Explosive Property Data, 1980), so
+            # 1.3-1.6% porosity; drawn in [1.0, 2.0]% to cover pressing variation. Its pores
+            # span ~0.1-5 um; the patch resolves the 0.5-1.0 um radius part with >= 8 cells
+            # (smaller pores are below the grid and treated as homogeneous HMX, larger ones
+            # would not fit ~3 per patch). The binder is neglected (pure HMX around the pores).
+            "radius": [0.5e-6, 1.0e-6],
             "aspect": [1.25, 1.75],
             "fourier_modes": [2, 6],
             "fourier_amplitude": 0.2,
             "min_radius": 0.5e-6,
-            # target porosity; the achieved one is within half a smallest pore (0.4%) of it
-            "porosity": [0.025, 0.095],
+            "porosity": [0.010, 0.020],
             "gap": 1.25e-7,                 # min distance between pore outlines (2 cells)
-            "margin": 0.5e-6,               # pores stay this far from x_low and x_high
+            "margin": 1.0e-6,               # pores stay this far from x_low and x_high
             "max_tries": 2000,
         },
     },
@@ -300,3 +318,21 @@ def defaults_for(scale: str) -> dict:
 
 
 DEFAULTS = {s: defaults_for(s) for s in SCALES}
+
+
+def _previous_meso() -> dict:
+    """The meso data config of data format 1 (5 ns, u_p 0.7-1.5 km/s uniform, 2.5-9.5%
+    porosity, 8 x 12 um patch, the PBX 9404 Us-up HMX fit): models whose card records no data
+    config were trained on it, and the closure builds their patches, envelope and
+    microstructures from it."""
+    cfg = defaults_for("meso")
+    cfg["physics"]["hmx"] = dict(PREVIOUS_HMX)
+    cfg["grid"].update(nx=192, ny=128)
+    cfg["time"].update(frame_dt=2.5e-10, n_frames=20)
+    cfg["loading"].update(u_p=[700.0, 1500.0], distribution="uniform")
+    cfg["geometry"].update(radius=[0.5e-6, 0.7e-6], porosity=[0.025, 0.095], margin=0.5e-6)
+    return cfg
+
+
+#: See :func:`_previous_meso`.
+PREVIOUS_MESO: dict = _previous_meso()

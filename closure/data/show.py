@@ -1,4 +1,4 @@
-"""``show``: a text summary of a data set and a PNG of sample frames (T in K, P in GPa, mu)."""
+"""``show``: a text summary of a data set and a PNG of sample frames (T in K, P in GPa, mu, lam)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..normalization import CHANNELS, denormalize, parse_norm_ranges
+from ..normalization import channel_names, denormalize, parse_norm_ranges
 from . import dataset
 
 __all__ = ["show", "plot_frames", "format_summary"]
@@ -21,7 +21,7 @@ def format_summary(path: str | Path, h5: h5py.File, summ: dict) -> str:
         f"{path}: {h5.attrs['format']} v{h5.attrs['format_version']}, scale {h5.attrs['scale']}, "
         f"seed {h5.attrs['seed']}",
         f"  fields {tuple(f.shape)} {f.dtype} channels "
-        f"{dataset.channel_names(h5.attrs['channels'])}, "
+        f"{channel_names(h5.attrs['channels'])}, "
         f"dt {float(h5.attrs['dt']) * 1e9:.4g} ns, dx {float(h5.attrs['dx']) * 1e9:.4g} nm",
         f"  samples: {summ['n_done']} done, {summ['n_failed']} failed, "
         f"{summ['n_samples'] - summ['n_done'] - summ['n_failed']} pending",
@@ -50,7 +50,7 @@ def format_summary(path: str | Path, h5: h5py.File, summ: dict) -> str:
 
 def plot_frames(h5: h5py.File, png: str | Path, n_samples: int = 3, n_frames: int = 6,
                 title: str | None = None) -> Path:
-    """PNG: for a few done samples (spread over u_p), T / P / mu at evenly spaced frames."""
+    """PNG: for a few done samples (spread over u_p), each channel at evenly spaced frames."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,16 +71,17 @@ def plot_frames(h5: h5py.File, png: str | Path, n_samples: int = 3, n_frames: in
     dx = float(h5.attrs["dx"])
     H, W = h5["fields"].shape[-2:]
     extent = (0, W * dx * 1e6, 0, H * dx * 1e6)
-    rows = len(pick) * len(CHANNELS)
+    channels = channel_names(h5.attrs["channels"])
+    rows = len(pick) * len(channels)
     fig, axes = plt.subplots(rows, len(ks), figsize=(1.9 * len(ks) + 1.2, 1.35 * rows + 0.6),
                              squeeze=False, constrained_layout=True)
     styles = {"T": ("inferno", 300.0, 1500.0, "T (K)"), "P": ("viridis", 0.0, 30.0, "P (GPa)"),
-              "mu": ("gray", 0.0, 1.0, "mu")}
+              "mu": ("gray", 0.0, 1.0, "mu"), "lam": ("magma", 0.0, 1.0, "lambda")}
     for r, i in enumerate(pick):
         f = h5["fields"][i]
-        for c, name in enumerate(CHANNELS):
+        for c, name in enumerate(channels):
             cmap, lo, hi, label = styles[name]
-            ax_row = axes[r * len(CHANNELS) + c]
+            ax_row = axes[r * len(channels) + c]
             im = None
             for col, k in enumerate(ks):
                 x = denormalize(f[k, c].astype(float), name, ranges)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from closure.models.unet import UNet
+from closure.normalization import CHANNELS
 
 __all__ = ["PARCDifferentiator", "PARCIntegrator", "PARCv2", "laplacian", "upwind_advection"]
 
@@ -58,8 +59,8 @@ def laplacian(phi: torch.Tensor, padding_mode: str = "replicate") -> torch.Tenso
 class PARCDifferentiator(nn.Module):
     """State (B, C, H, W) -> time derivative (B, C, H, W) in advection-diffusion-reaction form."""
 
-    def __init__(self, channels: int = 3, base_channels: int = 16, depth: int = 3, reps: int = 2,
-                 features: int = 32, padding_mode: str = "replicate") -> None:
+    def __init__(self, channels: int = len(CHANNELS), base_channels: int = 16, depth: int = 3,
+                 reps: int = 2, features: int = 32, padding_mode: str = "replicate") -> None:
         super().__init__()
         self.channels = channels
         self.padding_mode = padding_mode
@@ -122,8 +123,8 @@ class PARCIntegrator(nn.Module):
 class PARCv2(nn.Module):
     """Differentiator + integrator; ``forward(x0, n)`` rolls out (B, n+1, C, H, W)."""
 
-    def __init__(self, channels: int = 3, base_channels: int = 16, depth: int = 3, reps: int = 2,
-                 features: int = 32, integrator: str = "heun", substeps: int = 2,
+    def __init__(self, channels: int = len(CHANNELS), base_channels: int = 16, depth: int = 3,
+                 reps: int = 2, features: int = 32, integrator: str = "heun", substeps: int = 2,
                  correction: bool = False, padding_mode: str = "replicate") -> None:
         super().__init__()
         self.channels = channels

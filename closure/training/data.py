@@ -46,6 +46,9 @@ class TrajectorySet:
     #: the HMX EOS table (``physics.hmx``) of the generator config stored in the file, if any:
     #: model cards record it so the closure builds its initial patches on the same Hugoniot
     hmx: dict | None = None
+    #: the resolved generator config stored in the file (``config`` attribute), if any: the
+    #: closure builds its patches, microstructures and envelope from the model's data config
+    config: dict | None = None
 
     @property
     def n(self) -> int:
@@ -59,7 +62,8 @@ class TrajectorySet:
         """The samples at positions ``idx`` of this set (file indices are kept)."""
         idx = list(idx)
         return TrajectorySet(self.fields[idx], self.dt, self.dx, self.dy, self.channels,
-                             self.path, self.sha256, [self.indices[i] for i in idx], self.hmx)
+                             self.path, self.sha256, [self.indices[i] for i in idx], self.hmx,
+                             self.config)
 
     def from_frame(self, first: int) -> TrajectorySet:
         """The trajectories from frame ``first`` on (the time origin moves with them)."""
@@ -67,7 +71,7 @@ class TrajectorySet:
             raise ValueError(f"first frame must be in [0, {self.n_t - 2}] (two frames must "
                              f"remain of {self.n_t}), got {first}")
         return TrajectorySet(self.fields[:, first:], self.dt, self.dx, self.dy, self.channels,
-                             self.path, self.sha256, list(self.indices), self.hmx)
+                             self.path, self.sha256, list(self.indices), self.hmx, self.config)
 
     def info(self) -> dict[str, Any]:
         """What a model card records about this data."""
@@ -76,6 +80,8 @@ class TrajectorySet:
                "channels": list(self.channels), "indices": list(self.indices)}
         if self.hmx is not None:
             out["hmx"] = dict(self.hmx)
+        if self.config is not None:
+            out["config"] = self.config
         return out
 
 
@@ -95,20 +101,21 @@ def load_trajectories(path: str | Path, indices: Sequence[int] | None = None, *,
         if "fields" not in h5:
             raise ValueError(f"{path}: no dataset 'fields' (have {sorted(h5.keys())})")
         ds = h5["fields"]
-        if ds.ndim != 5 or ds.shape[2] != len(CHANNELS):
-            raise ValueError(f"{path}: 'fields' must have shape (N, n_t, {len(CHANNELS)}, H, W), "
-                             f"got {ds.shape}")
+        names = check_channels(_attr(h5, "channels", path), where=path)
+        if ds.ndim != 5 or ds.shape[2] != len(names):
+            raise ValueError(f"{path}: 'fields' must have shape (N, n_t, {len(names)}, H, W) "
+                             f"for channels {list(names)}, got {ds.shape}")
         check_grid(ds.shape[3], ds.shape[4], name=f"{path}: fields")
-        check_channels(_attr(h5, "channels", path), where=path)
         if "norm_ranges" in h5.attrs:
-            check_norm_ranges(h5.attrs["norm_ranges"], where=path)
+            check_norm_ranges(h5.attrs["norm_ranges"], where=path, fields=names)
         dt = float(_attr(h5, "dt", path))
         dx = float(_attr(h5, "dx", path))
-        hmx = None
+        hmx = config = None
         try:
-            hmx = json.loads(h5.attrs["config"])["physics"]["hmx"]
+            config = json.loads(h5.attrs["config"])
+            hmx = config["physics"]["hmx"]
         except (KeyError, TypeError, ValueError):
-            pass
+            config = None
         dy = float(h5.attrs.get("dy", dx))
         for name, v in (("dt", dt), ("dx", dx), ("dy", dy)):
             if not np.isfinite(v) or v <= 0:
@@ -130,9 +137,9 @@ def load_trajectories(path: str | Path, indices: Sequence[int] | None = None, *,
     if bad.any():
         s, t, c = np.argwhere(bad)[0][:3]
         raise ValueError(f"{path}: non-finite value in sample {idx[s]}, time {t}, "
-                         f"channel {CHANNELS[c]}")
-    return TrajectorySet(fields, dt, dx, dy, CHANNELS, path,
-                         data_hash(path) if hash_data else None, idx, hmx)
+                         f"channel {names[c]}")
+    return TrajectorySet(fields, dt, dx, dy, names, path,
+                         data_hash(path) if hash_data else None, idx, hmx, config)
 
 
 def split_indices(n: int, *, n_val: int, n_test: int = 0, n_train: int | None = None,

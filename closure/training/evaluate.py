@@ -53,7 +53,7 @@ def evaluate_model(model: nn.Module, data: TrajectorySet, *,
     """Hotspot and field RMSEs of full rollouts over ``data`` (dt and cell size from the data)."""
     pred = rollout(model, data.fields, batch_size=batch_size, sample=sample, seed=seed,
                    device=device)
-    kw = dict(dy=data.dy, threshold=threshold, t_start=t_start)
+    kw = dict(dy=data.dy, threshold=threshold, t_start=t_start, channels=data.channels)
     out: dict[str, Any] = evaluate_rollout(pred, data.fields, data.dx, data.dt, **kw)
     # reference: persistence (every frame = the initial frame), the trivial forecast to beat
     still = np.repeat(data.fields[:, :1], data.n_t, axis=1)

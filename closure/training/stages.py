@@ -45,7 +45,7 @@ from closure.models.vae import (
     load_feature_net,
     vae_losses,
 )
-from closure.normalization import CHANNELS, normalize
+from closure.normalization import normalize
 from closure.training.config import STAGES, ConfigError
 from closure.training.data import (
     TrajectorySet,
@@ -131,6 +131,13 @@ def _meso_split(cfg: dict[str, Any], stage: str,
             _data_record(full, split, first))
 
 
+def _same_fields(fields: Sequence[str], data: TrajectorySet, stage: str) -> None:
+    """A stage continuing a model needs data with the model's channels, in its order."""
+    if tuple(fields) != tuple(data.channels):
+        raise ValueError(f"{stage}: the model sees channels {list(fields)}, the data set "
+                         f"{data.path} has {list(data.channels)}")
+
+
 def _check_horizons(horizons: Sequence[int], n_t: int, key: str) -> None:
     if max(horizons) > n_t - 1:
         raise ConfigError(f"{key}: horizon {max(horizons)} needs {max(horizons) + 1} frames, "
@@ -160,8 +167,8 @@ def _eval_kw(cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
                 sample=e["sample"], seed=cfg["run"]["seed"], device=device)
 
 
-def _tokenizer_arch(sect: dict[str, Any]) -> dict[str, Any]:
-    return {"fields": list(CHANNELS), "base_channels": sect["base_channels"],
+def _tokenizer_arch(sect: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    return {"fields": list(fields), "base_channels": sect["base_channels"],
             "latent_channels": sect["latent_channels"], "padding_mode": sect["padding_mode"],
             "logvar_init": sect["logvar_init"]}
 
@@ -215,7 +222,7 @@ def run_vae(cfg: dict[str, Any], resume: bool = True) -> Path:
     sect, dev = cfg["vae"], _device(cfg)
     train, val, rec = _micro_split(cfg, "vae", first=0)
     out, ckpt, log = _prepare_dir(cfg, "vae", resume)
-    arch = {"tokenizer": _tokenizer_arch(sect)}
+    arch = {"tokenizer": _tokenizer_arch(sect, train.channels)}
     torch.manual_seed(cfg["run"]["seed"])
     tok = Tokenizer(**arch["tokenizer"]).to(dev)
     weights = VAELossWeights(**sect["loss"])
@@ -353,10 +360,11 @@ def run_micro_dynamics(cfg: dict[str, Any], resume: bool = True) -> Path:
     data_path = _require(cfg, "micro", "micro-dynamics")
     tok, tok_card = load_model(vae_dir, kind="tokenizer", data={"micro": data_path})
     train, val, rec = _micro_split(cfg, "micro-dynamics")
+    _same_fields(tok.fields, train, "micro-dynamics")
     _check_horizons(sect["horizons"], train.n_t, "micro_dynamics.horizons")
     d = cfg["dynamics"]
     arch = {"tokenizer": tok_card["architecture"]["tokenizer"],
-            "dynamics": {"fields": list(CHANNELS), "latent_channels": tok.latent_channels,
+            "dynamics": {"fields": list(tok.fields), "latent_channels": tok.latent_channels,
                          "base_channels": d["base_channels"], "depth": d["depth"],
                          "reps": d["reps"], "dropout": d["dropout"], "residual": d["residual"],
                          "padding_mode": d["padding_mode"]},
@@ -386,6 +394,7 @@ def run_meso_finetune(cfg: dict[str, Any], resume: bool = True) -> Path:
     micro_dir = sect["micro_model"] or str(stage_dir(cfg, "micro-dynamics"))
     micro, micro_card = load_model(micro_dir, kind="latent")
     train, val, test, rec = _meso_split(cfg, "meso-finetune")
+    _same_fields(micro.fields, train, "meso-finetune")
     _check_horizons(sect["horizons"], train.n_t, "meso_finetune.horizons")
     k = sect["substeps"] or meso_substeps(train.dt, micro_card["data"]["micro"]["dt"])
     model = LatentClosureModel.meso_from_micro(micro, k).to(dev)
@@ -427,6 +436,7 @@ def run_decoder_refine(cfg: dict[str, Any], resume: bool = True) -> Path:
     model = model.to(dev)
     tok = model.tokenizer
     train, _, _ = _micro_split(cfg, "decoder-refine", first=0)
+    _same_fields(model.fields, train, "decoder-refine")
     frames = train.fields.reshape(-1, *train.fields.shape[2:])
     pick = np.random.default_rng(cfg["run"]["seed"]).permutation(len(frames))
     if sect["frames"]:
@@ -506,7 +516,7 @@ def run_parc(cfg: dict[str, Any], resume: bool = True) -> Path:
     out, ckpt, log = _prepare_dir(cfg, "parc", resume)
     keys = ("base_channels", "depth", "reps", "features", "integrator", "substeps",
             "correction", "padding_mode")
-    arch = {"parc": {"channels": len(CHANNELS), **{k: sect[k] for k in keys}}}
+    arch = {"parc": {"channels": len(train.channels), **{k: sect[k] for k in keys}}}
     torch.manual_seed(cfg["run"]["seed"])
     model = PARCv2(**arch["parc"]).to(dev)
     fields, grid = train.fields, tuple(train.fields.shape[-2:])
@@ -541,7 +551,7 @@ def run_parc(cfg: dict[str, Any], resume: bool = True) -> Path:
         if ds.n:
             metrics[name] = evaluate_model(model, ds, **ekw)
     save_model(out, model, kind="parc", architecture=arch, config=cfg, data={"meso": rec},
-               metrics=metrics)
+               metrics=metrics, channels=train.channels)
     return out
 
 

@@ -22,14 +22,15 @@ __all__ = ["synthetic_fields", "write_synthetic_h5"]
 
 def synthetic_fields(n_samples: int, n_t: int, height: int, width: int, *, n_pores: int = 1,
                      time_stride: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Normalized fields (n_samples, n_t, 3, height, width) float32; frame t is at time t*stride.
+    """Normalized fields (n_samples, n_t, 4, height, width) float32 (T, P, mu, lam); frame t is
+    at time t*stride. ``lam`` grows where the hotspot is hot, as a burning one would.
 
     Time is in units of one micro step, so a meso set with ``time_stride=2`` has dynamics
     consistent with k = 2 micro steps per meso step.
     """
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    out = np.empty((n_samples, n_t, 3, height, width), np.float32)
+    out = np.empty((n_samples, n_t, len(CHANNELS), height, width), np.float32)
     for s in range(n_samples):
         v = rng.uniform(0.08, 0.14) * height              # shock speed, cells per micro step
         up = v / 3.0                                      # particle speed
@@ -64,6 +65,7 @@ def synthetic_fields(n_samples: int, n_t: int, height: int, width: int, *, n_por
             out[s, t, 0] = normalize(T, "T")
             out[s, t, 1] = normalize(P, "P")
             out[s, t, 2] = np.clip(mu, 0.0, 1.0)
+            out[s, t, 3] = normalize(1.0 - np.exp(-np.maximum(T - 1000.0, 0.0) / 1500.0), "lam")
     return out
 
 
@@ -72,7 +74,7 @@ def write_synthetic_h5(path: str | Path, n_samples: int = 4, n_t: int = 6, heigh
                        dx: float = 2.0e-8, time_stride: float = 1.0, seed: int = 0) -> Path:
     """Write a synthetic data set with the layout of ``closure/data`` and return its path.
 
-    Layout: dataset ``fields`` (N, n_t, 3, H, W) float32 (normalized T, P, mu); attrs
+    Layout: dataset ``fields`` (N, n_t, 4, H, W) float32 (normalized T, P, mu, lam); attrs
     ``channels``, ``dt`` (s, = micro dt * time_stride), ``dx`` (m), ``norm_ranges`` (JSON).
     """
     path = Path(path)

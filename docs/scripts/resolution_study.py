@@ -1,11 +1,21 @@
-"""Resolution study: one circular pore (radius 0.5 um) at 8, 16 and 32 cells per radius.
+"""Resolution study of the pore-collapse data: one pore at 8, 16 and 32 cells per radius.
 
-Same physical micro domain (6 x 4 um), physics and frames as the default micro data set; only the
-cell size changes (62.5, 31.25, 15.625 nm). Records per-frame peak HMX temperature, hotspot area
-(T > 875 K) and mean hotspot temperature, writes docs/resolution_study.json and .png.
+One circular pore (radius 0.5 um, the smallest pore of the default data sets) in a 3 x 2 um
+window (periodic in y: a column of pores 2 um apart), its leading edge 0.5 um behind the shock
+entry, default data physics (beta-HMX Hayes EOS, JWL products, Henson chemistry, conduction,
+viscosity), shock pressures at both ends of the default loading (2 and 20 GPa) and one between,
+over the micro horizon (10 ns, frames every 0.25 ns). Only the cell size changes (62.5, 31.25,
+15.625 nm; the default data sets use 62.5 nm, 8 cells on the smallest pore radius).
 
-    python docs/scripts/resolution_study.py run [--up 1000 1400] [--levels 8 16 32]
+Per frame: peak HMX temperature (T channel), hotspot area T > 875 K, excess-hotspot area
+T > T_bulk + 300 K (closure.normalization), burned HMX mass as a volume at rho0 (burned mass
+fraction F times the window's HMX mass; the window-independent form of F), residual pore gas.
+Writes docs/resolution_study.json after every run (resumable: finished runs are skipped) and
+docs/resolution_study.png; ``table`` prints the end-of-horizon convergence table.
+
+    python docs/scripts/resolution_study.py run [--pressures 2 20] [--levels 8 16 32]
     python docs/scripts/resolution_study.py plot
+    python docs/scripts/resolution_study.py table
 """
 
 from __future__ import annotations
@@ -20,89 +30,149 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "resolution_study.json"
 RADIUS = 0.5e-6
+WINDOW = (6, 4)          # window in pore radii (x, y)
+T_END, FRAME_DT = 10.0e-9, 2.5e-10
+#: statistics compared between resolutions: key -> (label, unit)
+STATS = {
+    "peak_T": ("peak HMX T", "K"),
+    "hotspot_area_um2": ("hotspot area T > 875 K", "um^2"),
+    "excess_area_um2": ("hotspot area T > T_bulk + 300 K", "um^2"),
+    "burned_um2": ("burned HMX (volume at rho0)", "um^2"),
+}
 
 
-def run(ups, levels, extra=()):
+def _u_p(p_gpa: float) -> float:
+    from scipy.optimize import brentq
+
+    from closure.data.params import AMBIENT, HMX, hugoniot_state
+
+    return float(brentq(lambda u: hugoniot_state(HMX, u, AMBIENT["p"])["p"] - p_gpa * 1e9,
+                        1.0, 4000.0, xtol=1e-9))
+
+
+def run_one(p_gpa: float, n: int) -> dict:
     from closure.data import load_data_config, simulate
 
-    results = json.loads(OUT.read_text()) if OUT.exists() else {"runs": []}
-    for up in ups:
-        for n in levels:
-            dx = RADIUS / n
-            k = n // 8
-            cfg = load_data_config("micro", overrides=[
-                f"grid.nx={96 * k}", f"grid.ny={64 * k}", f"grid.dx={dx!r}", *extra])
-            pore = {"shape": "circle", "x": 1.5e-6, "y": 2.0e-6, "r": RADIUS}
-            t = time.perf_counter()
-            res = simulate(cfg, float(up), [pore])
-            wall = time.perf_counter() - t
-            domain = cfg["grid"]["nx"] * cfg["grid"]["ny"] * dx * dx
-            row = {"u_p": up, "cells_per_radius": n, "dx": dx, "nx": cfg["grid"]["nx"],
-                   "ny": cfg["grid"]["ny"], "wall_s": wall, "steps": res.meta["steps"],
-                   "kapila": cfg["physics"]["kapila"],
-                   "time": res.stats["time"].tolist(),
-                   "peak_T": res.stats["peak_T"].tolist(),
-                   "hotspot_area_um2": (res.stats["hotspot_area"] * 1e12).tolist(),
-                   "hotspot_fraction": (res.stats["hotspot_area"] / domain).tolist(),
-                   "hotspot_T": res.stats["hotspot_T"].tolist(),
-                   "gas_volume_um2": (res.stats["gas_volume"] * 1e12).tolist(),
-                   "max_lam": res.stats["max_lam"].tolist()}
-            results["runs"] = [r for r in results["runs"]
-                               if not (r["u_p"] == up and r["cells_per_radius"] == n)] + [row]
-            OUT.write_text(json.dumps(results, indent=1))
-            print(f"u_p {up:.0f} m/s, {n} cells/radius ({row['nx']}x{row['ny']}): "
-                  f"{res.meta['steps']} steps, {wall:.0f} s, peak T {max(row['peak_T']):.0f} K, "
-                  f"max hotspot area {max(row['hotspot_area_um2']):.3f} um^2", flush=True)
+    dx = RADIUS / n
+    cfg = load_data_config("micro", overrides=[
+        f"grid.nx={WINDOW[0] * n}", f"grid.ny={WINDOW[1] * n}", f"grid.dx={dx!r}",
+        f"time.frame_dt={FRAME_DT!r}", f"time.n_frames={round(T_END / FRAME_DT)}",
+        f"geometry.radius=[{RADIUS!r}, {RADIUS!r}]", "geometry.aspect=[1.0, 1.0]",
+        "geometry.shapes=['circle']"])
+    up = _u_p(p_gpa)
+    pore = {"shape": "circle", "x": 2 * RADIUS, "y": 0.5 * WINDOW[1] * RADIUS, "r": RADIUS}
+    t = time.perf_counter()
+    res = simulate(cfg, up, [pore])
+    wall = time.perf_counter() - t
+    s = res.stats
+    rho0 = cfg["physics"]["hmx"]["rho0"]
+    gas = s["gas_volume"]
+    return {"p_GPa": p_gpa, "u_p": up, "cells_per_radius": n, "dx": dx,
+            "nx": cfg["grid"]["nx"], "ny": cfg["grid"]["ny"], "wall_s": round(wall, 1),
+            "steps": res.meta["steps"], "hugoniot_T": res.meta["hugoniot_T"],
+            "time": s["time"].tolist(), "peak_T": s["peak_T"].tolist(),
+            "hotspot_area_um2": (s["hotspot_area"] * 1e12).tolist(),
+            "excess_area_um2": (s["hotspot_area_excess"] * 1e12).tolist(),
+            "burned_fraction": s["burned_fraction"].tolist(),
+            "burned_um2": (s["burned_fraction"] * s["mass_hmx"] / rho0 * 1e12).tolist(),
+            "residual_gas": (gas / gas[0]).tolist(), "max_lam": s["max_lam"].tolist()}
 
 
-def plot():
+def _load() -> dict:
+    return json.loads(OUT.read_text()) if OUT.exists() else {"runs": []}
+
+
+def run(pressures, levels) -> None:
+    from closure.files import atomic_write_bytes
+
+    doc = _load()
+    doc["setup"] = {"pore_radius_m": RADIUS, "window_radii": list(WINDOW), "t_end_s": T_END,
+                    "frame_dt_s": FRAME_DT, "physics": "default micro data config"}
+    for n in levels:
+        for p in pressures:
+            if any(r["p_GPa"] == p and r["cells_per_radius"] == n for r in doc["runs"]):
+                continue
+            row = run_one(p, n)
+            doc["runs"].append(row)
+            atomic_write_bytes(OUT, (json.dumps(doc, indent=1) + "\n").encode())
+            print(f"{p:g} GPa (u_p {row['u_p']:.0f} m/s), {n} cells/radius: {row['steps']} "
+                  f"steps, {row['wall_s']:.0f} s; end: " + ", ".join(
+                      f"{k} {row[k][-1]:.4g}" for k in STATS), flush=True)
+
+
+def convergence(doc: dict) -> list[dict]:
+    """End-of-horizon values per pressure and level, and the change on each 2x refinement."""
+    out = []
+    for p in sorted({r["p_GPa"] for r in doc["runs"]}):
+        runs = sorted((r for r in doc["runs"] if r["p_GPa"] == p),
+                      key=lambda r: r["cells_per_radius"])
+        for k in STATS:
+            vals = {r["cells_per_radius"]: r[k][-1] for r in runs}
+            row = {"p_GPa": p, "statistic": k, "values": vals, "change": {}}
+            levels = sorted(vals)
+            for a, b in zip(levels[:-1], levels[1:], strict=True):
+                ref = max(abs(vals[b]), 1e-30)
+                row["change"][f"{a}->{b}"] = ((vals[b] - vals[a]) / ref
+                                              if max(abs(vals[a]), abs(vals[b])) > 0 else 0.0)
+            out.append(row)
+    return out
+
+
+def table() -> None:
+    doc = _load()
+    rows = convergence(doc)
+    levels = sorted({r["cells_per_radius"] for r in doc["runs"]})
+    print("| p (GPa) | statistic at 10 ns | " + " | ".join(f"{n} cells/r" for n in levels)
+          + " | change 8->16 | change 16->32 |")
+    print("|---|---|" + "---|" * (len(levels) + 2))
+    for r in rows:
+        label, unit = STATS[r["statistic"]]
+        vals = " | ".join(f"{r['values'][n]:.4g}" if n in r["values"] else "-" for n in levels)
+        ch = " | ".join(f"{100 * r['change'][k]:+.1f}%" if k in r["change"] else "-"
+                        for k in ("8->16", "16->32"))
+        print(f"| {r['p_GPa']:g} | {label} ({unit}) | {vals} | {ch} |")
+
+
+def plot() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = json.loads(OUT.read_text())["runs"]
-    ups = sorted({r["u_p"] for r in runs})
-    fig, axes = plt.subplots(len(ups), 3, figsize=(11, 3.0 * len(ups)), squeeze=False,
-                             constrained_layout=True)
-    print("| u_p (m/s) | cells/radius | grid | steps | wall (s) | peak T (K) | peak T after "
-          "collapse, t >= 1.5 ns (K) | max hotspot area (um^2) | final hotspot area (um^2) | "
-          "final residual gas (% of pore) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for row, up in zip(axes, ups, strict=True):
-        for r in sorted((r for r in runs if r["u_p"] == up), key=lambda r: r["cells_per_radius"]):
+    doc = _load()
+    ps = sorted({r["p_GPa"] for r in doc["runs"]})
+    fig, axes = plt.subplots(len(ps), len(STATS), figsize=(3.2 * len(STATS), 2.6 * len(ps)),
+                             squeeze=False, constrained_layout=True)
+    for row, p in zip(axes, ps, strict=True):
+        for r in sorted((r for r in doc["runs"] if r["p_GPa"] == p),
+                        key=lambda r: r["cells_per_radius"]):
             t = np.array(r["time"]) * 1e9
-            lab = f"{r['cells_per_radius']} cells/r"
-            row[0].plot(t, r["peak_T"], label=lab)
-            row[1].plot(t, r["hotspot_area_um2"], label=lab)
-            row[2].plot(t, np.array(r["gas_volume_um2"]) / r["gas_volume_um2"][0] * 100, label=lab)
-            late = t >= 1.5
-            print(f"| {up:.0f} | {r['cells_per_radius']} | {r['nx']}x{r['ny']} | {r['steps']} | "
-                  f"{r['wall_s']:.0f} | {max(r['peak_T']):.0f} | "
-                  f"{max(np.array(r['peak_T'])[late]):.0f} | {max(r['hotspot_area_um2']):.3f} | "
-                  f"{r['hotspot_area_um2'][-1]:.3f} | "
-                  f"{100 * r['gas_volume_um2'][-1] / r['gas_volume_um2'][0]:.1f} |")
-        row[0].axhline(875, color="r", lw=0.7)
-        row[0].set_ylabel(f"u_p {up:.0f} m/s\npeak HMX T (K)")
-        row[1].set_ylabel("hotspot area, T > 875 K (um^2)")
-        row[2].set_ylabel("gas volume (% of pore)")
-        for ax in row:
-            ax.set_xlabel("t (ns)")
-            ax.legend(fontsize=7)
-    fig.suptitle("Resolution study: pore radius 0.5 um, default micro setup", fontsize=10)
-    out = OUT.with_suffix(".png")
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+            for ax, k in zip(row, STATS, strict=True):
+                ax.plot(t, r[k], label=f"{r['cells_per_radius']} cells/r")
+        for ax, (k, (label, unit)) in zip(row, STATS.items(), strict=True):
+            ax.set_title(f"{p:g} GPa: {label}", fontsize=8)
+            ax.set_ylabel(unit, fontsize=8)
+            ax.set_xlabel("t (ns)", fontsize=8)
+            if k == "peak_T":
+                ax.axhline(875.0, color="r", lw=0.6)
+            ax.legend(fontsize=6)
+    fig.suptitle("Resolution study: pore radius 0.5 um in a 3 x 2 um window, default data physics",
+                 fontsize=9)
+    png = OUT.with_suffix(".png")
+    fig.savefig(png, dpi=100)
+    print(f"wrote {png}")
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=("run", "plot"))
-    ap.add_argument("--up", type=float, nargs="+", default=[1000.0, 1400.0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cmd", choices=("run", "plot", "table"))
+    ap.add_argument("--pressures", type=float, nargs="+", default=[2.0, 20.0, 8.0],
+                    help="shock pressures (GPa)")
     ap.add_argument("--levels", type=int, nargs="+", default=[8, 16, 32])
-    ap.add_argument("--set", dest="extra", action="append", default=[])
     a = ap.parse_args()
     if a.cmd == "run":
-        run(a.up, a.levels, a.extra)
-    else:
+        run(a.pressures, a.levels)
+    elif a.cmd == "plot":
         plot()
+    else:
+        table()
