@@ -19,6 +19,7 @@ import torch
 __all__ = [
     "CHANNELS",
     "LEGACY_CHANNELS",
+    "HOT_AREA_M2",
     "HOTSPOT_EXCESS_K",
     "HOTSPOT_THRESHOLD_K",
     "NORM_RANGES",
@@ -53,6 +54,11 @@ HOTSPOT_THRESHOLD_K: float = 875.0
 #: 100 K of the fixed threshold; the excess criterion separates pore hotspots from shocked
 #: bulk at any shock strength.
 HOTSPOT_EXCESS_K: float = 300.0
+
+#: Area (m^2) of the hottest HMX whose mean temperature is the "hottest-area temperature"
+#: statistic: a fixed physical area (16 cells of 62.5 nm), so unlike the single-cell peak its
+#: definition does not shrink with the cell size.
+HOT_AREA_M2: float = 0.0625e-12
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 

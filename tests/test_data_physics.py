@@ -206,3 +206,24 @@ def test_allaire_lowres_sample_runs():
     res = run_sample(cfg, 2, 0)
     assert np.all(np.isfinite(res.fields))
     assert res.fields.shape == (11, 4, 32, 48)
+
+
+def test_hottest_area_temperature_is_defined_by_area():
+    """Mean T of the hottest fixed area: fractional cells count by their fraction, and a smooth
+    hotspot sampled at dx and dx/2 gives nearly the same value (the single-cell peak does not
+    have to)."""
+    from closure.data.collapse import hottest_area_temperature
+
+    T = np.array([[300.0, 400.0], [900.0, 1000.0]])
+    assert hottest_area_temperature(T, 1.0, 1.0) == 1000.0
+    assert hottest_area_temperature(T, 1.0, 1.5) == pytest.approx((1000.0 + 0.5 * 900) / 1.5)
+    assert hottest_area_temperature(T, 1.0, 10.0) == pytest.approx(T.mean())
+
+    def gauss(n):
+        x = (np.arange(n) + 0.5) / n * 4.0 - 2.0
+        X, Y = np.meshgrid(x, x)
+        return 300.0 + 1200.0 * np.exp(-(X**2 + Y**2) / 0.5), (4.0 / n) ** 2
+
+    coarse, fine = hottest_area_temperature(*gauss(32), 0.25), hottest_area_temperature(
+        *gauss(64), 0.25)
+    assert coarse == pytest.approx(fine, rel=0.01)

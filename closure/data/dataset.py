@@ -14,8 +14,8 @@ Layout (N samples, n_t frames, C = 4 channels, H = ny, W = nx; shock travels alo
     /x, /y              (W,), (H,) cell centres (m)
     /meta               (N,) compound table, one row per sample (META_FIELDS)
     /pores              (N,) JSON text: the sample's pore list (closure.data.geometry)
-    /stats/<name>       (N, n_t) float64 per-frame statistics (STATS: peak_T, hotspot_area,
-                        hotspot_area_excess, burned_fraction F(t), ...)
+    /stats/<name>       (N, n_t) float64 per-frame statistics (STATS: peak_T, hot_area_T,
+                        hotspot_area, hotspot_area_excess, burned_fraction F(t), ...)
     /status             (N,) int8: 0 pending, 1 done, 2 failed
     /errors             (N,) text: the failure message of failed samples
 
@@ -64,7 +64,8 @@ META_FIELDS: list[tuple[str, str]] = [
     ("u_p", "f8"), ("shock_pressure", "f8"), ("shock_speed", "f8"), ("hugoniot_T", "f8"),
     ("porosity", "f8"), ("target_porosity", "f8"), ("n_pores", "i4"),
     ("r_eq_mean", "f8"), ("r_eq_min", "f8"), ("r_eq_max", "f8"),
-    ("peak_T", "f8"), ("peak_hotspot_fraction", "f8"), ("final_hotspot_fraction", "f8"),
+    ("peak_T", "f8"), ("peak_hot_area_T", "f8"), ("peak_hotspot_fraction", "f8"),
+    ("final_hotspot_fraction", "f8"),
     ("peak_hotspot_excess_fraction", "f8"), ("final_burned_fraction", "f8"),
     ("max_lam", "f8"), ("steps", "i8"), ("wall_s", "f8"),
 ]
@@ -221,6 +222,7 @@ def summary(h5: h5py.File) -> dict:
         "porosity": _describe(meta["porosity"]), "n_pores": _describe(meta["n_pores"]),
         "r_eq_mean": _describe(meta["r_eq_mean"]),
         "peak_T": _describe(meta["peak_T"]),
+        "peak_hot_area_T": _describe(meta["peak_hot_area_T"]),
         "peak_hotspot_fraction": _describe(meta["peak_hotspot_fraction"]),
         "final_hotspot_fraction": _describe(meta["final_hotspot_fraction"]),
         "hotspot_area_fraction_all_frames": _describe(hs_area.ravel() / area),
@@ -265,6 +267,7 @@ def _by_pressure(meta: np.ndarray, stats: h5py.Group, done: np.ndarray, area: fl
             "final_burned_fraction_std": float(np.std(meta["final_burned_fraction"][m])),
             "ignited": int((meta["max_lam"][m] > 0.5).sum()),
             "peak_T": _describe(meta["peak_T"][m]),
+            "peak_hot_area_T": _describe(meta["peak_hot_area_T"][m]),
             "peak_hotspot_fraction": _describe(meta["peak_hotspot_fraction"][m]),
             "peak_hotspot_excess_fraction": _describe(meta["peak_hotspot_excess_fraction"][m]),
             "mean_F_t": np.nanmean(F[m], axis=0).tolist(),

@@ -35,6 +35,7 @@ T_END, FRAME_DT = 10.0e-9, 2.5e-10
 #: statistics compared between resolutions: key -> (label, unit)
 STATS = {
     "peak_T": ("peak HMX T", "K"),
+    "hot_area_T": ("mean T of the hottest 0.0625 um^2", "K"),
     "hotspot_area_um2": ("hotspot area T > 875 K", "um^2"),
     "excess_area_um2": ("hotspot area T > T_bulk + 300 K", "um^2"),
     "burned_um2": ("burned HMX (volume at rho0)", "um^2"),
@@ -71,6 +72,7 @@ def run_one(p_gpa: float, n: int) -> dict:
             "nx": cfg["grid"]["nx"], "ny": cfg["grid"]["ny"], "wall_s": round(wall, 1),
             "steps": res.meta["steps"], "hugoniot_T": res.meta["hugoniot_T"],
             "time": s["time"].tolist(), "peak_T": s["peak_T"].tolist(),
+            "hot_area_T": s["hot_area_T"].tolist(),
             "hotspot_area_um2": (s["hotspot_area"] * 1e12).tolist(),
             "excess_area_um2": (s["hotspot_area_excess"] * 1e12).tolist(),
             "burned_fraction": s["burned_fraction"].tolist(),
