@@ -487,13 +487,15 @@ def sound_speed_sq(q, rho, p):
 
 
 @nb.njit(cache=True)
-def temperature(q, rho, e):
+def temperature_ref(q, rho):
+    """(T_ref, e_ref) with ``T(rho, e) = T_ref + (e - e_ref)/cv`` (every EOS here has a constant
+    cv): what :func:`temperature` computes from the density alone, so that callers that need T
+    at one density for many energies (the chemistry's sub-steps) evaluate the EOS once."""
     kind = int(q[0])
-    cv = q[1]
     if kind == KIND_IDEAL:
-        return e / cv
+        return 0.0, 0.0
     if kind == KIND_STIFFENED:
-        return (e - q[3] / rho) / cv
+        return 0.0, q[3] / rho
     if kind == KIND_MG:
         eta, _, eh, _, _ = _mg_hugoniot(q, rho)
         lo, hi = q[7], q[8]
@@ -504,16 +506,20 @@ def temperature(q, rho, e):
         elif i > MG_TABLE - 2:
             i = MG_TABLE - 2
         w = x - i
-        th = (1.0 - w) * q[HEADER + i] + w * q[HEADER + i + 1]
-        return th + (e - eh) / cv
+        return (1.0 - w) * q[HEADER + i] + w * q[HEADER + i + 1], eh
     if kind == KIND_HAYES:
         _, eT, _, _ = _hayes_ref(q, rho)
-        return q[6] + (e - eT) / cv
+        return q[6], eT
     # JWL: e = e_c(rho) + cv*T with e_c = (A/R1 exp(-R1 V) + B/R2 exp(-R2 V))/rho0
     rho0, A, B, R1, R2 = q[3], q[4], q[5], q[6], q[7]
     V = rho0 / rho
-    ec = (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
-    return (e - ec) / cv
+    return 0.0, (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
+
+
+@nb.njit(cache=True)
+def temperature(q, rho, e):
+    Tr, er = temperature_ref(q, rho)
+    return Tr + (e - er) / q[1]
 
 
 def _xi_pi_py(q: np.ndarray, rho: float) -> tuple[float, float]:
