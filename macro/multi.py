@@ -390,46 +390,20 @@ def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv, lam=0.0):
 # ---------------------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _ring_cell(S, q, fast, c, q0, q1, Q, kapila, m1, m2, a, mx, my, E, arl):
-    _, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
-                                                        q0, q1, Q)
-    K = 0.0
-    if kapila:
-        _, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
-        K = K if np.isfinite(K) else 0.0
-    S[S_PT + q] = r1
-    S[S_PT + TS + q] = r2
-    S[S_PT + 2 * TS + q] = u
-    S[S_PT + 3 * TS + q] = v
-    S[S_PT + 4 * TS + q] = p
-    S[S_PT + 5 * TS + q] = a1
-    S[S_PT + 6 * TS + q] = lam
-    S[S_PT + 7 * TS + q] = K
-
-
 @nb.njit(**_JIT)
-def _prim_ring(X, S, r, c0, m, slot, fast, c, q0, q1, Q, kapila):
-    um1 = X[AR1, r, c0:c0 + m]
-    um2 = X[AR2, r, c0:c0 + m]
-    ua = X[ALPHA, r, c0:c0 + m]
-    umx = X[MX, r, c0:c0 + m]
-    umy = X[MY, r, c0:c0 + m]
-    uen = X[EN, r, c0:c0 + m]
-    url = X[ARL, r, c0:c0 + m]
-    if fast:
-        for q in range(m):
-            _ring_cell(S, q, True, c, q0, q1, Q, kapila, um1[q], um2[q], ua[q], umx[q], umy[q],
-                       uen[q], url[q])
-    else:
-        for q in range(m):
-            _ring_cell(S, q, False, c, q0, q1, Q, kapila, um1[q], um2[q], ua[q], umx[q], umy[q],
-                       uen[q], url[q])
+def _prim_ring(W, S, r, c0, m, slot, kapila):
+    """Primitives r1, r2, u, v, p, alpha1, lambda, K of cells c0..c0+m-1 of row r into ring
+    slot ``slot``, from the stage's guard pass (W, :func:`_prim_tile`: the same arithmetic; the
+    EOS is evaluated once per cell and stage). K is 0 without ``kapila``."""
     for k in range(8):
         o = S_RING + (8 * slot + k) * TS
-        src = S_PT + k * TS
+        if k == 7 and not kapila:
+            for q in range(m):
+                S[o + q] = 0.0
+            continue
+        w = W[8 if k == 7 else k, r, c0:c0 + m]
         for q in range(m):
-            S[o + q] = S[src + q]
+            S[o + q] = w[q]
 
 
 @nb.njit(**_JIT)
@@ -511,6 +485,45 @@ def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
 
 
 @nb.njit(**_JIT)
+def _phase_eos(S, o, m, q0, q1):
+    """EOS data of both phases at the states in rows o.. (r1, r2, ., ., ., alpha1, lambda) of
+    0..m-1 into rows S_PT..S_PT+7: xi, Pi, dxi/drho, dPi/drho of phase 1 (at its lambda) and of
+    phase 2. The only loop with EOS calls (scalar): the mixture arithmetic that uses them runs
+    in a separate loop that vectorises."""
+    for f in range(m):
+        x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], S[o + 6 * TS + f])
+        x2, p2, dx2, dp2 = xi_pi(q1, S[o + TS + f])
+        S[S_PT + f] = x1
+        S[S_PT + TS + f] = p1
+        S[S_PT + 2 * TS + f] = dx1
+        S[S_PT + 3 * TS + f] = dp1
+        S[S_PT + 4 * TS + f] = x2
+        S[S_PT + 5 * TS + f] = p2
+        S[S_PT + 6 * TS + f] = dx2
+        S[S_PT + 7 * TS + f] = dp2
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _thermo_mix(S, o, oE, oC, f, x1, x2, t1, t2, Q):
+    """Total energy and frozen sound speed of a face state from its phases' EOS data (the
+    arithmetic of :func:`_mix` and :func:`_snd`)."""
+    r1 = S[o + f]
+    r2 = S[o + TS + f]
+    un = S[o + 2 * TS + f]
+    ut = S[o + 3 * TS + f]
+    p = S[o + 4 * TS + f]
+    a = S[o + 5 * TS + f]
+    lam = S[o + 6 * TS + f]
+    r = a * r1 + (1.0 - a) * r2
+    a2 = 1.0 - a
+    xi = a * x1 + a2 * x2
+    pi = a * t1[0] + a2 * t2[0] - a * r1 * lam * Q
+    c2, _ = _snd(r1, r2, a, p, x1, x2, t1, t2)
+    S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
+    S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
+
+
+@nb.njit(**_JIT)
 def _thermo(S, m, fast, c, q0, q1, Q):
     """Total energy and frozen sound speed of both face states of faces 0..m-1."""
     for side in range(2):
@@ -521,8 +534,12 @@ def _thermo(S, m, fast, c, q0, q1, Q):
             for f in range(m):
                 _thermo_face(S, o, oE, oC, f, True, c, q0, q1, Q)
         else:
+            _phase_eos(S, o, m, q0, q1)
             for f in range(m):
-                _thermo_face(S, o, oE, oC, f, False, c, q0, q1, Q)
+                _thermo_mix(S, o, oE, oC, f, S[S_PT + f],  S[S_PT + 4 * TS + f],
+                            (S[S_PT + TS + f], S[S_PT + 2 * TS + f], S[S_PT + 3 * TS + f]),
+                            (S[S_PT + 5 * TS + f], S[S_PT + 6 * TS + f], S[S_PT + 7 * TS + f]),
+                            Q)
 
 
 @nb.njit(**_JIT)
@@ -749,7 +766,8 @@ def _y_faces(S, j, n, lim, fast, c, q0, q1, Q, force_hll, dst):
 
 
 @nb.njit(**_JIT)
-def _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b, c):
+def _block(X, Z, Y, W, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b,
+           c):
     is2d = X.shape[1] > 1
     q0 = eos[0]
     q1 = eos[1]
@@ -758,13 +776,13 @@ def _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, in
     m = n + 4
     if is2d:
         for r in range(ja - 2, ja + 2):
-            _prim_ring(X, S, r, c0, m, r % 4, fast, ec, q0, q1, Q, kapila)
+            _prim_ring(W, S, r, c0, m, r % 4, kapila)
         _y_faces(S, ja - 1, n, lim, fast, ec, q0, q1, Q, force_hll, np.int64(S_YO))
     else:
-        _prim_ring(X, S, np.int64(0), c0, m, np.int64(0), fast, ec, q0, q1, Q, kapila)
+        _prim_ring(W, S, np.int64(0), c0, m, np.int64(0), kapila)
     for j in range(ja, jb):
         if is2d:
-            _prim_ring(X, S, j + 2, c0, m, (j + 2) % 4, fast, ec, q0, q1, Q, kapila)
+            _prim_ring(W, S, j + 2, c0, m, (j + 2) % 4, kapila)
             _y_faces(S, j, n, lim, fast, ec, q0, q1, Q, force_hll, np.int64(S_YN))
         _recon_x(S, j % 4, n, lim)
         _thermo(S, n + 1, fast, ec, q0, q1, Q)
@@ -803,8 +821,8 @@ def _work(task, w, nt, X, Z, Y, W, S, eos, Q, kapila, solver, lim, dx, dy, a, b,
     for st in range(sa, sb):
         i0 = NG + st * TB
         n = min(TB, NX - NG - i0)
-        _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b,
-               c)
+        _block(X, Z, Y, W, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a,
+               b, c)
 
 
 @nb.njit(**_PJIT)
@@ -855,16 +873,17 @@ def primitives(U, W, eos, Q, dx, dy, rowstat):
 
 
 @nb.njit(**_IJIT)
-def _sweep(X, Z, Y, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat, par):
-    _run(np.int64(TASK_SWEEP), X, Z, Y, X, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c,
+def _sweep(X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat, par):
+    """Y = a*Z + b*X + c*L(X); W holds X's primitives (its guard pass, :func:`_stage`)."""
+    _run(np.int64(TASK_SWEEP), X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c,
          rowstat, par)
 
 
 @nb.njit(**_IJIT)
 def _stage(X, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat, par):
-    """Ghosts of X, then its guard and wave rate."""
+    """Ghosts of X, then its guard and wave rate, and its primitives in W for the sweep."""
     fill_ghosts(X, codes, uwall, inflow, 2, MX, MY, EN)
-    return _primitives(X, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(False), par)
+    return _primitives(X, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(True), par)
 
 
 @nb.njit(**_IJIT)
@@ -878,20 +897,20 @@ def _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx
         dt = cfl / rate if rate > 0.0 else dt_max
         if dt > dt_max:
             dt = dt_max
-        _sweep(U, U, dU, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0, 0.0, dt, rowstat, par)
+        _sweep(U, U, dU, W, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0, 0.0, dt, rowstat, par)
         status, bj, bi, _ = _stage(dU, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
                                    par)
     if status == 0:
         if order == 2:
-            _sweep(dU, U, U, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.5, 0.5, 0.5 * dt,
+            _sweep(dU, U, U, W, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.5, 0.5, 0.5 * dt,
                    rowstat, par)
             return 0, -1, -1, dt
-        _sweep(dU, U, U0, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.75, 0.25, 0.25 * dt,
+        _sweep(dU, U, U0, W, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.75, 0.25, 0.25 * dt,
                rowstat, par)
         status, bj, bi, _ = _stage(U0, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
                                    par)
     if status == 0:
-        _sweep(U0, U, U, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0 / 3.0, 2.0 / 3.0,
+        _sweep(U0, U, U, W, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0 / 3.0, 2.0 / 3.0,
                2.0 / 3.0 * dt, rowstat, par)
         return 0, -1, -1, dt
     _copy(U, U0)
