@@ -208,13 +208,7 @@ def _snd(r1, r2, a1, p, x1, x2, t1, t2):
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
     """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2)."""
-    bad = 0
-    if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
-        bad = BAD_PARTIAL_DENSITY
-    elif not (0.0 < a1 < 1.0):
-        bad = BAD_VOLUME_FRACTION
-    if bad != 0:
-        m1, m2, a1 = 0.5, 0.5, 0.5  # keeps ghost arithmetic finite
+    bad, m1, m2, a1 = _cell_check(m1, m2, a1)
     rho = m1 + m2
     r1 = m1 / a1
     r2 = m2 / (1.0 - a1)
@@ -232,10 +226,7 @@ def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
-    bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
-                                                          q0, q1, Q)
-    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
+def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d):
     code = float(bad)
     if bad == 0:
         if not np.isfinite(p):
@@ -259,6 +250,51 @@ def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2
     S[P_CODE + q] = code
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
+    bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
+                                                          q0, q1, Q)
+    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
+    _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _cell_check(m1, m2, a1):
+    """(bad code, m1, m2, a1) of a cell, the partial densities and alpha1 replaced by 0.5 in a
+    bad one (keeps ghost arithmetic finite; interior cells are reported)."""
+    bad = 0
+    if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
+        bad = BAD_PARTIAL_DENSITY
+    elif not (0.0 < a1 < 1.0):
+        bad = BAD_VOLUME_FRACTION
+    if bad != 0:
+        return bad, 0.5, 0.5, 0.5
+    return bad, m1, m2, a1
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _guard_cell_eos(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
+    """:func:`_guard_cell` with the phases' EOS data already in rows S_PT.. (:func:`_phase_eos`;
+    the same arithmetic as :func:`_cell`)."""
+    bad, m1, m2, a1 = _cell_check(m1, m2, a)
+    rho = m1 + m2
+    r1 = m1 / a1
+    r2 = m2 / (1.0 - a1)
+    u = mx / rho
+    v = my / rho
+    lam = arl / m1
+    x1 = S[S_PT + q]
+    x2 = S[S_PT + 4 * TS + q]
+    t1 = (S[S_PT + TS + q], S[S_PT + 2 * TS + q], S[S_PT + 3 * TS + q])
+    t2 = (S[S_PT + 5 * TS + q], S[S_PT + 6 * TS + q], S[S_PT + 7 * TS + q])
+    a2 = 1.0 - a1
+    xi = a1 * x1 + a2 * x2
+    pi = a1 * t1[0] + a2 * t2[0] - a1 * r1 * lam * Q
+    p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
+    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
+    _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d)
+
+
 @nb.njit(**_JIT)
 def _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store):
     um1 = U[AR1, j, i0:i0 + n]
@@ -273,9 +309,16 @@ def _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store):
             _guard_cell(S, q, True, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q],
                         url[q], dx, dy, is2d)
     else:
+        # phase densities and lambda (rows 0, 1, 6), their EOS data (scalar calls), the rest
         for q in range(n):
-            _guard_cell(S, q, False, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q],
-                        uen[q], url[q], dx, dy, is2d)
+            _, m1, m2, a1 = _cell_check(um1[q], um2[q], ua[q])
+            S[q] = m1 / a1
+            S[TS + q] = m2 / (1.0 - a1)
+            S[6 * TS + q] = url[q] / m1
+        _phase_eos(S, 0, n, q0, q1)
+        for q in range(n):
+            _guard_cell_eos(S, q, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q], url[q], dx,
+                            dy, is2d)
     if not store:
         return
     for k in range(NW):
