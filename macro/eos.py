@@ -517,6 +517,21 @@ def temperature_ref(q, rho):
 
 
 @nb.njit(cache=True)
+def xi_pi_tref(q, rho):
+    """:func:`xi_pi` and :func:`temperature_ref` together: (xi, Pi, dxi/drho, dPi/drho, T_ref,
+    e_ref), the Hayes isotherm evaluated once for both."""
+    if int(q[0]) == KIND_HAYES:
+        g0rho0 = q[2] * q[3]
+        pT, eT, dpT, deT = _hayes_ref(q, rho)
+        xi = rho / g0rho0
+        return (xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0,
+                q[6], eT)
+    xi, pi, dxi, dpi = xi_pi(q, rho)
+    Tr, er = temperature_ref(q, rho)
+    return xi, pi, dxi, dpi, Tr, er
+
+
+@nb.njit(cache=True)
 def temperature(q, rho, e):
     Tr, er = temperature_ref(q, rho)
     return Tr + (e - er) / q[1]

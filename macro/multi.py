@@ -34,6 +34,7 @@ from .eos import (
     PRODUCTS_OFF,
     temperature,
     xi_pi,
+    xi_pi_tref,
 )
 from .euler import PAR_MIN_CELLS, TB, TS, _copy, _reduce_rowstat, _tile_scan_at
 from .limiters import MC, MINMOD, mc_slope, minmod_slope, vanleer_slope
@@ -96,6 +97,20 @@ def phase1_xi_pi(q0, r1, lam):
         w = 1.0 - lam
         return w * x + lam * xp, w * p + lam * pp, w * dx + lam * dxp, w * dp + lam * dpp
     return x, p, dx, dp
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def phase1_state(q0, r1, lam):
+    """:func:`phase1_xi_pi` (xi, Pi, dxi/drho, dPi/drho) and the reactant's temperature
+    reference (T_ref, e_ref) at r1 (:func:`macro.eos.xi_pi_tref`: one EOS evaluation):
+    :func:`phase1_temperature` is ``T_ref + ((xi p + Pi)/r1 - e_ref)/cv``."""
+    x, p, dx, dp, Tr, er = xi_pi_tref(q0, r1)
+    if lam > 0.0 and q0[PRODUCTS_FLAG] != 0.0:
+        xp, pp, dxp, dpp = xi_pi(q0[PRODUCTS_OFF:], r1)
+        w = 1.0 - lam
+        return (w * x + lam * xp, w * p + lam * pp, w * dx + lam * dxp, w * dp + lam * dpp, Tr,
+                er)
+    return x, p, dx, dp, Tr, er
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")

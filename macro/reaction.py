@@ -19,7 +19,7 @@ import numba as nb
 import numpy as np
 
 from . import euler, multi
-from .eos import temperature, temperature_ref, xi_pi
+from .eos import temperature, xi_pi, xi_pi_tref
 
 NONE, ARRHENIUS, LEE_TARVER = 0, 1, 2
 RATE_PARAMS = 16
@@ -174,13 +174,12 @@ def _multi_cell_eos(eos, r1, r2):
     of material 1, (xi, Pi) of material 2, and material 1's temperature reference
     (:func:`macro.eos.temperature_ref`)."""
     q0 = eos[0]
-    xr, pr, _, _ = xi_pi(q0, r1)
+    xr, pr, _, _, Tr, er = xi_pi_tref(q0, r1)
     xp, pp = xr, pr
     prod = q0[multi.PRODUCTS_FLAG] != 0.0
     if prod:
         xp, pp, _, _ = xi_pi(q0[multi.PRODUCTS_OFF:], r1)
     x2, p2, _, _ = xi_pi(eos[1], r2)
-    Tr, er = temperature_ref(q0, r1)
     return xr, pr, xp, pp, prod, x2, p2, Tr, er, q0[1]
 
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from .boundary import NG, fill_ghosts
 from .eos import temperature, xi_pi
-from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, cell_state, phase1_temperature
+from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, phase1_state
 
 __all__ = ["Transport", "transport_step"]
 
@@ -108,8 +108,21 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
     dmax = 0.0
     for j in range(NY):
         for i in range(NX):
-            _, _, _, p, r1, r2, a1, lam, xi, x1, x2 = cell_state(U, j, i, q0, q1, Q)
+            # cell_state and phase1_temperature with one EOS evaluation of each phase
+            m1 = U[AR1, j, i]
+            a1 = U[ALPHA, j, i]
+            rho = m1 + U[AR2, j, i]
+            r1 = m1 / a1
+            r2 = U[AR2, j, i] / (1.0 - a1)
+            u = U[MX, j, i] / rho
+            v = U[MY, j, i] / rho
+            lam = U[ARL, j, i] / m1
+            x1, p1, _, _, Tr1, er1 = phase1_state(q0, r1, lam)
+            x2, p2, _, _ = xi_pi(q1, r2)
             a2 = 1.0 - a1
+            xi = a1 * x1 + a2 * x2
+            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v)
+                 - (a1 * p1 + a2 * p2 - a1 * r1 * lam * Q)) / xi
             w1 = a1 if (k1 > 0.0 and a1 >= amin) else 0.0
             w2 = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
             T1 = 0.0
@@ -118,12 +131,11 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
             # capacity its temperature sees when the mixture energy changes at fixed densities
             # in pressure equilibrium, r_k cv_k xi / xi_k
             if w1 > 0.0:
-                T1 = phase1_temperature(q0, r1, lam, p)
+                T1 = Tr1 + ((x1 * p + p1) / r1 - er1) / cv1
                 d = w1 * k1 * x1 / (xi * r1 * cv1)
                 if d > dmax:
                     dmax = d
             if w2 > 0.0:
-                _, p2, _, _ = xi_pi(q1, r2)
                 T2 = temperature(q1, r2, (x2 * p + p2) / r2)
                 d = w2 * k2 * x2 / (xi * r2 * cv2)
                 if d > dmax:
