@@ -420,23 +420,44 @@ def _jwl_ref(q, rho):
 
 
 @nb.njit(cache=True, inline="always")
-def _hayes_ref(q, rho):
-    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`)."""
+def hayes_power(q, rho):
+    """``(rho/rho0)^(N-1)`` of the Hayes isotherm where it is used (compression), else 1: the
+    one libm call of the Hayes EOS, which :func:`hayes_ref_given` takes as an argument so that
+    vectorised callers can compute the powers in a loop of their own."""
+    x = rho / q[3]
+    return x ** (q[5] - 1.0) if x >= 1.0 else 1.0
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_ref_given(q, rho, xn1):
+    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`) with
+    ``xn1`` = :func:`hayes_power` (no calls, no branches: vectorises)."""
     cv, g0, rho0, K0, N, T0 = q[1], q[2], q[3], q[4], q[5], q[6]
     x = rho / rho0
     th = T0 * g0 * cv
     dv = 1.0 / x - 1.0  # (V - V0)/V0
-    if x >= 1.0:
-        xn1 = x ** (N - 1.0)
-        pT = K0 / N * (xn1 * x - 1.0)
-        dpT = K0 * xn1 / rho0
-        eT = th * dv - K0 / (N * rho0) * ((xn1 - 1.0) / (1.0 - N) - dv)
-    else:
-        pT = -K0 * dv
-        dpT = K0 / (rho0 * x * x)
-        eT = th * dv + 0.5 * K0 / rho0 * dv * dv
+    comp = x >= 1.0
+    pT = K0 / N * (xn1 * x - 1.0) if comp else -K0 * dv
+    dpT = K0 * xn1 / rho0 if comp else K0 / (rho0 * x * x)
+    eT = (th * dv - K0 / (N * rho0) * ((xn1 - 1.0) / (1.0 - N) - dv) if comp
+          else th * dv + 0.5 * K0 / rho0 * dv * dv)
     deT = (pT - th * rho0) / (rho * rho)
     return pT, eT, dpT, deT
+
+
+@nb.njit(cache=True, inline="always")
+def _hayes_ref(q, rho):
+    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`)."""
+    return hayes_ref_given(q, rho, hayes_power(q, rho))
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_xi_pi_given(q, rho, xn1):
+    """:func:`xi_pi` of a Hayes EOS with ``xn1`` = :func:`hayes_power`."""
+    g0rho0 = q[2] * q[3]
+    pT, eT, dpT, deT = hayes_ref_given(q, rho, xn1)
+    xi = rho / g0rho0
+    return xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0
 
 
 @nb.njit(cache=True)
@@ -456,10 +477,7 @@ def xi_pi(q, rho):
         dpi = eh + rho * deh - dph * xi - ph / g0rho0
         return xi, pi, 1.0 / g0rho0, dpi
     if kind == KIND_HAYES:
-        g0rho0 = q[2] * q[3]
-        pT, eT, dpT, deT = _hayes_ref(q, rho)
-        xi = rho / g0rho0
-        return xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0
+        return hayes_xi_pi_given(q, rho, hayes_power(q, rho))
     # JWL
     omega = q[2]
     pr, dpr = _jwl_ref(q, rho)

@@ -28,10 +28,13 @@ import numpy as np
 
 from .boundary import NG, fill_ghosts
 from .eos import (
+    KIND_HAYES,
     KIND_IDEAL,
     KIND_STIFFENED,
     PRODUCTS_FLAG,
     PRODUCTS_OFF,
+    hayes_power,
+    hayes_xi_pi_given,
     temperature,
     xi_pi,
     xi_pi_tref,
@@ -546,8 +549,37 @@ def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
 def _phase_eos(S, o, m, q0, q1):
     """EOS data of both phases at the states in rows o.. (r1, r2, ., ., ., alpha1, lambda) of
     0..m-1 into rows S_PT..S_PT+7: xi, Pi, dxi/drho, dPi/drho of phase 1 (at its lambda) and of
-    phase 2. The only loop with EOS calls (scalar): the mixture arithmetic that uses them runs
-    in a separate loop that vectorises."""
+    phase 2. The mixture arithmetic that uses them runs in a separate loop that vectorises.
+
+    A Hayes material 1 with an ideal/stiffened material 2 (the data generation's HMX and pore
+    gas) takes a vectorised path: its one libm power per state in a loop of its own, the rest
+    of the EOS inline; states with products (lambda > 0) are then redone by the general path.
+    The arithmetic is that of :func:`phase1_xi_pi` and :func:`macro.eos.xi_pi` either way."""
+    k1 = q1[0]
+    if q0[0] == KIND_HAYES and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED):
+        x2, p2, dx2, dp2 = xi_pi(q1, 1.0)  # constants
+        for f in range(m):
+            S[S_PT + f] = hayes_power(q0, S[o + f])
+        for f in range(m):
+            x1, p1, dx1, dp1 = hayes_xi_pi_given(q0, S[o + f], S[S_PT + f])
+            S[S_PT + f] = x1
+            S[S_PT + TS + f] = p1
+            S[S_PT + 2 * TS + f] = dx1
+            S[S_PT + 3 * TS + f] = dp1
+            S[S_PT + 4 * TS + f] = x2
+            S[S_PT + 5 * TS + f] = p2
+            S[S_PT + 6 * TS + f] = dx2
+            S[S_PT + 7 * TS + f] = dp2
+        if q0[PRODUCTS_FLAG] != 0.0:
+            for f in range(m):
+                lam = S[o + 6 * TS + f]
+                if lam > 0.0:
+                    x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], lam)
+                    S[S_PT + f] = x1
+                    S[S_PT + TS + f] = p1
+                    S[S_PT + 2 * TS + f] = dx1
+                    S[S_PT + 3 * TS + f] = dp1
+        return
     for f in range(m):
         x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], S[o + 6 * TS + f])
         x2, p2, dx2, dp2 = xi_pi(q1, S[o + TS + f])
