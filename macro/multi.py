@@ -184,23 +184,6 @@ def _eos_consts(eos):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _mix(fast, c, q0, q1, r1, r2, a1, lam, Q):
-    """Mixture (xi, Pi, xi1, xi2) and each phase's (Pi_k, dxi_k/drho, dPi_k/drho), so the sound
-    speeds reuse this one EOS evaluation per phase; ``fast`` is a literal at every call (pruned
-    branch)."""
-    if fast:
-        x1, p1, x2, p2 = c
-        a2 = 1.0 - a1
-        return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
-                (p1, 0.0, 0.0), (p2, 0.0, 0.0))
-    x1, p1, dx1, dp1 = phase1_xi_pi(q0, r1, lam)
-    x2, p2, dx2, dp2 = xi_pi(q1, r2)
-    a2 = 1.0 - a1
-    return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
-            (p1, dx1, dp1), (p2, dx2, dp2))
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
 def _ssq(xi, t, rho, p):
     """:func:`macro.eos.sound_speed_sq` from an EOS evaluation ``xi``, ``t = (Pi, dxi, dPi)``."""
     pi, dxi, dpi = t
@@ -210,7 +193,7 @@ def _ssq(xi, t, rho, p):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _snd(r1, r2, a1, p, x1, x2, t1, t2):
-    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`) from :func:`_mix`'s EOS data."""
+    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`) from the phases' EOS data."""
     c21 = _ssq(x1, t1, r1, p)
     c22 = _ssq(x2, t2, r2, p)
     a2 = 1.0 - a1
@@ -222,21 +205,6 @@ def _snd(r1, r2, a1, p, x1, x2, t1, t2):
     z2 = r2 * c22
     K = (z2 - z1) / (z2 / a2 + z1 / a1)
     return c2, K
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
-    """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2)."""
-    bad, m1, m2, a1 = _cell_check(m1, m2, a1)
-    rho = m1 + m2
-    r1 = m1 / a1
-    r2 = m2 / (1.0 - a1)
-    u = mx / rho
-    v = my / rho
-    lam = arl / m1
-    xi, pi, x1, x2, t1, t2 = _mix(fast, c, q0, q1, r1, r2, a1, lam, Q)
-    p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
-    return bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,14 +238,6 @@ def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
-    bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
-                                                          q0, q1, Q)
-    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
-    _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d)
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
 def _cell_check(m1, m2, a1):
     """(bad code, m1, m2, a1) of a cell, the partial densities and alpha1 replaced by 0.5 in a
     bad one (keeps ghost arithmetic finite; interior cells are reported)."""
@@ -292,9 +252,9 @@ def _cell_check(m1, m2, a1):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _guard_cell_eos(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
-    """:func:`_guard_cell` with the phases' EOS data already in rows S_PT.. (:func:`_phase_eos`;
-    the same arithmetic as :func:`_cell`)."""
+def _guard_cell(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d, x1, x2, t1, t2):
+    """Guard code, wave rate and primitives of one cell into scratch column q, from the phases'
+    EOS data x_k, t_k = (Pi_k, dxi_k/drho, dPi_k/drho) at the cell's phase densities."""
     bad, m1, m2, a1 = _cell_check(m1, m2, a)
     rho = m1 + m2
     r1 = m1 / a1
@@ -302,10 +262,6 @@ def _guard_cell_eos(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
     u = mx / rho
     v = my / rho
     lam = arl / m1
-    x1 = S[S_PT + q]
-    x2 = S[S_PT + 4 * TS + q]
-    t1 = (S[S_PT + TS + q], S[S_PT + 2 * TS + q], S[S_PT + 3 * TS + q])
-    t2 = (S[S_PT + 5 * TS + q], S[S_PT + 6 * TS + q], S[S_PT + 7 * TS + q])
     a2 = 1.0 - a1
     xi = a1 * x1 + a2 * x2
     pi = a1 * t1[0] + a2 * t2[0] - a1 * r1 * lam * Q
@@ -327,9 +283,12 @@ def _prim_tile(U, W, S, j, i0, n, mc, dx, dy, is2d, store):
     uen = U[EN, j, i0:i0 + n]
     url = U[ARL, j, i0:i0 + n]
     if fast:
+        x1, p1, x2, p2 = c
+        t1 = (p1, 0.0, 0.0)
+        t2 = (p2, 0.0, 0.0)
         for q in range(n):
-            _guard_cell(S, q, True, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q],
-                        url[q], dx, dy, is2d)
+            _guard_cell(S, q, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q], url[q], dx, dy,
+                        is2d, x1, x2, t1, t2)
     else:
         # phase densities and lambda (rows 0, 1, 6), their EOS data (scalar calls), the rest
         for q in range(n):
@@ -339,8 +298,10 @@ def _prim_tile(U, W, S, j, i0, n, mc, dx, dy, is2d, store):
             S[6 * TS + q] = url[q] / m1
         _phase_eos(S, 0, n, q0, q1)
         for q in range(n):
-            _guard_cell_eos(S, q, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q], url[q], dx,
-                            dy, is2d)
+            _guard_cell(S, q, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q], url[q], dx, dy,
+                        is2d, S[S_PT + q], S[S_PT + 4 * TS + q],
+                        (S[S_PT + TS + q], S[S_PT + 2 * TS + q], S[S_PT + 3 * TS + q]),
+                        (S[S_PT + 5 * TS + q], S[S_PT + 6 * TS + q], S[S_PT + 7 * TS + q]))
     if not store:
         return
     for k in range(NW):
@@ -443,22 +404,6 @@ def _prim_ring(X, W, S, r, c0, m, slot, mc):
             S[o + q] = w[q]
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
-    r1 = S[o + f]
-    r2 = S[o + TS + f]
-    un = S[o + 2 * TS + f]
-    ut = S[o + 3 * TS + f]
-    p = S[o + 4 * TS + f]
-    a = S[o + 5 * TS + f]
-    lam = S[o + 6 * TS + f]
-    r = a * r1 + (1.0 - a) * r2
-    xi, pi, x1, x2, t1, t2 = _mix(fast, c, q0, q1, r1, r2, a, lam, Q)
-    c2, _ = _snd(r1, r2, a, p, x1, x2, t1, t2)
-    S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
-    S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
-
-
 @nb.njit(**_JIT)
 def _phase_eos(S, o, m, q0, q1):
     """EOS data of both phases at the states in rows o.. (r1, r2, ., ., ., alpha1, lambda) of
@@ -510,7 +455,7 @@ def _phase_eos(S, o, m, q0, q1):
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _thermo_mix(S, o, oE, oC, f, x1, x2, t1, t2, Q):
     """Total energy and frozen sound speed of a face state from its phases' EOS data (the
-    arithmetic of :func:`_mix` and :func:`_snd`)."""
+    mixture arithmetic of :func:`_mixture_rows`, sound speed by :func:`_snd`)."""
     r1 = S[o + f]
     r2 = S[o + TS + f]
     un = S[o + 2 * TS + f]
@@ -536,8 +481,9 @@ def _thermo(S, m, mc):
         oE = S_EL if side == 0 else S_ER
         oC = S_CL if side == 0 else S_CR
         if fast:
+            x1, p1, x2, p2 = c
             for f in range(m):
-                _thermo_face(S, o, oE, oC, f, True, c, q0, q1, Q)
+                _thermo_mix(S, o, oE, oC, f, x1, x2, (p1, 0.0, 0.0), (p2, 0.0, 0.0), Q)
         else:
             _phase_eos(S, o, m, q0, q1)
             for f in range(m):
