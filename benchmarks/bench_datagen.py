@@ -8,9 +8,21 @@ prototype measured ~3.3 M cell-updates/s for the five-equation RK2 step on one t
 Prints a table and writes benchmarks/results/datagen.json. The first (compile) run is excluded;
 s/sample is the median (the machine is shared: the JSON records the load average).
 Samples are the first ones of the default data sets (seeds 0 and 1), so the numbers are those of
-real data generation. Without a kernel that runs the Kapila model the default physics cannot run;
-``--allaire`` then benchmarks the Allaire model instead (its time step collapses when the gas
-is over-compressed, so it is much slower; see docs/data.md).
+real data generation.
+
+Kernel ratio (issue 17): the five-equation kernel with the full data-generation physics (micro
+sample 0 of seed 0: Kapila, Hayes HMX with JWL products, conduction, viscosity, Arrhenius
+chemistry; hydro step + transport + chemistry, ``Solver.advance`` without frames) against the
+single-fluid Euler-2D kernel (ideal gas, a 2D shock tube with a perturbed density) on a grid of
+the same size (96 x 64 interior cells), both in cell-steps per second on the same thread(s).
+The five-equation run starts from the sample's state midway (the shock has crossed the pore);
+each repetition restarts both from their saved states, and the repetitions of the two kernels
+are interleaved (``--ratio-reps``, medians). JSON: ``kernel_rates``, with
+``five_equation_over_euler_2d_ratio``.
+
+Without a kernel that runs the Kapila model the default physics cannot run; ``--allaire`` then
+benchmarks the Allaire model instead (its time step collapses when the gas is over-compressed,
+so it is much slower; see docs/data.md).
 """
 
 from __future__ import annotations
@@ -28,12 +40,78 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _euler_2d(nx: int, ny: int):
+    """Euler-2D reference: ideal gas, a shock tube along x with a density perturbation in y
+    (periodic y), unit square cells."""
+    from macro.eos import IdealGas
+    from macro.io import GridSpec
+    from macro.models import EulerModel
+    from macro.solver import Solver
+
+    model = EulerModel(IdealGas(1.4))
+    X, Y = np.meshgrid((np.arange(nx) + 0.5) / nx, (np.arange(ny) + 0.5) / ny)
+    left = X < 0.5
+    prim = {"rho": np.where(left, 1.0, 0.125) * (1.0 + 0.1 * np.sin(2.0 * np.pi * Y)),
+            "p": np.where(left, 1.0, 0.1)}
+    return Solver(model, GridSpec(nx=nx, ny=ny, dx=1.0 / nx, dy=1.0 / nx),
+                  model.conserved(prim), bc={"y_low": "periodic", "y_high": "periodic"})
+
+
+def _timed_steps(solver, state, nsteps: int) -> tuple[float, int]:
+    """(wall seconds, steps) of ``nsteps`` steps of ``solver`` from ``state`` = (U, t, step)."""
+    U, t, step = state
+    solver.U[:] = U
+    solver.t, solver.step = t, step
+    t0 = time.perf_counter()
+    solver.advance(1.0, max_steps=step + nsteps)
+    return time.perf_counter() - t0, solver.step - step
+
+
+def kernel_rates(cfg: dict, reps: int, nsteps: int) -> dict:
+    """Cell-steps/s of the five-equation kernel (full data-generation physics, micro sample 0)
+    and of the Euler-2D kernel on a grid of the same size, interleaved repetitions, medians."""
+    from closure.data.collapse import build_solver, sample_geometry, sample_seed
+
+    g, tm = cfg["grid"], cfg["time"]
+    u_p, pores, _ = sample_geometry(cfg, np.random.default_rng(sample_seed(0, 0)))
+    five, _ = build_solver(cfg, u_p, pores)
+    five.advance(0.5 * tm["n_frames"] * tm["frame_dt"])
+    five_state = (five.U.copy(), five.t, five.step)
+    euler = _euler_2d(g["nx"], g["ny"])
+    euler_state = (euler.U.copy(), euler.t, euler.step)
+    _timed_steps(euler, euler_state, 5)  # compile
+    _timed_steps(five, five_state, 5)
+    cells = g["nx"] * g["ny"]
+    r_five, r_euler = [], []
+    for _ in range(reps):
+        w, n = _timed_steps(euler, euler_state, nsteps)
+        r_euler.append(cells * n / w)
+        w, n = _timed_steps(five, five_state, nsteps)
+        r_five.append(cells * n / w)
+    five_rate = float(np.median(r_five))
+    euler_rate = float(np.median(r_euler))
+    out = {"grid": f"{g['ny']}x{g['nx']}", "steps_per_rep": nsteps, "reps": reps,
+           "statistic": "median", "five_equation_cell_steps_per_s": five_rate,
+           "euler_2d_cell_steps_per_s": euler_rate,
+           "five_equation_over_euler_2d_ratio": five_rate / euler_rate,
+           "five_equation_reps": r_five, "euler_2d_reps": r_euler}
+    print(f"{'kernel':26s} {'grid':>8s} {'M cell-steps/s':>15s}")
+    print(f"{'euler 2D (ideal gas)':26s} {out['grid']:>8s} {euler_rate / 1e6:15.2f}")
+    print(f"{'five-equation (datagen)':26s} {out['grid']:>8s} {five_rate / 1e6:15.2f}")
+    print(f"five_equation_over_euler_2d_ratio = {out['five_equation_over_euler_2d_ratio']:.3f}\n")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--micro", type=int, default=3, help="micro samples (default 3)")
     ap.add_argument("--meso", type=int, default=1, help="meso samples (default 1)")
     ap.add_argument("--threads", type=int, default=1, help="Numba threads (default 1)")
     ap.add_argument("--allaire", action="store_true", help="benchmark the Allaire model")
+    ap.add_argument("--ratio-reps", type=int, default=5,
+                    help="interleaved repetitions of the kernel-rate comparison (default 5)")
+    ap.add_argument("--ratio-steps", type=int, default=200,
+                    help="steps per repetition of the kernel-rate comparison (default 200)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "datagen.json"))
     args = ap.parse_args()
 
@@ -49,6 +127,7 @@ def main() -> int:
                             [*overrides, "time.n_frames=1"])
     simulate(warm, 1000.0, [{"shape": "circle", "x": 1.5e-6, "y": 2e-6, "r": 0.5e-6}])
     compile_s = time.perf_counter() - t
+    rates = kernel_rates(cfgs["micro"], args.ratio_reps, args.ratio_steps)
     rows = []
     for scale, n, seed in (("micro", args.micro, 0), ("meso", args.meso, 1)):
         cfg = cfgs[scale]
@@ -86,7 +165,9 @@ def main() -> int:
            "model": "allaire" if args.allaire else "kapila",
            "compile_and_warmup_s": compile_s, "machine": platform.processor() or
            platform.machine(), "python": platform.python_version(),
-           "numba": numba.__version__, "summary": summary, "samples": rows,
+           "numba": numba.__version__, "kernel_rates": rates,
+           "five_equation_over_euler_2d_ratio": rates["five_equation_over_euler_2d_ratio"],
+           "summary": summary, "samples": rows,
            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

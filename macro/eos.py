@@ -420,23 +420,44 @@ def _jwl_ref(q, rho):
 
 
 @nb.njit(cache=True, inline="always")
-def _hayes_ref(q, rho):
-    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`)."""
+def hayes_power(q, rho):
+    """``(rho/rho0)^(N-1)`` of the Hayes isotherm where it is used (compression), else 1: the
+    one libm call of the Hayes EOS, which :func:`hayes_ref_given` takes as an argument so that
+    vectorised callers can compute the powers in a loop of their own."""
+    x = rho / q[3]
+    return x ** (q[5] - 1.0) if x >= 1.0 else 1.0
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_ref_given(q, rho, xn1):
+    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`) with
+    ``xn1`` = :func:`hayes_power` (no calls, no branches: vectorises)."""
     cv, g0, rho0, K0, N, T0 = q[1], q[2], q[3], q[4], q[5], q[6]
     x = rho / rho0
     th = T0 * g0 * cv
     dv = 1.0 / x - 1.0  # (V - V0)/V0
-    if x >= 1.0:
-        xn1 = x ** (N - 1.0)
-        pT = K0 / N * (xn1 * x - 1.0)
-        dpT = K0 * xn1 / rho0
-        eT = th * dv - K0 / (N * rho0) * ((xn1 - 1.0) / (1.0 - N) - dv)
-    else:
-        pT = -K0 * dv
-        dpT = K0 / (rho0 * x * x)
-        eT = th * dv + 0.5 * K0 / rho0 * dv * dv
+    comp = x >= 1.0
+    pT = K0 / N * (xn1 * x - 1.0) if comp else -K0 * dv
+    dpT = K0 * xn1 / rho0 if comp else K0 / (rho0 * x * x)
+    eT = (th * dv - K0 / (N * rho0) * ((xn1 - 1.0) / (1.0 - N) - dv) if comp
+          else th * dv + 0.5 * K0 / rho0 * dv * dv)
     deT = (pT - th * rho0) / (rho * rho)
     return pT, eT, dpT, deT
+
+
+@nb.njit(cache=True, inline="always")
+def _hayes_ref(q, rho):
+    """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`)."""
+    return hayes_ref_given(q, rho, hayes_power(q, rho))
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_xi_pi_given(q, rho, xn1):
+    """:func:`xi_pi` of a Hayes EOS with ``xn1`` = :func:`hayes_power`."""
+    g0rho0 = q[2] * q[3]
+    pT, eT, dpT, deT = hayes_ref_given(q, rho, xn1)
+    xi = rho / g0rho0
+    return xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0
 
 
 @nb.njit(cache=True)
@@ -456,10 +477,7 @@ def xi_pi(q, rho):
         dpi = eh + rho * deh - dph * xi - ph / g0rho0
         return xi, pi, 1.0 / g0rho0, dpi
     if kind == KIND_HAYES:
-        g0rho0 = q[2] * q[3]
-        pT, eT, dpT, deT = _hayes_ref(q, rho)
-        xi = rho / g0rho0
-        return xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0
+        return hayes_xi_pi_given(q, rho, hayes_power(q, rho))
     # JWL
     omega = q[2]
     pr, dpr = _jwl_ref(q, rho)
@@ -487,13 +505,15 @@ def sound_speed_sq(q, rho, p):
 
 
 @nb.njit(cache=True)
-def temperature(q, rho, e):
+def temperature_ref(q, rho):
+    """(T_ref, e_ref) with ``T(rho, e) = T_ref + (e - e_ref)/cv`` (every EOS here has a constant
+    cv): what :func:`temperature` computes from the density alone, so that callers that need T
+    at one density for many energies (the chemistry's sub-steps) evaluate the EOS once."""
     kind = int(q[0])
-    cv = q[1]
     if kind == KIND_IDEAL:
-        return e / cv
+        return 0.0, 0.0
     if kind == KIND_STIFFENED:
-        return (e - q[3] / rho) / cv
+        return 0.0, q[3] / rho
     if kind == KIND_MG:
         eta, _, eh, _, _ = _mg_hugoniot(q, rho)
         lo, hi = q[7], q[8]
@@ -504,16 +524,35 @@ def temperature(q, rho, e):
         elif i > MG_TABLE - 2:
             i = MG_TABLE - 2
         w = x - i
-        th = (1.0 - w) * q[HEADER + i] + w * q[HEADER + i + 1]
-        return th + (e - eh) / cv
+        return (1.0 - w) * q[HEADER + i] + w * q[HEADER + i + 1], eh
     if kind == KIND_HAYES:
         _, eT, _, _ = _hayes_ref(q, rho)
-        return q[6] + (e - eT) / cv
+        return q[6], eT
     # JWL: e = e_c(rho) + cv*T with e_c = (A/R1 exp(-R1 V) + B/R2 exp(-R2 V))/rho0
     rho0, A, B, R1, R2 = q[3], q[4], q[5], q[6], q[7]
     V = rho0 / rho
-    ec = (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
-    return (e - ec) / cv
+    return 0.0, (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
+
+
+@nb.njit(cache=True)
+def xi_pi_tref(q, rho):
+    """:func:`xi_pi` and :func:`temperature_ref` together: (xi, Pi, dxi/drho, dPi/drho, T_ref,
+    e_ref), the Hayes isotherm evaluated once for both."""
+    if int(q[0]) == KIND_HAYES:
+        g0rho0 = q[2] * q[3]
+        pT, eT, dpT, deT = _hayes_ref(q, rho)
+        xi = rho / g0rho0
+        return (xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0,
+                q[6], eT)
+    xi, pi, dxi, dpi = xi_pi(q, rho)
+    Tr, er = temperature_ref(q, rho)
+    return xi, pi, dxi, dpi, Tr, er
+
+
+@nb.njit(cache=True)
+def temperature(q, rho, e):
+    Tr, er = temperature_ref(q, rho)
+    return Tr + (e - er) / q[1]
 
 
 def _xi_pi_py(q: np.ndarray, rho: float) -> tuple[float, float]:

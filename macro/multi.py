@@ -14,30 +14,36 @@ is Kapila's term that lets the gas compress in mixed cells.
 
 Primitive work array W: rho1, rho2, u, v, p, alpha1, lambda, c (frozen), K.
 
-The kernels follow :mod:`macro.euler` (see there): a guard pass per stage, then one sweep over
-strips of rows that computes primitives into a per-thread ring of 4 rows, reconstructs, solves
-the Riemann problems and writes the RK combination directly. The arithmetic per cell and face
-is exactly that of the original fused kernels (results are bitwise identical); when both
-materials are ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no
-per-state EOS calls, so the loops vectorise), any other EOS goes through
-:func:`macro.eos.xi_pi` / :func:`macro.eos.sound_speed_sq` per state.
+The kernel is the stepper shared with :mod:`macro.euler` (:mod:`macro.stepper`: RK driver,
+guard pass, work sharing, strip/ring sweep, reconstruction) with this module's pieces: the guard
+pass (:func:`_prim_tile`) stores the stage's primitives in W and the sweep's ring reads them
+there (the EOS is evaluated once per cell and stage); the face thermodynamics, the HLLC fluxes
+with the face velocity, and the update of alpha1 with its (a1 + K) div u. When both materials
+are ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no per-state EOS
+calls, so the loops vectorise); a Hayes material 1 next to such a gas (the data generation's
+HMX and pore gas) has its EOS inline in a vectorised loop, its one power per state in a loop of
+its own (:func:`_phase_eos`); any other EOS goes through :func:`macro.eos.xi_pi` per state, in a
+loop of its own, and the mixture arithmetic runs in a separate loop that vectorises.
 """
 
 import numba as nb
 import numpy as np
 
-from .boundary import NG, fill_ghosts
+from . import stepper
 from .eos import (
+    KIND_HAYES,
     KIND_IDEAL,
     KIND_STIFFENED,
     PRODUCTS_FLAG,
     PRODUCTS_OFF,
+    hayes_power,
+    hayes_xi_pi_given,
     temperature,
     xi_pi,
+    xi_pi_tref,
 )
-from .euler import PAR_MIN_CELLS, TB, TS, _copy, _reduce_rowstat, _tile_scan_at
-from .limiters import MC, MINMOD, mc_slope, minmod_slope, vanleer_slope
-from .riemann import HLL
+from .riemann import davis_speeds, hll_flux, star_state
+from .stepper import TS, recon_x, recon_y, store_y, update_row
 
 AR1, AR2, MX, MY, EN, ALPHA, ARL = 0, 1, 2, 3, 4, 5, 6
 NV = 7
@@ -64,18 +70,17 @@ S_F = 18 * TS  # fluxes m1, m2, normal mom, tangential mom, E, alpha*u, m1*lambd
 S_YO = 26 * TS  # y fluxes at the lower face of the row, U order + face velocity (8 rows)
 S_YN = 34 * TS  # y fluxes at the upper face (8 rows)
 S_D = 42 * TS
-S_PT = 43 * TS  # primitives of one row piece: r1, r2, u, v, p, alpha1, lambda, K (8 rows)
+S_PT = 43 * TS  # EOS data of both phases at one row of states (8 rows, :func:`_phase_eos`)
 S_RING = 51 * TS  # ring of 4 primitive rows, 8 rows each
 NSR = 83
 # guard pass rows: W (9 rows), wave rate, guard code
 P_RATE = 9 * TS
 P_CODE = 10 * TS
+# the stepper's layout: 2 partial densities for a wall's ghost momentum, momentum/energy rows,
+# the guard pass stores W (the sweep's ring reads the primitives there), 8 rows of y fluxes
+LAYOUT = (2, MX, MY, EN, True, P_RATE, P_CODE, S_YO, S_YN, 8 * TS)
 
-TASK_GUARD, TASK_PRIM, TASK_SWEEP = 0, 1, 2
 _JIT = {"cache": True, "error_model": "numpy"}
-# thin wrappers are inlined in Numba IR: every separately compiled function that calls the kernels
-# re-optimises all of their linked code, which is what dominates the cold compile time
-_IJIT = {"cache": True, "error_model": "numpy", "inline": "always"}
 _PJIT = {"cache": True, "error_model": "numpy", "parallel": True}
 
 
@@ -96,6 +101,20 @@ def phase1_xi_pi(q0, r1, lam):
         w = 1.0 - lam
         return w * x + lam * xp, w * p + lam * pp, w * dx + lam * dxp, w * dp + lam * dpp
     return x, p, dx, dp
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def phase1_state(q0, r1, lam):
+    """:func:`phase1_xi_pi` (xi, Pi, dxi/drho, dPi/drho) and the reactant's temperature
+    reference (T_ref, e_ref) at r1 (:func:`macro.eos.xi_pi_tref`: one EOS evaluation):
+    :func:`phase1_temperature` is ``T_ref + ((xi p + Pi)/r1 - e_ref)/cv``."""
+    x, p, dx, dp, Tr, er = xi_pi_tref(q0, r1)
+    if lam > 0.0 and q0[PRODUCTS_FLAG] != 0.0:
+        xp, pp, dxp, dpp = xi_pi(q0[PRODUCTS_OFF:], r1)
+        w = 1.0 - lam
+        return (w * x + lam * xp, w * p + lam * pp, w * dx + lam * dxp, w * dp + lam * dpp, Tr,
+                er)
+    return x, p, dx, dp, Tr, er
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -165,23 +184,6 @@ def _eos_consts(eos):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _mix(fast, c, q0, q1, r1, r2, a1, lam, Q):
-    """Mixture (xi, Pi, xi1, xi2) and each phase's (Pi_k, dxi_k/drho, dPi_k/drho), so the sound
-    speeds reuse this one EOS evaluation per phase; ``fast`` is a literal at every call (pruned
-    branch)."""
-    if fast:
-        x1, p1, x2, p2 = c
-        a2 = 1.0 - a1
-        return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
-                (p1, 0.0, 0.0), (p2, 0.0, 0.0))
-    x1, p1, dx1, dp1 = phase1_xi_pi(q0, r1, lam)
-    x2, p2, dx2, dp2 = xi_pi(q1, r2)
-    a2 = 1.0 - a1
-    return (a1 * x1 + a2 * x2, a1 * p1 + a2 * p2 - a1 * r1 * lam * Q, x1, x2,
-            (p1, dx1, dp1), (p2, dx2, dp2))
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
 def _ssq(xi, t, rho, p):
     """:func:`macro.eos.sound_speed_sq` from an EOS evaluation ``xi``, ``t = (Pi, dxi, dPi)``."""
     pi, dxi, dpi = t
@@ -191,7 +193,7 @@ def _ssq(xi, t, rho, p):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _snd(r1, r2, a1, p, x1, x2, t1, t2):
-    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`) from :func:`_mix`'s EOS data."""
+    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`) from the phases' EOS data."""
     c21 = _ssq(x1, t1, r1, p)
     c22 = _ssq(x2, t2, r2, p)
     a2 = 1.0 - a1
@@ -205,37 +207,13 @@ def _snd(r1, r2, a1, p, x1, x2, t1, t2):
     return c2, K
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _cell(fast, c, m1, m2, a1, mx, my, E, arl, q0, q1, Q):
-    """Primitives of one cell: (bad code, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2)."""
-    bad = 0
-    if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
-        bad = BAD_PARTIAL_DENSITY
-    elif not (0.0 < a1 < 1.0):
-        bad = BAD_VOLUME_FRACTION
-    if bad != 0:
-        m1, m2, a1 = 0.5, 0.5, 0.5  # keeps ghost arithmetic finite
-    rho = m1 + m2
-    r1 = m1 / a1
-    r2 = m2 / (1.0 - a1)
-    u = mx / rho
-    v = my / rho
-    lam = arl / m1
-    xi, pi, x1, x2, t1, t2 = _mix(fast, c, q0, q1, r1, r2, a1, lam, Q)
-    p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
-    return bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2
-
-
 # ---------------------------------------------------------------------------------------------
 # guard pass (and W)
 # ---------------------------------------------------------------------------------------------
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d):
-    bad, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
-                                                          q0, q1, Q)
-    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
+def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d):
     code = float(bad)
     if bad == 0:
         if not np.isfinite(p):
@@ -259,8 +237,44 @@ def _guard_cell(S, q, fast, c, q0, q1, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2
     S[P_CODE + q] = code
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _cell_check(m1, m2, a1):
+    """(bad code, m1, m2, a1) of a cell, the partial densities and alpha1 replaced by 0.5 in a
+    bad one (keeps ghost arithmetic finite; interior cells are reported)."""
+    bad = 0
+    if not (m1 > 0.0 and m2 > 0.0) or not (np.isfinite(m1) and np.isfinite(m2)):
+        bad = BAD_PARTIAL_DENSITY
+    elif not (0.0 < a1 < 1.0):
+        bad = BAD_VOLUME_FRACTION
+    if bad != 0:
+        return bad, 0.5, 0.5, 0.5
+    return bad, m1, m2, a1
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _guard_cell(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d, x1, x2, t1, t2):
+    """Guard code, wave rate and primitives of one cell into scratch column q, from the phases'
+    EOS data x_k, t_k = (Pi_k, dxi_k/drho, dPi_k/drho) at the cell's phase densities."""
+    bad, m1, m2, a1 = _cell_check(m1, m2, a)
+    rho = m1 + m2
+    r1 = m1 / a1
+    r2 = m2 / (1.0 - a1)
+    u = mx / rho
+    v = my / rho
+    lam = arl / m1
+    a2 = 1.0 - a1
+    xi = a1 * x1 + a2 * x2
+    pi = a1 * t1[0] + a2 * t2[0] - a1 * r1 * lam * Q
+    p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
+    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
+    _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d)
+
+
 @nb.njit(**_JIT)
-def _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store):
+def _prim_tile(U, W, S, j, i0, n, mc, dx, dy, is2d, store):
+    """Guard codes, wave rates and primitives (W, as well, if ``store``) of cells i0..i0+n-1
+    of row j."""
+    fast, c, q0, q1, Q, _ = mc
     um1 = U[AR1, j, i0:i0 + n]
     um2 = U[AR2, j, i0:i0 + n]
     ua = U[ALPHA, j, i0:i0 + n]
@@ -269,13 +283,25 @@ def _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store):
     uen = U[EN, j, i0:i0 + n]
     url = U[ARL, j, i0:i0 + n]
     if fast:
+        x1, p1, x2, p2 = c
+        t1 = (p1, 0.0, 0.0)
+        t2 = (p2, 0.0, 0.0)
         for q in range(n):
-            _guard_cell(S, q, True, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q],
-                        url[q], dx, dy, is2d)
+            _guard_cell(S, q, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q], url[q], dx, dy,
+                        is2d, x1, x2, t1, t2)
     else:
+        # phase densities and lambda (rows 0, 1, 6), their EOS data (scalar calls), the rest
         for q in range(n):
-            _guard_cell(S, q, False, c, q0, q1, Q, um1[q], um2[q], ua[q], umx[q], umy[q],
-                        uen[q], url[q], dx, dy, is2d)
+            _, m1, m2, a1 = _cell_check(um1[q], um2[q], ua[q])
+            S[q] = m1 / a1
+            S[TS + q] = m2 / (1.0 - a1)
+            S[6 * TS + q] = url[q] / m1
+        _phase_eos(S, 0, n, q0, q1)
+        for q in range(n):
+            _guard_cell(S, q, Q, um1[q], um2[q], ua[q], umx[q], umy[q], uen[q], url[q], dx, dy,
+                        is2d, S[S_PT + q], S[S_PT + 4 * TS + q],
+                        (S[S_PT + TS + q], S[S_PT + 2 * TS + q], S[S_PT + 3 * TS + q]),
+                        (S[S_PT + 5 * TS + q], S[S_PT + 6 * TS + q], S[S_PT + 7 * TS + q]))
     if not store:
         return
     for k in range(NW):
@@ -283,35 +309,6 @@ def _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store):
         w = W[k, j, i0:i0 + n]
         for q in range(n):
             w[q] = S[o + q]
-
-
-@nb.njit(**_JIT)
-def _prim_rows(U, W, S, eos, Q, dx, dy, rowstat, ja, jb, store):
-    """Guard (interior) and max wave rate (all cells, ghosts included) of rows ja..jb-1."""
-    _, NY, NX = U.shape
-    is2d = NY > 1
-    q0 = eos[0]
-    q1 = eos[1]
-    fast, c = _eos_consts(eos)
-    for j in range(ja, jb):
-        rowstat[j, 0] = 0.0
-        rowstat[j, 1] = 0.0
-        rowstat[j, 2] = 0.0
-        interior_row = (not is2d) or (NG <= j < NY - NG)
-        for i0 in range(0, NX, TB):
-            n = min(TB, NX - i0)
-            _prim_tile(U, W, S, j, i0, n, fast, c, q0, q1, Q, dx, dy, is2d, store)
-            qa = max(NG - i0, 0)
-            qb = min(NX - NG - i0, n) if interior_row else qa
-            rmax, nbad = _tile_scan_at(S, n, qa, qb, P_RATE, P_CODE)
-            if rmax > rowstat[j, 2]:
-                rowstat[j, 2] = rmax
-            if nbad > 0 and rowstat[j, 0] == 0.0:
-                for q in range(qa, qb):
-                    if S[P_CODE + q] != 0.0:
-                        rowstat[j, 0] = S[P_CODE + q]
-                        rowstat[j, 1] = i0 + q
-                        break
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -390,112 +387,75 @@ def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv, lam=0.0):
 # ---------------------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _ring_cell(S, q, fast, c, q0, q1, Q, kapila, m1, m2, a, mx, my, E, arl):
-    _, r1, r2, u, v, p, a1, lam, x1, x2, t1, t2 = _cell(fast, c, m1, m2, a, mx, my, E, arl,
-                                                        q0, q1, Q)
-    K = 0.0
-    if kapila:
-        _, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
-        K = K if np.isfinite(K) else 0.0
-    S[S_PT + q] = r1
-    S[S_PT + TS + q] = r2
-    S[S_PT + 2 * TS + q] = u
-    S[S_PT + 3 * TS + q] = v
-    S[S_PT + 4 * TS + q] = p
-    S[S_PT + 5 * TS + q] = a1
-    S[S_PT + 6 * TS + q] = lam
-    S[S_PT + 7 * TS + q] = K
-
-
 @nb.njit(**_JIT)
-def _prim_ring(X, S, r, c0, m, slot, fast, c, q0, q1, Q, kapila):
-    um1 = X[AR1, r, c0:c0 + m]
-    um2 = X[AR2, r, c0:c0 + m]
-    ua = X[ALPHA, r, c0:c0 + m]
-    umx = X[MX, r, c0:c0 + m]
-    umy = X[MY, r, c0:c0 + m]
-    uen = X[EN, r, c0:c0 + m]
-    url = X[ARL, r, c0:c0 + m]
-    if fast:
-        for q in range(m):
-            _ring_cell(S, q, True, c, q0, q1, Q, kapila, um1[q], um2[q], ua[q], umx[q], umy[q],
-                       uen[q], url[q])
-    else:
-        for q in range(m):
-            _ring_cell(S, q, False, c, q0, q1, Q, kapila, um1[q], um2[q], ua[q], umx[q], umy[q],
-                       uen[q], url[q])
+def _prim_ring(X, W, S, r, c0, m, slot, mc):
+    """Primitives r1, r2, u, v, p, alpha1, lambda, K of cells c0..c0+m-1 of row r into ring
+    slot ``slot``, from the stage's guard pass (W, :func:`_prim_tile`: the same arithmetic; the
+    EOS is evaluated once per cell and stage). K is 0 without ``kapila``."""
+    kapila = mc[5]
     for k in range(8):
         o = S_RING + (8 * slot + k) * TS
-        src = S_PT + k * TS
+        if k == 7 and not kapila:
+            for q in range(m):
+                S[o + q] = 0.0
+            continue
+        w = W[8 if k == 7 else k, r, c0:c0 + m]
         for q in range(m):
-            S[o + q] = S[src + q]
+            S[o + q] = w[q]
 
 
 @nb.njit(**_JIT)
-def _recon_x(S, slot, n, lim):
-    for k in range(NR):
-        oL = S_WL + k * TS
-        oR = S_WR + k * TS
-        o = S_RING + (8 * slot + k) * TS
-        w = S[o:o + n + 4]  # cell i0-1+q is w[q+1]
-        if lim == MC:
-            for q in range(n + 2):
-                w0 = w[q + 1]
-                s = 0.5 * mc_slope(w0 - w[q], w[q + 2] - w0)
-                S[oL + q] = w0 + s
-                S[oR + q] = w0 - s
-        elif lim == MINMOD:
-            for q in range(n + 2):
-                w0 = w[q + 1]
-                s = 0.5 * minmod_slope(w0 - w[q], w[q + 2] - w0)
-                S[oL + q] = w0 + s
-                S[oR + q] = w0 - s
-        else:
-            for q in range(n + 2):
-                w0 = w[q + 1]
-                s = 0.5 * vanleer_slope(w0 - w[q], w[q + 2] - w0)
-                S[oL + q] = w0 + s
-                S[oR + q] = w0 - s
+def _phase_eos(S, o, m, q0, q1):
+    """EOS data of both phases at the states in rows o.. (r1, r2, ., ., ., alpha1, lambda) of
+    0..m-1 into rows S_PT..S_PT+7: xi, Pi, dxi/drho, dPi/drho of phase 1 (at its lambda) and of
+    phase 2. The mixture arithmetic that uses them runs in a separate loop that vectorises.
 
-
-@nb.njit(**_JIT)
-def _recon_y(S, j, n, lim):
-    """y faces between rows j and j+1; slot 2 (normal velocity) is v, slot 3 is u."""
-    for k in range(NR):
-        src = 5 - k if (k == 2 or k == 3) else k
-        oL = S_WL + k * TS
-        oR = S_WR + k * TS + 1
-        o0 = S_RING + (8 * ((j - 1) % 4) + src) * TS + 2
-        o1 = S_RING + (8 * (j % 4) + src) * TS + 2
-        o2 = S_RING + (8 * ((j + 1) % 4) + src) * TS + 2
-        o3 = S_RING + (8 * ((j + 2) % 4) + src) * TS + 2
-        r0 = S[o0:o0 + n]
-        r1 = S[o1:o1 + n]
-        r2 = S[o2:o2 + n]
-        r3 = S[o3:o3 + n]
-        if lim == MC:
-            for q in range(n):
-                a1 = r1[q]
-                a2 = r2[q]
-                S[oL + q] = a1 + 0.5 * mc_slope(a1 - r0[q], a2 - a1)
-                S[oR + q] = a2 - 0.5 * mc_slope(a2 - a1, r3[q] - a2)
-        elif lim == MINMOD:
-            for q in range(n):
-                a1 = r1[q]
-                a2 = r2[q]
-                S[oL + q] = a1 + 0.5 * minmod_slope(a1 - r0[q], a2 - a1)
-                S[oR + q] = a2 - 0.5 * minmod_slope(a2 - a1, r3[q] - a2)
-        else:
-            for q in range(n):
-                a1 = r1[q]
-                a2 = r2[q]
-                S[oL + q] = a1 + 0.5 * vanleer_slope(a1 - r0[q], a2 - a1)
-                S[oR + q] = a2 - 0.5 * vanleer_slope(a2 - a1, r3[q] - a2)
+    A Hayes material 1 with an ideal/stiffened material 2 (the data generation's HMX and pore
+    gas) takes a vectorised path: its one libm power per state in a loop of its own, the rest
+    of the EOS inline; states with products (lambda > 0) are then redone by the general path.
+    The arithmetic is that of :func:`phase1_xi_pi` and :func:`macro.eos.xi_pi` either way."""
+    k1 = q1[0]
+    if q0[0] == KIND_HAYES and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED):
+        x2, p2, dx2, dp2 = xi_pi(q1, 1.0)  # constants
+        for f in range(m):
+            S[S_PT + f] = hayes_power(q0, S[o + f])
+        for f in range(m):
+            x1, p1, dx1, dp1 = hayes_xi_pi_given(q0, S[o + f], S[S_PT + f])
+            S[S_PT + f] = x1
+            S[S_PT + TS + f] = p1
+            S[S_PT + 2 * TS + f] = dx1
+            S[S_PT + 3 * TS + f] = dp1
+            S[S_PT + 4 * TS + f] = x2
+            S[S_PT + 5 * TS + f] = p2
+            S[S_PT + 6 * TS + f] = dx2
+            S[S_PT + 7 * TS + f] = dp2
+        if q0[PRODUCTS_FLAG] != 0.0:
+            for f in range(m):
+                lam = S[o + 6 * TS + f]
+                if lam > 0.0:
+                    x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], lam)
+                    S[S_PT + f] = x1
+                    S[S_PT + TS + f] = p1
+                    S[S_PT + 2 * TS + f] = dx1
+                    S[S_PT + 3 * TS + f] = dp1
+        return
+    for f in range(m):
+        x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], S[o + 6 * TS + f])
+        x2, p2, dx2, dp2 = xi_pi(q1, S[o + TS + f])
+        S[S_PT + f] = x1
+        S[S_PT + TS + f] = p1
+        S[S_PT + 2 * TS + f] = dx1
+        S[S_PT + 3 * TS + f] = dp1
+        S[S_PT + 4 * TS + f] = x2
+        S[S_PT + 5 * TS + f] = p2
+        S[S_PT + 6 * TS + f] = dx2
+        S[S_PT + 7 * TS + f] = dp2
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
+def _thermo_mix(S, o, oE, oC, f, x1, x2, t1, t2, Q):
+    """Total energy and frozen sound speed of a face state from its phases' EOS data (the
+    mixture arithmetic of :func:`_mixture_rows`, sound speed by :func:`_snd`)."""
     r1 = S[o + f]
     r2 = S[o + TS + f]
     un = S[o + 2 * TS + f]
@@ -504,25 +464,33 @@ def _thermo_face(S, o, oE, oC, f, fast, c, q0, q1, Q):
     a = S[o + 5 * TS + f]
     lam = S[o + 6 * TS + f]
     r = a * r1 + (1.0 - a) * r2
-    xi, pi, x1, x2, t1, t2 = _mix(fast, c, q0, q1, r1, r2, a, lam, Q)
+    a2 = 1.0 - a
+    xi = a * x1 + a2 * x2
+    pi = a * t1[0] + a2 * t2[0] - a * r1 * lam * Q
     c2, _ = _snd(r1, r2, a, p, x1, x2, t1, t2)
     S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
     S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
 
 
 @nb.njit(**_JIT)
-def _thermo(S, m, fast, c, q0, q1, Q):
+def _thermo(S, m, mc):
     """Total energy and frozen sound speed of both face states of faces 0..m-1."""
+    fast, c, q0, q1, Q, _ = mc
     for side in range(2):
         o = S_WL if side == 0 else S_WR + 1
         oE = S_EL if side == 0 else S_ER
         oC = S_CL if side == 0 else S_CR
         if fast:
+            x1, p1, x2, p2 = c
             for f in range(m):
-                _thermo_face(S, o, oE, oC, f, True, c, q0, q1, Q)
+                _thermo_mix(S, o, oE, oC, f, x1, x2, (p1, 0.0, 0.0), (p2, 0.0, 0.0), Q)
         else:
+            _phase_eos(S, o, m, q0, q1)
             for f in range(m):
-                _thermo_face(S, o, oE, oC, f, False, c, q0, q1, Q)
+                _thermo_mix(S, o, oE, oC, f, S[S_PT + f],  S[S_PT + 4 * TS + f],
+                            (S[S_PT + TS + f], S[S_PT + 2 * TS + f], S[S_PT + 3 * TS + f]),
+                            (S[S_PT + 5 * TS + f], S[S_PT + 6 * TS + f], S[S_PT + 7 * TS + f]),
+                            Q)
 
 
 @nb.njit(**_JIT)
@@ -553,23 +521,18 @@ def _riemann(S, m, force_hll):
         m2R = (1.0 - aR) * r2R
         rL = m1L + m2L
         rR = m1R + m2R
-        # Davis wave speeds and contact speed (see riemann.wave_speeds)
-        sL = min(unL - cL, unR - cR)
-        sR = max(unL + cL, unR + cR)
-        den = rL * (sL - unL) - rR * (sR - unR)
-        sS = (pR - pL + rL * unL * (sL - unL) - rR * unR * (sR - unR)) / den
-        ok = den != 0.0 and sL < sS and sS < sR
+        sL, sR, sS, ok = davis_speeds(rL, unL, pL, cL, rR, unR, pR, cR)
         # HLL
         inv = 1.0 / (sR - sL)
         a = sR * sL
-        h0 = (sR * (m1L * unL) - sL * (m1R * unR) + a * (m1R - m1L)) * inv
-        h1 = (sR * (m2L * unL) - sL * (m2R * unR) + a * (m2R - m2L)) * inv
-        h2 = (sR * (rL * unL * unL + pL) - sL * (rR * unR * unR + pR)
-              + a * (rR * unR - rL * unL)) * inv
-        h3 = (sR * (rL * unL * utL) - sL * (rR * unR * utR) + a * (rR * utR - rL * utL)) * inv
-        h4 = (sR * (unL * (EL + pL)) - sL * (unR * (ER + pR)) + a * (ER - EL)) * inv
-        h5 = (sR * (aL * unL) - sL * (aR * unR) + a * (aR - aL)) * inv
-        h6 = (sR * (m1L * lL * unL) - sL * (m1R * lR * unR) + a * (m1R * lR - m1L * lL)) * inv
+        h0 = hll_flux(m1L * unL, m1R * unR, m1L, m1R, sL, sR, a, inv)
+        h1 = hll_flux(m2L * unL, m2R * unR, m2L, m2R, sL, sR, a, inv)
+        h2 = hll_flux(rL * unL * unL + pL, rR * unR * unR + pR, rL * unL, rR * unR, sL, sR, a,
+                      inv)
+        h3 = hll_flux(rL * unL * utL, rR * unR * utR, rL * utL, rR * utR, sL, sR, a, inv)
+        h4 = hll_flux(unL * (EL + pL), unR * (ER + pR), EL, ER, sL, sR, a, inv)
+        h5 = hll_flux(aL * unL, aR * unR, aL, aR, sL, sR, a, inv)
+        h6 = hll_flux(m1L * lL * unL, m1R * lR * unR, m1L * lL, m1R * lR, sL, sR, a, inv)
         h7 = (sR * unL - sL * unR) * inv
         # HLLC star flux of the side the contact leaves behind
         left = sS >= 0.0
@@ -583,8 +546,7 @@ def _riemann(S, m, force_hll):
         r = rL if left else rR
         lam = lL if left else lR
         al = aL if left else aR
-        fs = (s - un) / (s - sS)
-        Es = fs * (E + (sS - un) * (r * sS + p / (s - un)))
+        fs, Es = star_state(s, un, r, p, E, sS)
         mn = r * un
         c0 = m1 * un + s * (fs - 1.0) * m1
         c1 = m2 * un + s * (fs - 1.0) * m2
@@ -629,16 +591,6 @@ def _riemann(S, m, force_hll):
         S[S_F + 5 * TS + f] = f5
         S[S_F + 6 * TS + f] = f6
         S[S_F + 7 * TS + f] = f7
-
-
-@nb.njit(**_JIT)
-def _store_y(S, n, dst):
-    """Copy y fluxes (normal frame) to rows dst.. in U order (+ face velocity)."""
-    for k in range(8):
-        src = S_F + (5 - k if (k == 2 or k == 3) else k) * TS
-        o = dst + k * TS
-        for q in range(n):
-            S[o + q] = S[src + q]
 
 
 @nb.njit(**_JIT)
@@ -695,229 +647,123 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
 
 
 @nb.njit(**_JIT)
-def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0, q1, kapila):
+def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
     """Y = a*Z + b*X + c*d on cells i0..i0+n-1 of row j (alpha1 with its (a1 + K) div u)."""
+    _, _, q0, q1, _, kapila = mc
+    for k in range(NV):
+        if k != ALPHA:
+            # flux rows 0-6 are in U order (row 7 is the face velocity)
+            update_row(X, Z, Y, S, k, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, S_F + k * TS,
+                       S_YO + k * TS, S_YN + k * TS)
     in_place = Y.ctypes.data == Z.ctypes.data
+    if kapila:
+        _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0, q1,
+                             in_place)
+        return
     o_a = S_RING + (8 * (j % 4) + 5) * TS + 2  # alpha1 and K of the cells
     o_k = S_RING + (8 * (j % 4) + 7) * TS + 2
-    for k in range(NV):
-        oF = S_F + k * TS
-        if k == ALPHA and kapila:
-            _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0, q1,
-                                 in_place)
-            continue
-        if k == ALPHA:
-            oU = S_F + 7 * TS
-            if is2d:
-                for q in range(n):
-                    aK = S[o_a + q] + S[o_k + q]
-                    S[S_D + q] = (S[oF + q] - S[oF + q + 1]
-                                  + aK * (S[oU + q + 1] - S[oU + q])) * inv_dx + (
-                        S[S_YO + 5 * TS + q] - S[S_YN + 5 * TS + q]
-                        + aK * (S[S_YN + 7 * TS + q] - S[S_YO + 7 * TS + q])) * inv_dy
-            else:
-                for q in range(n):
-                    aK = S[o_a + q] + S[o_k + q]
-                    S[S_D + q] = (S[oF + q] - S[oF + q + 1]
-                                  + aK * (S[oU + q + 1] - S[oU + q])) * inv_dx
-        elif is2d:
-            oO = S_YO + k * TS
-            oN = S_YN + k * TS
-            for q in range(n):
-                S[S_D + q] = (S[oF + q] - S[oF + q + 1]) * inv_dx + (S[oO + q] - S[oN + q]) * inv_dy
-        else:
-            for q in range(n):
-                S[S_D + q] = (S[oF + q] - S[oF + q + 1]) * inv_dx
-        # flux rows 0-6 are in U order (row 7 is the face velocity)
-        x = X[k, j, i0:i0 + n]
-        y = Y[k, j, i0:i0 + n]
-        if in_place:
-            for q in range(n):
-                y[q] = a * y[q] + b * x[q] + c * S[S_D + q]
-        else:
-            z = Z[k, j, i0:i0 + n]
-            for q in range(n):
-                y[q] = a * z[q] + b * x[q] + c * S[S_D + q]
+    oF = S_F + ALPHA * TS
+    oU = S_F + 7 * TS
+    if is2d:
+        for q in range(n):
+            aK = S[o_a + q] + S[o_k + q]
+            S[S_D + q] = (S[oF + q] - S[oF + q + 1]
+                          + aK * (S[oU + q + 1] - S[oU + q])) * inv_dx + (
+                S[S_YO + 5 * TS + q] - S[S_YN + 5 * TS + q]
+                + aK * (S[S_YN + 7 * TS + q] - S[S_YO + 7 * TS + q])) * inv_dy
+    else:
+        for q in range(n):
+            aK = S[o_a + q] + S[o_k + q]
+            S[S_D + q] = (S[oF + q] - S[oF + q + 1]
+                          + aK * (S[oU + q + 1] - S[oU + q])) * inv_dx
+    x = X[ALPHA, j, i0:i0 + n]
+    y = Y[ALPHA, j, i0:i0 + n]
+    if in_place:
+        for q in range(n):
+            y[q] = a * y[q] + b * x[q] + c * S[S_D + q]
+    else:
+        z = Z[ALPHA, j, i0:i0 + n]
+        for q in range(n):
+            y[q] = a * z[q] + b * x[q] + c * S[S_D + q]
 
 
 @nb.njit(**_JIT)
-def _y_faces(S, j, n, lim, fast, c, q0, q1, Q, force_hll, dst):
-    _recon_y(S, j, n, lim)
-    _thermo(S, n, fast, c, q0, q1, Q)
+def _y_faces(S, j, n, lim, mc, force_hll, dst):
+    """Fluxes through the y faces between rows j and j+1 into rows dst.. (U order, then the
+    face velocity)."""
+    recon_y(S, j, n, lim, NR, S_RING, 8, 2)
+    _thermo(S, n, mc)
     _riemann(S, n, force_hll)
-    _store_y(S, n, dst)
+    store_y(S, n, S_F, dst, 8, 2)
 
 
 @nb.njit(**_JIT)
-def _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b, c):
-    is2d = X.shape[1] > 1
-    q0 = eos[0]
-    q1 = eos[1]
-    fast, ec = _eos_consts(eos)
-    c0 = i0 - 2
-    m = n + 4
-    if is2d:
-        for r in range(ja - 2, ja + 2):
-            _prim_ring(X, S, r, c0, m, r % 4, fast, ec, q0, q1, Q, kapila)
-        _y_faces(S, ja - 1, n, lim, fast, ec, q0, q1, Q, force_hll, np.int64(S_YO))
-    else:
-        _prim_ring(X, S, np.int64(0), c0, m, np.int64(0), fast, ec, q0, q1, Q, kapila)
-    for j in range(ja, jb):
-        if is2d:
-            _prim_ring(X, S, j + 2, c0, m, (j + 2) % 4, fast, ec, q0, q1, Q, kapila)
-            _y_faces(S, j, n, lim, fast, ec, q0, q1, Q, force_hll, np.int64(S_YN))
-        _recon_x(S, j % 4, n, lim)
-        _thermo(S, n + 1, fast, ec, q0, q1, Q)
-        _riemann(S, n + 1, force_hll)
-        _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0, q1, kapila)
-        if is2d:
-            for q in range(8 * TS):
-                S[S_YO + q] = S[S_YN + q]
-
-
-@nb.njit(**_JIT)
-def _work(task, w, nt, X, Z, Y, W, S, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat):
-    _, NY, NX = X.shape
-    if task != TASK_SWEEP:
-        _prim_rows(X, W, S, eos, Q, dx, dy, rowstat, w * NY // nt, (w + 1) * NY // nt,
-                   task == TASK_PRIM)
-        return
-    is2d = NY > 1
-    nstrips = (NX - 2 * NG + TB - 1) // TB
-    if is2d:
-        nrows = NY - 2 * NG
-        ja = NG + w * nrows // nt
-        jb = NG + (w + 1) * nrows // nt
-        sa = 0
-        sb = nstrips
-    else:
-        ja = 0
-        jb = 1
-        sa = w * nstrips // nt
-        sb = (w + 1) * nstrips // nt
-    if jb <= ja:
-        return
-    force_hll = solver == HLL
-    inv_dx = 1.0 / dx
-    inv_dy = 1.0 / dy
-    for st in range(sa, sb):
-        i0 = NG + st * TB
-        n = min(TB, NX - NG - i0)
-        _block(X, Z, Y, S, ja, jb, i0, n, eos, Q, kapila, force_hll, lim, inv_dx, inv_dy, a, b,
-               c)
+def _x_faces(S, slot, n, lim, mc, force_hll):
+    """Fluxes through the n + 1 x faces of the strip (ring slot ``slot``) into rows S_F.."""
+    recon_x(S, slot, n, lim, NR, S_RING, 8)
+    _thermo(S, n + 1, mc)
+    _riemann(S, n + 1, force_hll)
 
 
 @nb.njit(**_PJIT)
-def _run_parallel(task, nt, X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c,
-                  rowstat):
+def _run_parallel(task, nt, X, Z, Y, W, S_all, mc, solver, lim, dx, dy, a, b, c, rowstat):
+    """The parallel kernel: one work share per thread (:func:`macro.stepper.run`). The
+    constants enter the parallel region one by one (a parfor takes no nested tuple)."""
+    fast, ec, q0, q1, Q, kapila = mc
+    x1, p1, x2, p2 = ec
     for w in nb.prange(nt):
-        _work(task, np.int64(w), nt, X, Z, Y, W, S_all[w], eos, Q, kapila, solver, lim, dx,
-              dy, a, b, c, rowstat)
-
-
-@nb.njit(**_IJIT)
-def _run(task, X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat, par):
-    """As :func:`macro.euler._run`."""
-    nt = S_all.shape[0]
-    if task != TASK_SWEEP:
-        nt = min(nt, X.shape[1])
-    if par:
-        if nt > 1:
-            _run_parallel(task, nt, X, Z, Y, W, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b,
-                          c, rowstat)
-            return
-    for w in range(nt):
-        _work(task, np.int64(w), np.int64(nt), X, Z, Y, W, S_all[w], eos, Q, kapila, solver, lim,
-              dx, dy, a, b, c, rowstat)
+        stepper.work(_prim_tile, _prim_ring, _y_faces, _x_faces, _update, LAYOUT, task,
+                     np.int64(w), nt, X, Z, Y, W, S_all[w],
+                     (fast, (x1, p1, x2, p2), q0, q1, Q, kapila), solver, lim, dx, dy, a, b, c,
+                     rowstat)
 
 
 def scratch(nthreads, shape=None):
-    """Per-thread scratch for :func:`step` (see :func:`macro.euler.scratch`)."""
-    nt = max(int(nthreads), 1)
-    if shape is not None:
-        nt = max(1, min(nt, (shape[-1] * shape[-2]) // PAR_MIN_CELLS))
-    return np.empty((nt, NSR * TS))
+    """Per-thread scratch for :func:`step` (:func:`macro.stepper.scratch`)."""
+    return stepper.scratch(nthreads, shape, NSR)
 
 
-@nb.njit(**_IJIT)
-def _primitives(U, W, S_all, eos, Q, dx, dy, rowstat, store, par):
-    task = np.int64(TASK_PRIM) if store else np.int64(TASK_GUARD)
-    _run(task, U, U, U, W, S_all, eos, Q, np.bool_(False), np.int64(0), np.int64(0), dx, dy, 0.0,
-         0.0, 0.0, rowstat, par)
-    return _reduce_rowstat(rowstat, U.shape[1])
+@nb.njit(**_JIT)
+def _consts(eos, Q, kapila):
+    """The model constants the stepper hands to this module's functions."""
+    fast, c = _eos_consts(eos)
+    return fast, c, eos[0], eos[1], Q, kapila
 
 
 @nb.njit(**_JIT)
 def primitives(U, W, eos, Q, dx, dy, rowstat):
     """Fill W everywhere; return (status, j, i, max wave rate over all cells, ghosts included)."""
     S_all = np.empty((1, NSR * TS))
-    return _primitives(U, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(True), False)
-
-
-@nb.njit(**_IJIT)
-def _sweep(X, Z, Y, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c, rowstat, par):
-    _run(np.int64(TASK_SWEEP), X, Z, Y, X, S_all, eos, Q, kapila, solver, lim, dx, dy, a, b, c,
-         rowstat, par)
-
-
-@nb.njit(**_IJIT)
-def _stage(X, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat, par):
-    """Ghosts of X, then its guard and wave rate."""
-    fill_ghosts(X, codes, uwall, inflow, 2, MX, MY, EN)
-    return _primitives(X, W, S_all, eos, Q, dx, dy, rowstat, np.bool_(False), par)
-
-
-@nb.njit(**_IJIT)
-def _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy, codes,
-        uwall, inflow, rowstat, par):
-    """One SSP-RK step (order 2 or 3) of ``U`` in place (see :func:`macro.euler._rk`)."""
-    status, bj, bi, rate = _stage(U, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
-                                  par)
-    dt = 0.0
-    if status == 0:
-        dt = cfl / rate if rate > 0.0 else dt_max
-        if dt > dt_max:
-            dt = dt_max
-        _sweep(U, U, dU, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0, 0.0, dt, rowstat, par)
-        status, bj, bi, _ = _stage(dU, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
-                                   par)
-    if status == 0:
-        if order == 2:
-            _sweep(dU, U, U, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.5, 0.5, 0.5 * dt,
-                   rowstat, par)
-            return 0, -1, -1, dt
-        _sweep(dU, U, U0, S_all, eos, Q, kapila, solver, lim, dx, dy, 0.75, 0.25, 0.25 * dt,
-               rowstat, par)
-        status, bj, bi, _ = _stage(U0, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat,
-                                   par)
-    if status == 0:
-        _sweep(U0, U, U, S_all, eos, Q, kapila, solver, lim, dx, dy, 1.0 / 3.0, 2.0 / 3.0,
-               2.0 / 3.0 * dt, rowstat, par)
-        return 0, -1, -1, dt
-    _copy(U, U0)
-    return status, bj, bi, dt
+    return stepper.primitives(_run_parallel, _prim_tile, _prim_ring, _y_faces, _x_faces, _update,
+                              LAYOUT, U, W, S_all, _consts(eos, Q, False), dx, dy, rowstat, True,
+                              False)
 
 
 @nb.njit(**_JIT)
 def wave_rate(U, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat):
     """The step's first-stage CFL wave rate (see :func:`macro.euler.wave_rate`)."""
-    return _stage(U, W, S_all, eos, Q, dx, dy, codes, uwall, inflow, rowstat, False)[3]
+    return stepper.stage(_run_parallel, _prim_tile, _prim_ring, _y_faces, _x_faces, _update,
+                         LAYOUT, U, W, S_all, _consts(eos, Q, False), dx, dy, codes, uwall,
+                         inflow, rowstat, False)[3]
 
 
 @nb.njit(**_JIT)
 def step(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy, codes,
          uwall, inflow, rowstat):
-    """One SSP-RK step, work shares run one after the other (see :func:`macro.euler.step`)."""
-    return _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy,
-               codes, uwall, inflow, rowstat, False)
+    """One SSP-RK step (:func:`macro.stepper.rk`), work shares run one after the other:
+    (status, j, i, dt)."""
+    return stepper.rk(_run_parallel, _prim_tile, _prim_ring, _y_faces, _x_faces, _update, LAYOUT,
+                      U, U0, W, dU, S_all, _consts(eos, Q, kapila), solver, lim, order, cfl,
+                      dt_max, dx, dy, codes, uwall, inflow, rowstat, False)
 
 
 @nb.njit(**_JIT)
 def step_parallel(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy,
                   codes, uwall, inflow, rowstat):
     """As :func:`step` with the work shares on Numba's threads (compiled on first use)."""
-    return _rk(U, U0, W, dU, S_all, eos, Q, kapila, solver, lim, order, cfl, dt_max, dx, dy,
-               codes, uwall, inflow, rowstat, True)
+    return stepper.rk(_run_parallel, _prim_tile, _prim_ring, _y_faces, _x_faces, _update, LAYOUT,
+                      U, U0, W, dU, S_all, _consts(eos, Q, kapila), solver, lim, order, cfl,
+                      dt_max, dx, dy, codes, uwall, inflow, rowstat, True)
 
 
 # ---------------------------------------------------------------------------------------------

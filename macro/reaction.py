@@ -19,7 +19,7 @@ import numba as nb
 import numpy as np
 
 from . import euler, multi
-from .eos import temperature, xi_pi
+from .eos import temperature, xi_pi, xi_pi_tref
 
 NONE, ARRHENIUS, LEE_TARVER = 0, 1, 2
 RATE_PARAMS = 16
@@ -168,15 +168,39 @@ def react_euler(U, eos, Q, kind, rp, dt):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _multi_p_T(eos, Q, r1, r2, a1, lam, rhoe):
-    """Pressure and reactant (HMX-phase) temperature of a cell at constant density and energy."""
-    xi, pi, _, _ = multi.mixture(eos, r1, r2, a1, lam, Q)
-    p = (rhoe - pi) / xi
-    return p, multi.phase1_temperature(eos[0], r1, lam, p)
+def _multi_cell_eos(eos, r1, r2):
+    """What the chemistry of one five-equation cell needs from the EOS, all at the cell's fixed
+    phase densities (evaluated once per cell, not per sub-step): reactant and products (xi, Pi)
+    of material 1, (xi, Pi) of material 2, and material 1's temperature reference
+    (:func:`macro.eos.temperature_ref`)."""
+    q0 = eos[0]
+    xr, pr, _, _, Tr, er = xi_pi_tref(q0, r1)
+    xp, pp = xr, pr
+    prod = q0[multi.PRODUCTS_FLAG] != 0.0
+    if prod:
+        xp, pp, _, _ = xi_pi(q0[multi.PRODUCTS_OFF:], r1)
+    x2, p2, _, _ = xi_pi(eos[1], r2)
+    return xr, pr, xp, pp, prod, x2, p2, Tr, er, q0[1]
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _arrhenius_multi(eos, Q, rp, r1, r2, a1, rhoe, lam, T, remaining):
+def _multi_p_T(c, Q, r1, a1, lam, rhoe):
+    """Pressure and reactant (HMX-phase) temperature of a cell at constant density and energy
+    (``c`` from :func:`_multi_cell_eos`): the arithmetic of :func:`macro.multi.mixture` and
+    :func:`macro.multi.phase1_temperature`."""
+    xr, pr, xp, pp, prod, x2, p2, Tr, er, cv = c
+    x1, p1 = xr, pr
+    if lam > 0.0 and prod:
+        w = 1.0 - lam
+        x1 = w * xr + lam * xp
+        p1 = w * pr + lam * pp
+    a2 = 1.0 - a1
+    p = (rhoe - (a1 * p1 + a2 * p2 - a1 * r1 * lam * Q)) / (a1 * x1 + a2 * x2)
+    return p, Tr + ((x1 * p + p1) / r1 - er) / cv
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, remaining):
     """One Arrhenius sub-step at constant density and energy: (new lambda, time used).
 
     The step moves lambda by at most 5% and the temperature by at most ``0.1 T^2/Ta`` (heat
@@ -190,12 +214,12 @@ def _arrhenius_multi(eos, Q, rp, r1, r2, a1, rhoe, lam, T, remaining):
     if not (k0 > 0.0):
         return lam, remaining
     dlam = 0.05
-    cv = eos[0, 1]
+    cv = c[9]
     if Ta > 0.0 and Q > 0.0:
         dlam = min(dlam, 0.1 * T * T / Ta * cv / Q)
     h = min(remaining, dlam / (k0 * (1.0 - lam)))
     lh = 1.0 - (1.0 - lam) * np.exp(-0.5 * k0 * h)
-    _, Th = _multi_p_T(eos, Q, r1, r2, a1, lh, rhoe)
+    _, Th = _multi_p_T(c, Q, r1, a1, lh, rhoe)
     kh = k * np.exp(-Ta / Th) if (Th > Tig and Th > 0.0) else 0.0
     return 1.0 - (1.0 - lam) * np.exp(-kh * h), h
 
@@ -204,7 +228,8 @@ def _arrhenius_multi(eos, Q, rp, r1, r2, a1, rhoe, lam, T, remaining):
 def react_multi(U, eos, Q, kind, rp, dt):
     """Same for the five-equation model; the rate sees material 1's phase density and its
     temperature (:func:`macro.multi.phase1_temperature`). Arrhenius reacts only
-    where alpha1 >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`."""
+    where alpha1 >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`. The phase
+    densities are fixed during the step, so the EOS is evaluated once per cell."""
     _, NY, NX = U.shape
     g = 2
     jlo, jhi = (g, NY - g) if NY > 1 else (0, 1)
@@ -220,13 +245,16 @@ def react_multi(U, eos, Q, kind, rp, dt):
             r1 = m1 / a1
             r2 = m2 / (1.0 - a1)
             lam = U[multi.ARL, j, i] / m1
+            if not (lam < 1.0 and dt > 0.0):
+                continue
             rhoe = U[multi.EN, j, i] - 0.5 * (U[multi.MX, j, i] ** 2
                                                + U[multi.MY, j, i] ** 2) / rho
+            c = _multi_cell_eos(eos, r1, r2)
             t = 0.0
             while t < dt and lam < 1.0:
-                p, T = _multi_p_T(eos, Q, r1, r2, a1, lam, rhoe)
+                p, T = _multi_p_T(c, Q, r1, a1, lam, rhoe)
                 if kind == ARRHENIUS:
-                    lam, h = _arrhenius_multi(eos, Q, rp, r1, r2, a1, rhoe, lam, T, dt - t)
+                    lam, h = _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, dt - t)
                 else:
                     lam, h = substep(kind, rp, p, r1, T, lam, dt - t)
                 t += h

@@ -1,7 +1,12 @@
-"""Approximate Riemann solvers (HLLC with HLL fallback) on states rotated to the face normal.
+"""Approximate Riemann solvers (HLLC with HLL fallback) on states rotated to the face normal:
+the pieces that the single-fluid (:mod:`macro.euler`) and the diffuse-interface
+(:mod:`macro.multi`) flux loops share.
 
-Both take primitive face states and the energy/sound speed the caller computed from its EOS, so
-single-fluid and diffuse-interface models share the wave-speed and star-state logic.
+Each model's loop reads its primitive face states and the energy and sound speed it computed
+from its EOS, and builds its fluxes from these branch-free pieces: Davis wave speeds and the
+contact speed, the HLL flux of one conserved variable, and the HLLC star-state factor and
+energy of the side the contact leaves behind. Every case is computed and one selected, so the
+loops vectorise.
 """
 
 import numba as nb
@@ -17,27 +22,28 @@ def riemann_code(name: str) -> int:
         raise ValueError(f"riemann={name!r} is not one of {sorted(RIEMANN_SOLVERS)}") from None
 
 
-@nb.njit(cache=True, inline="always")
-def wave_speeds(rL, uL, pL, cL, rR, uR, pR, cR):
-    """Davis estimates S_L, S_R and the HLLC contact speed S_star."""
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def davis_speeds(rL, uL, pL, cL, rR, uR, pR, cR):
+    """Davis estimates S_L, S_R, the HLLC contact speed S_star (Toro 10.37) and whether the
+    HLLC star states are usable (``S_L < S_star < S_R``; else the caller takes HLL)."""
     sL = min(uL - cL, uR - cR)
     sR = max(uL + cL, uR + cR)
     den = rL * (sL - uL) - rR * (sR - uR)
-    if den == 0.0:
-        return sL, sR, 0.5 * (uL + uR), False
     sS = (pR - pL + rL * uL * (sL - uL) - rR * uR * (sR - uR)) / den
-    ok = sL < sS < sR
+    ok = den != 0.0 and sL < sS and sS < sR
     return sL, sR, sS, ok
 
 
-@nb.njit(cache=True, inline="always")
-def star_factor(r, u, s, sS):
-    """(S_K - u_K)/(S_K - S_star): the factor scaling conserved densities of side K into U*_K."""
-    return (s - u) / (s - sS)
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def hll_flux(fL, fR, qL, qR, sL, sR, a, inv):
+    """HLL flux of a conserved variable with left/right values qL, qR and physical fluxes fL,
+    fR; ``a = sR*sL`` and ``inv = 1/(sR - sL)`` are the face's (computed once per face)."""
+    return (sR * fL - sL * fR + a * (qR - qL)) * inv
 
 
-@nb.njit(cache=True, inline="always")
-def star_energy(r, u, p, E, s, sS):
-    """Star-region total energy per volume for side K (Toro eq. 10.39), already times the factor."""
-    f = (s - u) / (s - sS)
-    return f * (E + (sS - u) * (r * sS + p / (s - u)))
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def star_state(s, un, r, p, E, sS):
+    """(f, E*) of the side with wave speed s: f = (S_K - u_K)/(S_K - S_star) scales its
+    conserved densities into U*_K, E* is its star-region total energy (Toro 10.39)."""
+    fs = (s - un) / (s - sS)
+    return fs, fs * (E + (sS - un) * (r * sS + p / (s - un)))

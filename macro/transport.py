@@ -49,7 +49,7 @@ import numpy as np
 
 from .boundary import NG, PERIODIC, fill_ghosts
 from .eos import temperature, xi_pi
-from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, cell_state, phase1_temperature
+from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, phase1_state
 
 __all__ = ["Transport", "transport_step"]
 
@@ -108,8 +108,21 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
     dmax = 0.0
     for j in range(NY):
         for i in range(NX):
-            _, _, _, p, r1, r2, a1, lam, xi, x1, x2 = cell_state(U, j, i, q0, q1, Q)
+            # cell_state and phase1_temperature with one EOS evaluation of each phase
+            m1 = U[AR1, j, i]
+            a1 = U[ALPHA, j, i]
+            rho = m1 + U[AR2, j, i]
+            r1 = m1 / a1
+            r2 = U[AR2, j, i] / (1.0 - a1)
+            u = U[MX, j, i] / rho
+            v = U[MY, j, i] / rho
+            lam = U[ARL, j, i] / m1
+            x1, p1, _, _, Tr1, er1 = phase1_state(q0, r1, lam)
+            x2, p2, _, _ = xi_pi(q1, r2)
             a2 = 1.0 - a1
+            xi = a1 * x1 + a2 * x2
+            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v)
+                 - (a1 * p1 + a2 * p2 - a1 * r1 * lam * Q)) / xi
             w1 = a1 if (k1 > 0.0 and a1 >= amin) else 0.0
             w2 = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
             T1 = 0.0
@@ -118,12 +131,11 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
             # capacity its temperature sees when the mixture energy changes at fixed densities
             # in pressure equilibrium, r_k cv_k xi / xi_k
             if w1 > 0.0:
-                T1 = phase1_temperature(q0, r1, lam, p)
+                T1 = Tr1 + ((x1 * p + p1) / r1 - er1) / cv1
                 d = w1 * k1 * x1 / (xi * r1 * cv1)
                 if d > dmax:
                     dmax = d
             if w2 > 0.0:
-                _, p2, _, _ = xi_pi(q1, r2)
                 T2 = temperature(q1, r2, (x2 * p + p2) / r2)
                 d = w2 * k2 * x2 / (xi * r2 * cv2)
                 if d > dmax:
@@ -212,74 +224,85 @@ def _conduction(U, W, D, tp, h, dx, dy, is2d):
             U[EN, j, i] += h * D[EN, j, i]
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _xface_stress(W, j, i, inv_dx, inv_dy, is2d):
+    """(txx, txy, energy flux) at the x face between cells i and i+1 of row j; zeros where the
+    face viscosity is not positive (no shear across a gas layer)."""
+    mu = _hm(W[W_MU, j, i], W[W_MU, j, i + 1])
+    ux = (W[W_U, j, i + 1] - W[W_U, j, i]) * inv_dx
+    vx = (W[W_V, j, i + 1] - W[W_V, j, i]) * inv_dx
+    uy = 0.0
+    vy = 0.0
+    if is2d:
+        uy = 0.25 * inv_dy * (W[W_U, j + 1, i] - W[W_U, j - 1, i]
+                              + W[W_U, j + 1, i + 1] - W[W_U, j - 1, i + 1])
+        vy = 0.25 * inv_dy * (W[W_V, j + 1, i] - W[W_V, j - 1, i]
+                              + W[W_V, j + 1, i + 1] - W[W_V, j - 1, i + 1])
+    txx = mu * (4.0 / 3.0 * ux - 2.0 / 3.0 * vy)
+    txy = mu * (uy + vx)
+    fe = -(txx * 0.5 * (W[W_U, j, i] + W[W_U, j, i + 1])
+           + txy * 0.5 * (W[W_V, j, i] + W[W_V, j, i + 1]))
+    ok = mu > 0.0
+    return (txx if ok else 0.0), (txy if ok else 0.0), (fe if ok else 0.0)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _yface_stress(W, j, i, inv_dx, inv_dy):
+    """(txy, tyy, energy flux) at the y face between rows j and j+1 of column i."""
+    mu = _hm(W[W_MU, j, i], W[W_MU, j + 1, i])
+    uy = (W[W_U, j + 1, i] - W[W_U, j, i]) * inv_dy
+    vy = (W[W_V, j + 1, i] - W[W_V, j, i]) * inv_dy
+    ux = 0.25 * inv_dx * (W[W_U, j, i + 1] - W[W_U, j, i - 1]
+                          + W[W_U, j + 1, i + 1] - W[W_U, j + 1, i - 1])
+    vx = 0.25 * inv_dx * (W[W_V, j, i + 1] - W[W_V, j, i - 1]
+                          + W[W_V, j + 1, i + 1] - W[W_V, j + 1, i - 1])
+    tyy = mu * (4.0 / 3.0 * vy - 2.0 / 3.0 * ux)
+    txy = mu * (uy + vx)
+    fe = -(txy * 0.5 * (W[W_U, j, i] + W[W_U, j + 1, i])
+           + tyy * 0.5 * (W[W_V, j, i] + W[W_V, j + 1, i]))
+    ok = mu > 0.0
+    return (txy if ok else 0.0), (tyy if ok else 0.0), (fe if ok else 0.0)
+
+
 @nb.njit(cache=True, error_model="numpy")
 def _viscous(U, W, D, h, dx, dy, is2d):
-    """Momentum and energy += h * (div tau, div(tau u)) on interior cells (face fluxes)."""
+    """Momentum and energy += h * (div tau, div(tau u)) on interior cells (face fluxes).
+
+    Row by row: the x-face stresses of the row and the y-face stresses above it go into row
+    buffers (branch-free loops), the row below's are kept, and the row of U is updated in place
+    (the stresses come from the velocities in W, so in-place updates are safe). ``D`` is unused
+    (kept for the caller's signature)."""
     _, NY, NX = W.shape
     jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
-    for j in range(jlo, jhi):
-        for i in range(NX):
-            D[MX, j, i] = 0.0
-            D[MY, j, i] = 0.0
-            D[EN, j, i] = 0.0
     inv_dx = 1.0 / dx
     inv_dy = 1.0 / dy
-    # x faces: between i and i+1
+    B = np.zeros((9, NX))  # x faces of the row (3), y faces below (3) and above (3)
+    if is2d:
+        j = jlo - 1
+        for i in range(NG, NX - NG):
+            B[3, i], B[4, i], B[5, i] = _yface_stress(W, j, i, inv_dx, inv_dy)
     for j in range(jlo, jhi):
         for i in range(NG - 1, NX - NG):
-            mu = _hm(W[W_MU, j, i], W[W_MU, j, i + 1])
-            if not (mu > 0.0):
-                continue
-            ux = (W[W_U, j, i + 1] - W[W_U, j, i]) * inv_dx
-            vx = (W[W_V, j, i + 1] - W[W_V, j, i]) * inv_dx
-            uy = 0.0
-            vy = 0.0
-            if is2d:
-                uy = 0.25 * inv_dy * (W[W_U, j + 1, i] - W[W_U, j - 1, i]
-                                      + W[W_U, j + 1, i + 1] - W[W_U, j - 1, i + 1])
-                vy = 0.25 * inv_dy * (W[W_V, j + 1, i] - W[W_V, j - 1, i]
-                                      + W[W_V, j + 1, i + 1] - W[W_V, j - 1, i + 1])
-            txx = mu * (4.0 / 3.0 * ux - 2.0 / 3.0 * vy)
-            txy = mu * (uy + vx)
-            fe = -(txx * 0.5 * (W[W_U, j, i] + W[W_U, j, i + 1])
-                   + txy * 0.5 * (W[W_V, j, i] + W[W_V, j, i + 1]))
-            if i >= NG:
-                D[MX, j, i] += txx * inv_dx
-                D[MY, j, i] += txy * inv_dx
-                D[EN, j, i] -= fe * inv_dx
-            if i + 1 < NX - NG:
-                D[MX, j, i + 1] -= txx * inv_dx
-                D[MY, j, i + 1] -= txy * inv_dx
-                D[EN, j, i + 1] += fe * inv_dx
-    if is2d:
-        for j in range(NG - 1, NY - NG):
+            B[0, i], B[1, i], B[2, i] = _xface_stress(W, j, i, inv_dx, inv_dy, is2d)
+        if is2d:
             for i in range(NG, NX - NG):
-                mu = _hm(W[W_MU, j, i], W[W_MU, j + 1, i])
-                if not (mu > 0.0):
-                    continue
-                uy = (W[W_U, j + 1, i] - W[W_U, j, i]) * inv_dy
-                vy = (W[W_V, j + 1, i] - W[W_V, j, i]) * inv_dy
-                ux = 0.25 * inv_dx * (W[W_U, j, i + 1] - W[W_U, j, i - 1]
-                                      + W[W_U, j + 1, i + 1] - W[W_U, j + 1, i - 1])
-                vx = 0.25 * inv_dx * (W[W_V, j, i + 1] - W[W_V, j, i - 1]
-                                      + W[W_V, j + 1, i + 1] - W[W_V, j + 1, i - 1])
-                tyy = mu * (4.0 / 3.0 * vy - 2.0 / 3.0 * ux)
-                txy = mu * (uy + vx)
-                fe = -(txy * 0.5 * (W[W_U, j, i] + W[W_U, j + 1, i])
-                       + tyy * 0.5 * (W[W_V, j, i] + W[W_V, j + 1, i]))
-                if j >= NG:
-                    D[MX, j, i] += txy * inv_dy
-                    D[MY, j, i] += tyy * inv_dy
-                    D[EN, j, i] -= fe * inv_dy
-                if j + 1 < NY - NG:
-                    D[MX, j + 1, i] -= txy * inv_dy
-                    D[MY, j + 1, i] -= tyy * inv_dy
-                    D[EN, j + 1, i] += fe * inv_dy
-    for j in range(jlo, jhi):
+                B[6, i], B[7, i], B[8, i] = _yface_stress(W, j, i, inv_dx, inv_dy)
+        # the sums in the order of the former face-by-face accumulation
         for i in range(NG, NX - NG):
-            U[MX, j, i] += h * D[MX, j, i]
-            U[MY, j, i] += h * D[MY, j, i]
-            U[EN, j, i] += h * D[EN, j, i]
+            dm = -(B[0, i - 1] * inv_dx) + B[0, i] * inv_dx
+            dn = -(B[1, i - 1] * inv_dx) + B[1, i] * inv_dx
+            de = B[2, i - 1] * inv_dx - B[2, i] * inv_dx
+            if is2d:
+                dm = dm - B[3, i] * inv_dy + B[6, i] * inv_dy
+                dn = dn - B[4, i] * inv_dy + B[7, i] * inv_dy
+                de = de + B[5, i] * inv_dy - B[8, i] * inv_dy
+            U[MX, j, i] += h * dm
+            U[MY, j, i] += h * dn
+            U[EN, j, i] += h * de
+        if is2d:
+            for k in range(3):
+                for i in range(NG, NX - NG):
+                    B[3 + k, i] = B[6 + k, i]
 
 
 @nb.njit(cache=True)

@@ -286,7 +286,8 @@ def code_provenance() -> dict:
     # the package's place, relative to the repository (another checkout: by its name only)
     out: dict = {"macro": str(portable_paths(str(here), root)) if here.is_relative_to(root)
                  else f"{here.parent.name}/macro (another checkout)"}
-    for name in ("multi.py", "solver.py", "reaction.py", "eos.py"):
+    for name in ("multi.py", "stepper.py", "riemann.py", "transport.py", "solver.py",
+                 "reaction.py", "eos.py"):
         f = Path(macro.__file__).parent / name
         if f.exists():
             out[f"macro/{name} sha256"] = file_sha256(f)
