@@ -6,6 +6,8 @@ entry, default data physics (beta-HMX Hayes EOS, JWL products, Henson chemistry,
 viscosity), shock pressures at both ends of the default loading (2 and 20 GPa) and one between,
 over the micro horizon (10 ns, frames every 0.25 ns). Only the cell size changes (62.5, 31.25,
 15.625 nm; the default data sets use 62.5 nm, 8 cells on the smallest pore radius).
+``--variant inviscid`` repeats it with viscosity and conduction off, to show what the collapse
+length scale does.
 
 Per frame: peak HMX temperature (T channel), hotspot area T > 875 K, excess-hotspot area
 T > T_bulk + 300 K (closure.normalization), burned HMX mass as a volume at rho0 (burned mass
@@ -14,6 +16,7 @@ Writes docs/resolution_study.json after every run (resumable: finished runs are 
 docs/resolution_study.png; ``table`` prints the end-of-horizon convergence table.
 
     python docs/scripts/resolution_study.py run [--pressures 2 20] [--levels 8 16 32]
+    python docs/scripts/resolution_study.py run --variant inviscid --levels 8 16
     python docs/scripts/resolution_study.py plot
     python docs/scripts/resolution_study.py table
 """
@@ -32,6 +35,10 @@ OUT = ROOT / "docs" / "resolution_study.json"
 RADIUS = 0.5e-6
 WINDOW = (6, 4)          # window in pore radii (x, y)
 T_END, FRAME_DT = 10.0e-9, 2.5e-10
+#: physics variants: "default" is the data physics; "inviscid" switches viscosity and heat
+#: conduction off (no collapse length scale) to show what the length scale does
+VARIANTS = {"default": [],
+            "inviscid": ["physics.transport.viscosity=False", "physics.transport.conduction=False"]}
 #: statistics compared between resolutions: key -> (label, unit)
 STATS = {
     "peak_T": ("peak HMX T", "K"),
@@ -51,7 +58,7 @@ def _u_p(p_gpa: float) -> float:
                         1.0, 4000.0, xtol=1e-9))
 
 
-def run_one(p_gpa: float, n: int) -> dict:
+def run_one(p_gpa: float, n: int, variant: str = "default") -> dict:
     from closure.data import load_data_config, simulate
 
     dx = RADIUS / n
@@ -59,7 +66,7 @@ def run_one(p_gpa: float, n: int) -> dict:
         f"grid.nx={WINDOW[0] * n}", f"grid.ny={WINDOW[1] * n}", f"grid.dx={dx!r}",
         f"time.frame_dt={FRAME_DT!r}", f"time.n_frames={round(T_END / FRAME_DT)}",
         f"geometry.radius=[{RADIUS!r}, {RADIUS!r}]", "geometry.aspect=[1.0, 1.0]",
-        "geometry.shapes=['circle']"])
+        "geometry.shapes=['circle']", *VARIANTS[variant]])
     up = _u_p(p_gpa)
     pore = {"shape": "circle", "x": 2 * RADIUS, "y": 0.5 * WINDOW[1] * RADIUS, "r": RADIUS}
     t = time.perf_counter()
@@ -68,7 +75,7 @@ def run_one(p_gpa: float, n: int) -> dict:
     s = res.stats
     rho0 = cfg["physics"]["hmx"]["rho0"]
     gas = s["gas_volume"]
-    return {"p_GPa": p_gpa, "u_p": up, "cells_per_radius": n, "dx": dx,
+    return {"p_GPa": p_gpa, "variant": variant, "u_p": up, "cells_per_radius": n, "dx": dx,
             "nx": cfg["grid"]["nx"], "ny": cfg["grid"]["ny"], "wall_s": round(wall, 1),
             "steps": res.meta["steps"], "hugoniot_T": res.meta["hugoniot_T"],
             "time": s["time"].tolist(), "peak_T": s["peak_T"].tolist(),
@@ -84,7 +91,11 @@ def _load() -> dict:
     return json.loads(OUT.read_text()) if OUT.exists() else {"runs": []}
 
 
-def run(pressures, levels) -> None:
+def _variant(r: dict) -> str:
+    return r.get("variant", "default")
+
+
+def run(pressures, levels, variant: str = "default") -> None:
     from closure.files import atomic_write_bytes
 
     doc = _load()
@@ -92,22 +103,24 @@ def run(pressures, levels) -> None:
                     "frame_dt_s": FRAME_DT, "physics": "default micro data config"}
     for n in levels:
         for p in pressures:
-            if any(r["p_GPa"] == p and r["cells_per_radius"] == n for r in doc["runs"]):
+            if any(r["p_GPa"] == p and r["cells_per_radius"] == n and _variant(r) == variant
+                   for r in doc["runs"]):
                 continue
-            row = run_one(p, n)
+            row = run_one(p, n, variant)
             doc["runs"].append(row)
             atomic_write_bytes(OUT, (json.dumps(doc, indent=1) + "\n").encode())
-            print(f"{p:g} GPa (u_p {row['u_p']:.0f} m/s), {n} cells/radius: {row['steps']} "
+            print(f"{p:g} GPa (u_p {row['u_p']:.0f} m/s), {variant}, {n} cells/radius: "
+                  f"{row['steps']} "
                   f"steps, {row['wall_s']:.0f} s; end: " + ", ".join(
                       f"{k} {row[k][-1]:.4g}" for k in STATS), flush=True)
 
 
-def convergence(doc: dict) -> list[dict]:
+def convergence(doc: dict, variant: str = "default") -> list[dict]:
     """End-of-horizon values per pressure and level, and the change on each 2x refinement."""
     out = []
-    for p in sorted({r["p_GPa"] for r in doc["runs"]}):
-        runs = sorted((r for r in doc["runs"] if r["p_GPa"] == p),
-                      key=lambda r: r["cells_per_radius"])
+    runs_v = [r for r in doc["runs"] if _variant(r) == variant]
+    for p in sorted({r["p_GPa"] for r in runs_v}):
+        runs = sorted((r for r in runs_v if r["p_GPa"] == p), key=lambda r: r["cells_per_radius"])
         for k in STATS:
             vals = {r["cells_per_radius"]: r[k][-1] for r in runs}
             row = {"p_GPa": p, "statistic": k, "values": vals, "change": {}}
@@ -120,10 +133,11 @@ def convergence(doc: dict) -> list[dict]:
     return out
 
 
-def table() -> None:
+def table(variant: str = "default") -> None:
     doc = _load()
-    rows = convergence(doc)
-    levels = sorted({r["cells_per_radius"] for r in doc["runs"]})
+    rows = convergence(doc, variant)
+    levels = sorted({r["cells_per_radius"] for r in doc["runs"] if _variant(r) == variant})
+    print(f"{variant} physics")
     print("| p (GPa) | statistic at 10 ns | " + " | ".join(f"{n} cells/r" for n in levels)
           + " | change 8->16 | change 16->32 |")
     print("|---|---|" + "---|" * (len(levels) + 2))
@@ -147,10 +161,13 @@ def plot() -> None:
                              squeeze=False, constrained_layout=True)
     for row, p in zip(axes, ps, strict=True):
         for r in sorted((r for r in doc["runs"] if r["p_GPa"] == p),
-                        key=lambda r: r["cells_per_radius"]):
+                        key=lambda r: (_variant(r), r["cells_per_radius"])):
             t = np.array(r["time"]) * 1e9
+            inviscid = _variant(r) == "inviscid"
             for ax, k in zip(row, STATS, strict=True):
-                ax.plot(t, r[k], label=f"{r['cells_per_radius']} cells/r")
+                ax.plot(t, r[k], ls="--" if inviscid else "-", lw=0.8 if inviscid else 1.2,
+                        label=f"{r['cells_per_radius']} cells/r" + (" inviscid" if inviscid
+                                                                    else ""))
         for ax, (k, (label, unit)) in zip(row, STATS.items(), strict=True):
             ax.set_title(f"{p:g} GPa: {label}", fontsize=8)
             ax.set_ylabel(unit, fontsize=8)
@@ -171,10 +188,11 @@ if __name__ == "__main__":
     ap.add_argument("--pressures", type=float, nargs="+", default=[2.0, 20.0, 8.0],
                     help="shock pressures (GPa)")
     ap.add_argument("--levels", type=int, nargs="+", default=[8, 16, 32])
+    ap.add_argument("--variant", choices=list(VARIANTS), default="default")
     a = ap.parse_args()
     if a.cmd == "run":
-        run(a.pressures, a.levels)
+        run(a.pressures, a.levels, a.variant)
     elif a.cmd == "plot":
         plot()
     else:
-        table()
+        table(a.variant)
