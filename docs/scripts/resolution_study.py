@@ -39,6 +39,8 @@ T_END, FRAME_DT = 10.0e-9, 2.5e-10
 #: conduction off (no collapse length scale) to show what the length scale does
 VARIANTS = {"default": [],
             "inviscid": ["physics.transport.viscosity=False", "physics.transport.conduction=False"]}
+#: areas and burned volumes below this (um^2, a quarter of a default cell) count as none
+AREA_FLOOR_UM2 = 1.0e-3
 #: statistics compared between resolutions: key -> (label, unit)
 STATS = {
     "peak_T": ("peak HMX T", "K"),
@@ -115,30 +117,39 @@ def run(pressures, levels, variant: str = "default") -> None:
                       f"{k} {row[k][-1]:.4g}" for k in STATS), flush=True)
 
 
-def convergence(doc: dict, variant: str = "default") -> list[dict]:
-    """End-of-horizon values per pressure and level, and the change on each 2x refinement."""
+def convergence(doc: dict, variant: str = "default", at: float | None = None) -> list[dict]:
+    """Values at time ``at`` (default: the end of the horizon) per pressure and level, and the
+    change on each 2x refinement relative to the finer value (areas and burned volumes below
+    AREA_FLOOR_UM2 at both levels: no change)."""
     out = []
     runs_v = [r for r in doc["runs"] if _variant(r) == variant]
     for p in sorted({r["p_GPa"] for r in runs_v}):
         runs = sorted((r for r in runs_v if r["p_GPa"] == p), key=lambda r: r["cells_per_radius"])
         for k in STATS:
-            vals = {r["cells_per_radius"]: r[k][-1] for r in runs}
+            vals = {r["cells_per_radius"]: r[k][_frame(r, at)] for r in runs}
             row = {"p_GPa": p, "statistic": k, "values": vals, "change": {}}
             levels = sorted(vals)
+            floor = 0.0 if k.endswith("_T") else AREA_FLOOR_UM2
             for a, b in zip(levels[:-1], levels[1:], strict=True):
-                ref = max(abs(vals[b]), 1e-30)
-                row["change"][f"{a}->{b}"] = ((vals[b] - vals[a]) / ref
-                                              if max(abs(vals[a]), abs(vals[b])) > 0 else 0.0)
+                big = max(abs(vals[a]), abs(vals[b])) > floor
+                row["change"][f"{a}->{b}"] = (vals[b] - vals[a]) / abs(vals[b]) if big else 0.0
             out.append(row)
     return out
 
 
-def table(variant: str = "default") -> None:
+def _frame(r: dict, at: float | None) -> int:
+    if at is None:
+        return -1
+    return int(np.argmin(np.abs(np.asarray(r["time"]) - at)))
+
+
+def table(variant: str = "default", at: float | None = None) -> None:
     doc = _load()
-    rows = convergence(doc, variant)
+    rows = convergence(doc, variant, at)
     levels = sorted({r["cells_per_radius"] for r in doc["runs"] if _variant(r) == variant})
+    when = f"{at * 1e9:g} ns" if at is not None else "10 ns"
     print(f"{variant} physics")
-    print("| p (GPa) | statistic at 10 ns | " + " | ".join(f"{n} cells/r" for n in levels)
+    print(f"| p (GPa) | statistic at {when} | " + " | ".join(f"{n} cells/r" for n in levels)
           + " | change 8->16 | change 16->32 |")
     print("|---|---|" + "---|" * (len(levels) + 2))
     for r in rows:
@@ -189,10 +200,11 @@ if __name__ == "__main__":
                     help="shock pressures (GPa)")
     ap.add_argument("--levels", type=int, nargs="+", default=[8, 16, 32])
     ap.add_argument("--variant", choices=list(VARIANTS), default="default")
+    ap.add_argument("--at", type=float, default=None, help="table at this time (s)")
     a = ap.parse_args()
     if a.cmd == "run":
         run(a.pressures, a.levels, a.variant)
     elif a.cmd == "plot":
         plot()
     else:
-        table(a.variant)
+        table(a.variant, a.at)
