@@ -1,7 +1,9 @@
-"""Seconds per pore-collapse sample (micro 64x96, meso 128x192) on one core, chemistry included.
+"""Seconds per pore-collapse sample of the default configs on one core, chemistry included.
 
-Targets (issue 3): at most 3 s per micro and 30 s per meso sample at the default sizes. The
-prototype measured ~3.3 M cell-updates/s for the five-equation RK2 step on one thread.
+Targets (issue 3, set for the format-1 configs: micro 64x96 for 5 ns, meso 128x192 for 5 ns,
+inviscid, no conduction): at most 3 s per micro and 30 s per meso sample. The format-2 defaults
+(micro 64x96 for 10 ns, meso 256x384 for 20 ns, full physics) are reported against the same
+numbers.
 
     python benchmarks/bench_datagen.py [--micro 3] [--meso 1] [--threads 1] [--allaire]
 
