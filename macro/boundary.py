@@ -85,69 +85,92 @@ class Boundaries:
         self.model.fill_ghosts(U, self.codes, self.uwall, self.inflow)
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _x_src(code, l, NX, g):
+    """Source column of x ghost l (0 = outermost) of the low (first) and high (second) side."""
+    if code == PERIODIC:
+        return NX - g - 1 - l, g + l
+    if code == TRANSMISSIVE:
+        return g, NX - g - 1
+    return g + l, NX - g - 1 - l
+
+
 @nb.njit(cache=True, error_model="numpy")
-def _ghost_from(U, dst_j, dst_i, src_j, src_i, code, normal, nrho, iE, uwall, inflow):
+def _fill_x_side(U, j0, j1, dst, src, code, normal, nrho, iE, uwall, inflow):
+    """x ghost column dst of rows j0..j1-1 from column src: variable by variable (rows of U
+    are contiguous), then the wall's normal momentum and its kinetic energy."""
     nv = U.shape[0]
     if code == INFLOW:
         for k in range(nv):
-            U[k, dst_j, dst_i] = inflow[k]
+            for j in range(j0, j1):
+                U[k, j, dst] = inflow[k]
         return
     for k in range(nv):
-        U[k, dst_j, dst_i] = U[k, src_j, src_i]
+        for j in range(j0, j1):
+            U[k, j, dst] = U[k, j, src]
     if code == REFLECTIVE or code == PISTON:
-        rho = 0.0
-        for k in range(nrho):
-            rho += U[k, src_j, src_i]
-        m = U[normal, src_j, src_i]
-        mg = 2.0 * rho * uwall - m
-        U[normal, dst_j, dst_i] = mg
-        U[iE, dst_j, dst_i] += 0.5 * (mg * mg - m * m) / rho
+        for j in range(j0, j1):
+            _wall(U, j, dst, j, src, normal, nrho, iE, uwall)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _fill_y_side(U, dst, src, code, normal, nrho, iE, uwall, inflow):
+    """y ghost row dst (corners included) from row src, as :func:`_fill_x_side`."""
+    nv, _, NX = U.shape
+    if code == INFLOW:
+        for k in range(nv):
+            for i in range(NX):
+                U[k, dst, i] = inflow[k]
+        return
+    for k in range(nv):
+        for i in range(NX):
+            U[k, dst, i] = U[k, src, i]
+    if code == REFLECTIVE or code == PISTON:
+        for i in range(NX):
+            _wall(U, dst, i, src, i, normal, nrho, iE, uwall)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _wall(U, dst_j, dst_i, src_j, src_i, normal, nrho, iE, uwall):
+    """Ghost (already a copy of its source) of a wall moving at ``uwall``: mirrored normal
+    momentum, energy with the ghost's kinetic energy."""
+    rho = 0.0
+    for k in range(nrho):
+        rho += U[k, src_j, src_i]
+    m = U[normal, src_j, src_i]
+    mg = 2.0 * rho * uwall - m
+    U[normal, dst_j, dst_i] = mg
+    U[iE, dst_j, dst_i] += 0.5 * (mg * mg - m * m) / rho
 
 
 @nb.njit(cache=True, error_model="numpy")
 def fill_ghosts(U, codes, uwall, inflow, nrho, mx, my, iE):
-    """Fill ghost cells of U (nv, NY, NX) in place; NY == 1 means 1D (no y ghosts)."""
+    """Fill ghost cells of U (nv, NY, NX) in place; NY == 1 means 1D (no y ghosts). The x
+    ghosts first, then the y ghost rows whole (their corners from the x ghosts)."""
     _, NY, NX = U.shape
     g = NG
     is2d = NY > 1
     j0, j1 = (g, NY - g) if is2d else (0, 1)
-    for j in range(j0, j1):
-        for l in range(g):
-            # x-low ghost l (0 = outermost)
-            dst = g - 1 - l
-            if codes[0] == PERIODIC:
-                src = NX - g - 1 - l
-            elif codes[0] == TRANSMISSIVE:
-                src = g
-            else:
-                src = g + l
-            _ghost_from(U, j, dst, j, src, codes[0], mx, nrho, iE, uwall[0], inflow[0])
-            dst = NX - g + l
-            if codes[1] == PERIODIC:
-                src = g + l
-            elif codes[1] == TRANSMISSIVE:
-                src = NX - g - 1
-            else:
-                src = NX - g - 1 - l
-            _ghost_from(U, j, dst, j, src, codes[1], mx, nrho, iE, uwall[1], inflow[1])
+    for l in range(g):
+        lo, hi = _x_src(codes[0], l, NX, g)
+        _fill_x_side(U, j0, j1, g - 1 - l, lo, codes[0], mx, nrho, iE, uwall[0], inflow[0])
+        lo, hi = _x_src(codes[1], l, NX, g)
+        _fill_x_side(U, j0, j1, NX - g + l, hi, codes[1], mx, nrho, iE, uwall[1], inflow[1])
     if not is2d:
         return
     ny = NY - 2 * g
-    for i in range(NX):  # corners included: x ghosts were filled above
-        for l in range(g):
-            dst = g - 1 - l
-            if codes[2] == PERIODIC:
-                src = g + ny - 1 - l
-            elif codes[2] == TRANSMISSIVE:
-                src = g
-            else:
-                src = g + l
-            _ghost_from(U, dst, i, src, i, codes[2], my, nrho, iE, uwall[2], inflow[2])
-            dst = NY - g + l
-            if codes[3] == PERIODIC:
-                src = g + l
-            elif codes[3] == TRANSMISSIVE:
-                src = NY - g - 1
-            else:
-                src = NY - g - 1 - l
-            _ghost_from(U, dst, i, src, i, codes[3], my, nrho, iE, uwall[3], inflow[3])
+    for l in range(g):
+        if codes[2] == PERIODIC:
+            src = g + ny - 1 - l
+        elif codes[2] == TRANSMISSIVE:
+            src = g
+        else:
+            src = g + l
+        _fill_y_side(U, g - 1 - l, src, codes[2], my, nrho, iE, uwall[2], inflow[2])
+        if codes[3] == PERIODIC:
+            src = g + l
+        elif codes[3] == TRANSMISSIVE:
+            src = NY - g - 1
+        else:
+            src = NY - g - 1 - l
+        _fill_y_side(U, NY - g + l, src, codes[3], my, nrho, iE, uwall[3], inflow[3])

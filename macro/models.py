@@ -35,6 +35,14 @@ class _Kernels:
         m = self._mod
         fill_ghosts(U, codes, uwall, inflow, self._nrho, m.MX, m.MY, m.EN)
 
+    def sources(self, U, W, D, dt, dx, dy, codes, uwall, inflow, kind: int,
+                rp: np.ndarray | None) -> int:
+        """What follows the hydro step over ``dt``: the built-in reaction ``kind``
+        (:data:`macro.reaction.NONE`: none). Returns the number of transport sub-steps (0)."""
+        if kind != reaction.NONE:
+            self.react(U, kind, rp, dt)
+        return 0
+
 
 class EulerModel(_Kernels):
     """Single-fluid Euler; reactive when ``products`` or ``Q`` is given (mixture on lambda)."""
@@ -133,10 +141,29 @@ class FiveEquationModel(_Kernels):
     def apply_transport(self, U, W, D, dt, dx, dy, codes, uwall, inflow) -> int:
         """Conduction and viscosity over ``dt`` (:func:`macro.transport.transport_step`; W and
         D scratch of U's shape): the number of sub-steps, 0 without transport."""
-        if self.transport is None:
+        return self.sources(U, W, D, dt, dx, dy, codes, uwall, inflow, reaction.NONE, None)
+
+    def sources(self, U, W, D, dt, dx, dy, codes, uwall, inflow, kind: int,
+                rp: np.ndarray | None) -> int:
+        """What follows the hydro step over ``dt``: conduction and viscosity, then the built-in
+        reaction ``kind`` (:data:`macro.reaction.NONE`: none). Both read the EOS data of the
+        cells' phase densities, which neither changes, from one pass
+        (:func:`macro.multi.cell_eos`). Returns the transport's number of sub-steps."""
+        react = kind != reaction.NONE
+        conduct = self.transport is not None and (self._tp[0] > 0.0 or self._tp[1] > 0.0)
+        if not (react or self.transport is not None):
             return 0
-        return int(transport_step(U, W, D, self.eos_array, self.Q, self._tp, dt, dx, dy, codes,
-                                  uwall, inflow))
+        C = np.empty((multi.NC, *U.shape[1:]))
+        if conduct or react:
+            fill_ghosts(U, codes, uwall, inflow, self._nrho, multi.MX, multi.MY, multi.EN)
+            multi.cell_eos(U, self.eos_array, C)
+        n = 0
+        if self.transport is not None:
+            n = int(transport_step(U, C, W, D, self.eos_array, self.Q, self._tp, dt, dx, dy,
+                                   codes, uwall, inflow))
+        if react:
+            reaction.react_multi(U, C, self.eos_array, self.Q, kind, rp, dt)
+        return n
 
     def step(self, U, U0, W, dU, S, solver, lim, order, cfl, dt_max, dx, dy, codes, uwall,
              inflow, rowstat) -> tuple[int, int, int, float]:
@@ -173,7 +200,9 @@ class FiveEquationModel(_Kernels):
         return out
 
     def react(self, U: np.ndarray, kind: int, rp: np.ndarray, dt: float) -> None:
-        reaction.react_multi(U, self.eos_array, self.Q, kind, rp, dt)
+        C = np.empty((multi.NC, *U.shape[1:]))
+        multi.cell_eos(U, self.eos_array, C)
+        reaction.react_multi(U, C, self.eos_array, self.Q, kind, rp, dt)
 
     lam_index = multi.ARL
     mass_index = multi.AR1

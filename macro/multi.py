@@ -117,6 +117,46 @@ def phase1_state(q0, r1, lam):
     return x, p, dx, dp, Tr, er
 
 
+# rows of the per-cell EOS array (:func:`cell_eos`): reactant (xi, Pi), products (xi, Pi),
+# material 2 (xi, Pi), material 1's temperature reference (T_ref, e_ref)
+C_XR, C_PR, C_XP, C_PP, C_X2, C_P2, C_TR, C_ER = range(8)
+NC = 8
+
+
+@nb.njit(cache=True, error_model="numpy")
+def cell_eos(U, eos, C):
+    """The EOS data at every cell's phase densities (ghosts included) into C (NC rows).
+
+    After the hydro step the phase densities stay fixed (conduction and viscosity change
+    momentum and energy, the chemistry lambda), so conduction and chemistry both read these
+    instead of evaluating the EOS: material 1's reactant by :func:`macro.eos.xi_pi_tref` (one
+    Hayes power), its products (the reactant again without a products EOS) and material 2 by
+    :func:`macro.eos.xi_pi`. :func:`phase1_state` is ``C_XR``.. mixed by lambda."""
+    _, NY, NX = U.shape
+    q0 = eos[0]
+    q1 = eos[1]
+    prod = q0[PRODUCTS_FLAG] != 0.0
+    qp = q0[PRODUCTS_OFF:]
+    for j in range(NY):
+        for i in range(NX):
+            a1 = U[ALPHA, j, i]
+            r1 = U[AR1, j, i] / a1
+            r2 = U[AR2, j, i] / (1.0 - a1)
+            xr, pr, _, _, Tr, er = xi_pi_tref(q0, r1)
+            xp, pp = xr, pr
+            if prod:
+                xp, pp, _, _ = xi_pi(qp, r1)
+            x2, p2, _, _ = xi_pi(q1, r2)
+            C[C_XR, j, i] = xr
+            C[C_PR, j, i] = pr
+            C[C_XP, j, i] = xp
+            C[C_PP, j, i] = pp
+            C[C_X2, j, i] = x2
+            C[C_P2, j, i] = p2
+            C[C_TR, j, i] = Tr
+            C[C_ER, j, i] = er
+
+
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def phase_sound_sq(q0, r1, lam, p):
     """c^2 of the reacting phase at frozen lambda (see :func:`macro.eos.sound_speed_sq`)."""
@@ -412,7 +452,7 @@ def _phase_eos(S, o, m, q0, q1):
 
     A Hayes material 1 with an ideal/stiffened material 2 (the data generation's HMX and pore
     gas) takes a vectorised path: its one libm power per state in a loop of its own, the rest
-    of the EOS inline; states with products (lambda > 0) are then redone by the general path.
+    of the EOS inline; states with products (lambda > 0) then mix in the products EOS.
     The arithmetic is that of :func:`phase1_xi_pi` and :func:`macro.eos.xi_pi` either way."""
     k1 = q1[0]
     if q0[0] == KIND_HAYES and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED):
@@ -430,14 +470,17 @@ def _phase_eos(S, o, m, q0, q1):
             S[S_PT + 6 * TS + f] = dx2
             S[S_PT + 7 * TS + f] = dp2
         if q0[PRODUCTS_FLAG] != 0.0:
+            # phase1_xi_pi's products mixing, the reactant's part reused from above
+            qp = q0[PRODUCTS_OFF:]
             for f in range(m):
                 lam = S[o + 6 * TS + f]
                 if lam > 0.0:
-                    x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], lam)
-                    S[S_PT + f] = x1
-                    S[S_PT + TS + f] = p1
-                    S[S_PT + 2 * TS + f] = dx1
-                    S[S_PT + 3 * TS + f] = dp1
+                    xp, pp, dxp, dpp = xi_pi(qp, S[o + f])
+                    w = 1.0 - lam
+                    S[S_PT + f] = w * S[S_PT + f] + lam * xp
+                    S[S_PT + TS + f] = w * S[S_PT + TS + f] + lam * pp
+                    S[S_PT + 2 * TS + f] = w * S[S_PT + 2 * TS + f] + lam * dxp
+                    S[S_PT + 3 * TS + f] = w * S[S_PT + 3 * TS + f] + lam * dpp
         return
     for f in range(m):
         x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], S[o + 6 * TS + f])

@@ -19,7 +19,7 @@ import numba as nb
 import numpy as np
 
 from . import euler, multi
-from .eos import temperature, xi_pi, xi_pi_tref
+from .eos import temperature, xi_pi
 
 NONE, ARRHENIUS, LEE_TARVER = 0, 1, 2
 RATE_PARAMS = 16
@@ -168,19 +168,16 @@ def react_euler(U, eos, Q, kind, rp, dt):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _multi_cell_eos(eos, r1, r2):
+def _multi_cell_eos(C, eos, j, i):
     """What the chemistry of one five-equation cell needs from the EOS, all at the cell's fixed
-    phase densities (evaluated once per cell, not per sub-step): reactant and products (xi, Pi)
-    of material 1, (xi, Pi) of material 2, and material 1's temperature reference
-    (:func:`macro.eos.temperature_ref`)."""
+    phase densities (:func:`macro.multi.cell_eos`, evaluated once per cell, not per sub-step):
+    reactant and products (xi, Pi) of material 1, (xi, Pi) of material 2, and material 1's
+    temperature reference (:func:`macro.eos.temperature_ref`)."""
     q0 = eos[0]
-    xr, pr, _, _, Tr, er = xi_pi_tref(q0, r1)
-    xp, pp = xr, pr
     prod = q0[multi.PRODUCTS_FLAG] != 0.0
-    if prod:
-        xp, pp, _, _ = xi_pi(q0[multi.PRODUCTS_OFF:], r1)
-    x2, p2, _, _ = xi_pi(eos[1], r2)
-    return xr, pr, xp, pp, prod, x2, p2, Tr, er, q0[1]
+    return (C[multi.C_XR, j, i], C[multi.C_PR, j, i], C[multi.C_XP, j, i], C[multi.C_PP, j, i],
+            prod, C[multi.C_X2, j, i], C[multi.C_P2, j, i], C[multi.C_TR, j, i],
+            C[multi.C_ER, j, i], q0[1])
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -225,11 +222,12 @@ def _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, remaining):
 
 
 @nb.njit(cache=True, parallel=True)
-def react_multi(U, eos, Q, kind, rp, dt):
+def react_multi(U, C, eos, Q, kind, rp, dt):
     """Same for the five-equation model; the rate sees material 1's phase density and its
     temperature (:func:`macro.multi.phase1_temperature`). Arrhenius reacts only
     where alpha1 >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`. The phase
-    densities are fixed during the step, so the EOS is evaluated once per cell."""
+    densities are fixed during the step, so the EOS data are the cells' C
+    (:func:`macro.multi.cell_eos` of U)."""
     _, NY, NX = U.shape
     g = 2
     jlo, jhi = (g, NY - g) if NY > 1 else (0, 1)
@@ -243,13 +241,12 @@ def react_multi(U, eos, Q, kind, rp, dt):
             m2 = U[multi.AR2, j, i]
             rho = m1 + m2
             r1 = m1 / a1
-            r2 = m2 / (1.0 - a1)
             lam = U[multi.ARL, j, i] / m1
             if not (lam < 1.0 and dt > 0.0):
                 continue
             rhoe = U[multi.EN, j, i] - 0.5 * (U[multi.MX, j, i] ** 2
                                                + U[multi.MY, j, i] ** 2) / rho
-            c = _multi_cell_eos(eos, r1, r2)
+            c = _multi_cell_eos(C, eos, j, i)
             t = 0.0
             while t < dt and lam < 1.0:
                 p, T = _multi_p_T(c, Q, r1, a1, lam, rhoe)

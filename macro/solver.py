@@ -222,13 +222,10 @@ class Solver:
             self._rowstat)
         if status != 0:
             self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=True)
-        transport = getattr(m, "apply_transport", None)
-        if transport is not None:
-            self.transport_substeps = transport(self.U, self._W, self._dU, dt, g.dx, g.dy,
-                                                b.codes, b.uwall, b.inflow)
-        if self._rate_kind != NONE:
-            self.model.react(self.U, self._rate_kind, self._rate_params, dt)
-        elif self._rate_py is not None:
+        self.transport_substeps = m.sources(self.U, self._W, self._dU, dt, g.dx, g.dy, b.codes,
+                                            b.uwall, b.inflow, self._rate_kind,
+                                            self._rate_params)
+        if self._rate_kind == NONE and self._rate_py is not None:
             self._python_rate(dt)
         self.step += 1
         return dt

@@ -48,8 +48,24 @@ import numba as nb
 import numpy as np
 
 from .boundary import NG, PERIODIC, fill_ghosts
-from .eos import temperature, xi_pi
-from .multi import ALPHA, AR1, AR2, ARL, EN, MX, MY, phase1_state
+from .eos import PRODUCTS_FLAG, temperature
+from .multi import (
+    ALPHA,
+    AR1,
+    AR2,
+    ARL,
+    C_ER,
+    C_P2,
+    C_PP,
+    C_PR,
+    C_TR,
+    C_X2,
+    C_XP,
+    C_XR,
+    EN,
+    MX,
+    MY,
+)
 
 __all__ = ["Transport", "transport_step"]
 
@@ -96,19 +112,20 @@ class Transport:
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
-    """Phase temperatures and alpha1 of every cell (ghosts included) into W; returns the
-    largest stable conduction sub-step."""
+def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d):
+    """Phase temperatures and conduction weights of every cell (ghosts included) into W, from
+    the cells' EOS data C (:func:`macro.multi.cell_eos`); returns the largest stable
+    conduction sub-step."""
     _, NY, NX = U.shape
-    q0 = eos[0]
     q1 = eos[1]
+    prod = eos[0][PRODUCTS_FLAG] != 0.0
     k1, k2, amin, amin2 = tp[0], tp[1], tp[4], tp[5]
-    cv1 = q0[1]
+    cv1 = eos[0][1]
     cv2 = q1[1]
     dmax = 0.0
     for j in range(NY):
         for i in range(NX):
-            # cell_state and phase1_temperature with one EOS evaluation of each phase
+            # cell_state and phase1_temperature (phase1_state's lambda mixing)
             m1 = U[AR1, j, i]
             a1 = U[ALPHA, j, i]
             rho = m1 + U[AR2, j, i]
@@ -117,8 +134,16 @@ def _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d):
             u = U[MX, j, i] / rho
             v = U[MY, j, i] / rho
             lam = U[ARL, j, i] / m1
-            x1, p1, _, _, Tr1, er1 = phase1_state(q0, r1, lam)
-            x2, p2, _, _ = xi_pi(q1, r2)
+            x1 = C[C_XR, j, i]
+            p1 = C[C_PR, j, i]
+            if lam > 0.0 and prod:
+                w = 1.0 - lam
+                x1 = w * x1 + lam * C[C_XP, j, i]
+                p1 = w * p1 + lam * C[C_PP, j, i]
+            Tr1 = C[C_TR, j, i]
+            er1 = C[C_ER, j, i]
+            x2 = C[C_X2, j, i]
+            p2 = C[C_P2, j, i]
             a2 = 1.0 - a1
             xi = a1 * x1 + a2 * x2
             p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v)
@@ -333,9 +358,11 @@ def _seal_open_sides(W, codes, is2d):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def transport_step(U, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
+def transport_step(U, C, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
     """Advance U (ghosts included) by conduction, then viscosity, over ``dt``, each
-    sub-cycled to its own limit (a viscous sub-step only recomputes velocities, no EOS).
+    sub-cycled to its own limit (no EOS calls: the cells' EOS data C come from
+    :func:`macro.multi.cell_eos` of U with its ghosts filled; a viscous sub-step only
+    recomputes velocities).
 
     ``W`` (at least 7 rows) and ``D`` (U's shape) are scratch. Returns the number of
     sub-steps taken (conduction + viscosity; 0 when every coefficient is zero)."""
@@ -344,13 +371,13 @@ def transport_step(U, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
     total = 0
     if tp[0] > 0.0 or tp[1] > 0.0:
         fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-        hmax = _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d)
+        hmax = _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d)
         _seal_open_sides(W, codes, is2d)
         n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
         for s in range(n):
             if s > 0:
                 fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-                _thermal_cells(U, W, eos, Q, tp, dx, dy, is2d)
+                _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d)
                 _seal_open_sides(W, codes, is2d)
             _conduction(U, W, D, tp, dt / n, dx, dy, is2d)
         total += n

@@ -143,7 +143,9 @@ def test_chemistry_evaluates_the_eos_once_per_cell_with_the_same_result():
     multi.conserved_from_primitive(r1, r2, a1, z, z, p, lam, eos, Q, U)
     dt = 2e-11
     got = U.copy()
-    reaction.react_multi(got, eos, Q, kind, rp, dt)
+    C = np.empty((multi.NC, ny, nx))
+    multi.cell_eos(got, eos, C)
+    reaction.react_multi(got, C, eos, Q, kind, rp, dt)
     for j in range(2, ny - 2):
         for i in range(2, nx - 2):
             if a1[j, i] < rp[3]:
