@@ -35,7 +35,11 @@ class _Kernels:
         m = self._mod
         fill_ghosts(U, codes, uwall, inflow, self._nrho, m.MX, m.MY, m.EN)
 
-    def sources(self, U, W, D, dt, dx, dy, codes, uwall, inflow, kind: int,
+    def source_scratch(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """Scratch of :meth:`sources` for U of ``shape`` (None: it needs none)."""
+        return None
+
+    def sources(self, U, W, D, C, dt, dx, dy, codes, uwall, inflow, kind: int,
                 rp: np.ndarray | None) -> int:
         """What follows the hydro step over ``dt``: the built-in reaction ``kind``
         (:data:`macro.reaction.NONE`: none). Returns the number of transport sub-steps (0)."""
@@ -141,19 +145,24 @@ class FiveEquationModel(_Kernels):
     def apply_transport(self, U, W, D, dt, dx, dy, codes, uwall, inflow) -> int:
         """Conduction and viscosity over ``dt`` (:func:`macro.transport.transport_step`; W and
         D scratch of U's shape): the number of sub-steps, 0 without transport."""
-        return self.sources(U, W, D, dt, dx, dy, codes, uwall, inflow, reaction.NONE, None)
+        return self.sources(U, W, D, self.source_scratch(U.shape), dt, dx, dy, codes, uwall,
+                            inflow, reaction.NONE, None)
 
-    def sources(self, U, W, D, dt, dx, dy, codes, uwall, inflow, kind: int,
+    def source_scratch(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The cells' EOS data that :meth:`sources` fills (:func:`macro.multi.cell_eos`)."""
+        return np.empty((multi.NC, *shape[1:]))
+
+    def sources(self, U, W, D, C, dt, dx, dy, codes, uwall, inflow, kind: int,
                 rp: np.ndarray | None) -> int:
         """What follows the hydro step over ``dt``: conduction and viscosity, then the built-in
         reaction ``kind`` (:data:`macro.reaction.NONE`: none). Both read the EOS data of the
-        cells' phase densities, which neither changes, from one pass
-        (:func:`macro.multi.cell_eos`). Returns the transport's number of sub-steps."""
+        cells' phase densities, which neither changes, from one pass into C
+        (:meth:`source_scratch`, :func:`macro.multi.cell_eos`). W and D are scratch of U's
+        shape. Returns the transport's number of sub-steps."""
         react = kind != reaction.NONE
         conduct = self.transport is not None and (self._tp[0] > 0.0 or self._tp[1] > 0.0)
         if not (react or self.transport is not None):
             return 0
-        C = np.empty((multi.NC, *U.shape[1:]))
         if conduct or react:
             fill_ghosts(U, codes, uwall, inflow, self._nrho, multi.MX, multi.MY, multi.EN)
             multi.cell_eos(U, self.eos_array, C)
@@ -200,7 +209,7 @@ class FiveEquationModel(_Kernels):
         return out
 
     def react(self, U: np.ndarray, kind: int, rp: np.ndarray, dt: float) -> None:
-        C = np.empty((multi.NC, *U.shape[1:]))
+        C = self.source_scratch(U.shape)
         multi.cell_eos(U, self.eos_array, C)
         reaction.react_multi(U, C, self.eos_array, self.Q, kind, rp, dt)
 

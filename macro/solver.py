@@ -118,6 +118,7 @@ class Solver:
         self._U0 = np.empty_like(self.U)
         self._W = np.zeros((model.nw, NY, NX))
         self._dU = np.zeros_like(self.U)
+        self._C = model.source_scratch(self.U.shape)
         self._rowstat = np.zeros((NY, 3))
         self._rate_scratch = None  # wave_rate()'s (one work share)
         self.boundaries = Boundaries(model, bc or {}, piston_velocity or {}, inflow or {})
@@ -222,8 +223,8 @@ class Solver:
             self._rowstat)
         if status != 0:
             self._fail(m.guard_names.get(status, f"status {status}"), bj, bi, restore=True)
-        self.transport_substeps = m.sources(self.U, self._W, self._dU, dt, g.dx, g.dy, b.codes,
-                                            b.uwall, b.inflow, self._rate_kind,
+        self.transport_substeps = m.sources(self.U, self._W, self._dU, self._C, dt, g.dx, g.dy,
+                                            b.codes, b.uwall, b.inflow, self._rate_kind,
                                             self._rate_params)
         if self._rate_kind == NONE and self._rate_py is not None:
             self._python_rate(dt)
