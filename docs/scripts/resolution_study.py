@@ -48,7 +48,11 @@ STATS = {
     "hotspot_area_um2": ("hotspot area T > 875 K", "um^2"),
     "excess_area_um2": ("hotspot area T > T_bulk + 300 K", "um^2"),
     "burned_um2": ("burned HMX (volume at rho0)", "um^2"),
+    "pure_peak_T": ("peak T of nearly pure HMX (alpha1 >= 0.999)", "K"),
+    "excess_heat": ("hotspot heat: area integral of (T - T_Hugoniot)+", "K um^2"),
 }
+#: volume fraction of the cells of ``pure_peak_T``: away from the pore's smeared residue
+PURE_ALPHA = 0.999
 
 
 def _u_p(p_gpa: float) -> float:
@@ -62,6 +66,7 @@ def _u_p(p_gpa: float) -> float:
 
 def run_one(p_gpa: float, n: int, variant: str = "default") -> dict:
     from closure.data import load_data_config, simulate
+    from closure.normalization import CHANNELS, denormalize
 
     dx = RADIUS / n
     cfg = load_data_config("micro", overrides=[
@@ -75,6 +80,10 @@ def run_one(p_gpa: float, n: int, variant: str = "default") -> dict:
     res = simulate(cfg, up, [pore])
     wall = time.perf_counter() - t
     s = res.stats
+    T = denormalize(res.fields[:, CHANNELS.index("T")], "T")
+    a1 = res.fields[:, CHANNELS.index("mu")]
+    in_T = a1 >= cfg["physics"]["hmx_cell_alpha"]  # the T channel's HMX cells
+    excess = np.where(in_T, np.maximum(T - res.meta["hugoniot_T"], 0.0), 0.0)
     rho0 = cfg["physics"]["hmx"]["rho0"]
     gas = s["gas_volume"]
     return {"p_GPa": p_gpa, "variant": variant, "u_p": up, "cells_per_radius": n, "dx": dx,
@@ -86,7 +95,9 @@ def run_one(p_gpa: float, n: int, variant: str = "default") -> dict:
             "excess_area_um2": (s["hotspot_area_excess"] * 1e12).tolist(),
             "burned_fraction": s["burned_fraction"].tolist(),
             "burned_um2": (s["burned_fraction"] * s["mass_hmx"] / rho0 * 1e12).tolist(),
-            "residual_gas": (gas / gas[0]).tolist(), "max_lam": s["max_lam"].tolist()}
+            "residual_gas": (gas / gas[0]).tolist(), "max_lam": s["max_lam"].tolist(),
+            "pure_peak_T": np.where(a1 >= PURE_ALPHA, T, -np.inf).max(axis=(1, 2)).tolist(),
+            "excess_heat": (excess.sum(axis=(1, 2)) * dx * dx * 1e12).tolist()}
 
 
 def _load() -> dict:
@@ -105,11 +116,12 @@ def run(pressures, levels, variant: str = "default") -> None:
                     "frame_dt_s": FRAME_DT, "physics": "default micro data config"}
     for n in levels:
         for p in pressures:
-            if any(r["p_GPa"] == p and r["cells_per_radius"] == n and _variant(r) == variant
-                   for r in doc["runs"]):
+            same = [r for r in doc["runs"] if r["p_GPa"] == p and r["cells_per_radius"] == n
+                    and _variant(r) == variant]
+            if same and all(k in same[0] for k in STATS):
                 continue
-            row = run_one(p, n, variant)
-            doc["runs"].append(row)
+            row = run_one(p, n, variant)  # new, or an older run without every statistic
+            doc["runs"] = [r for r in doc["runs"] if not any(r is q for q in same)] + [row]
             atomic_write_bytes(OUT, (json.dumps(doc, indent=1) + "\n").encode())
             print(f"{p:g} GPa (u_p {row['u_p']:.0f} m/s), {variant}, {n} cells/radius: "
                   f"{row['steps']} "
@@ -126,7 +138,7 @@ def convergence(doc: dict, variant: str = "default", at: float | None = None) ->
     for p in sorted({r["p_GPa"] for r in runs_v}):
         runs = sorted((r for r in runs_v if r["p_GPa"] == p), key=lambda r: r["cells_per_radius"])
         for k in STATS:
-            vals = {r["cells_per_radius"]: r[k][_frame(r, at)] for r in runs}
+            vals = {r["cells_per_radius"]: r[k][_frame(r, at)] for r in runs if k in r}
             row = {"p_GPa": p, "statistic": k, "values": vals, "change": {}}
             levels = sorted(vals)
             floor = 0.0 if k.endswith("_T") else AREA_FLOOR_UM2
@@ -176,6 +188,8 @@ def plot() -> None:
             t = np.array(r["time"]) * 1e9
             inviscid = _variant(r) == "inviscid"
             for ax, k in zip(row, STATS, strict=True):
+                if k not in r:
+                    continue
                 ax.plot(t, r[k], ls="--" if inviscid else "-", lw=0.8 if inviscid else 1.2,
                         label=f"{r['cells_per_radius']} cells/r" + (" inviscid" if inviscid
                                                                     else ""))
