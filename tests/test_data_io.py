@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from closure.data import load_data_config
-from closure.data.dataset import DONE, META_FIELDS, file_sha256
+from closure.data.dataset import DONE, META_FIELDS, code_provenance, file_sha256
 from closure.data.generate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,11 @@ def test_manifest_matches_file(reference):
     man = json.loads(Path(str(path) + ".manifest.json").read_text())
     assert man["sha256"] == file_sha256(path)
     assert man["size_bytes"] == os.path.getsize(path)
+    # the generator's provenance travels with the file: the kernels that wrote it
+    now = code_provenance()
+    kernels = [k for k in now if k.endswith("sha256")]
+    assert kernels and all(man["generated_by"][k] == now[k] for k in kernels)
+    assert man["resumed_by"] == []
     assert man["summary"]["n_done"] == 3
     for key in ("peak_T", "peak_hotspot_fraction", "hotspot_area_fraction_all_frames",
                 "final_burned_fraction"):
@@ -134,7 +139,10 @@ def test_resume_after_interruption_gives_the_same_file(reference, tmp_path):
     assert not Path(str(path) + ".manifest.json").exists()  # only complete files get one
     generate(cfg, 3, 7, path, progress=False)
     assert_same_samples(read_all(ref), read_all(path))
-    assert Path(str(path) + ".manifest.json").exists()
+    man = json.loads(Path(str(path) + ".manifest.json").read_text())
+    assert len(man["resumed_by"]) == 1  # the second run is on record
+    key = "macro/multi.py sha256"
+    assert man["resumed_by"][0][key] == man["generated_by"][key]
 
 
 def test_resume_refuses_a_different_config(reference, tmp_path):
@@ -201,4 +209,7 @@ def test_failed_sample_is_recorded_named_and_retried(reference, tmp_path, monkey
     monkeypatch.setattr(gen, "run_sample", real)
     generate(cfg, 3, 7, path, progress=False)
     assert_same_samples(read_all(ref), read_all(path))
-    assert Path(str(path) + ".manifest.json").exists()
+    man = json.loads(Path(str(path) + ".manifest.json").read_text())
+    assert len(man["resumed_by"]) == 1  # the second run is on record
+    key = "macro/multi.py sha256"
+    assert man["resumed_by"][0][key] == man["generated_by"][key]

@@ -102,6 +102,7 @@ def create_dataset(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File:
         "hotspot_excess": float(HOTSPOT_EXCESS_K),
         "frame": "shocked HMX at rest; unshocked sample enters at x_high with u = -u_p",
         "generator": "python -m closure.data generate",
+        "generated_by": json.dumps(code_provenance()),
     }
     h5.attrs.update(attrs)
     comp = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
@@ -148,6 +149,11 @@ def open_for_resume(path: str | Path, cfg: dict, n: int, seed: int) -> h5py.File
         if config_json(stored) != config_json(cfg):
             diff = _first_difference(stored, cfg)
             raise ValueError(f"cannot resume {path}: its config differs at {diff}")
+        # which code wrote the samples after this point (its kernels may differ from the
+        # creator's; the manifest reports both)
+        resumed = json.loads(h5.attrs.get("resumed_by", "[]"))
+        resumed.append({"time": datetime.now(UTC).isoformat(), **code_provenance()})
+        h5.attrs["resumed_by"] = json.dumps(resumed)
     except Exception:
         h5.close()
         raise
@@ -276,7 +282,8 @@ def _by_pressure(meta: np.ndarray, stats: h5py.Group, done: np.ndarray, area: fl
 
 
 def code_provenance() -> dict:
-    """Which code wrote (or re-described) a file: git commit, dirty flag, kernel file hashes."""
+    """The code that runs now: git commit, dirty flag, kernel file hashes (a data set records
+    the generator's at creation and at every resume; a manifest also the describer's)."""
     import subprocess
 
     import macro
@@ -336,6 +343,11 @@ def write_manifest(path: str | Path, out: str | Path | None = None) -> Path:
             "hotspot_threshold": float(h5.attrs["hotspot_threshold"]),
             "config": from_json(h5.attrs["config"]),
             "code": code_provenance(),
+            # the code that created the file and any that resumed it (absent: a file written
+            # before the generator recorded itself)
+            "generated_by": (json.loads(h5.attrs["generated_by"])
+                             if "generated_by" in h5.attrs else None),
+            "resumed_by": json.loads(h5.attrs.get("resumed_by", "[]")),
             "summary": summary(h5),
             "samples": samples,
         }
