@@ -429,10 +429,23 @@ def hayes_power(q, rho):
 
 
 @nb.njit(cache=True, inline="always")
+def hayes_consts(q):
+    """The constants of a packed Hayes EOS as a tuple (cv, Gamma0, rho0, K0, N, T0): held in
+    registers, so that a loop that writes arrays need not reload them."""
+    return q[1], q[2], q[3], q[4], q[5], q[6]
+
+
+@nb.njit(cache=True, inline="always")
 def hayes_ref_given(q, rho, xn1):
     """(p_T, e_T, dp_T/drho, de_T/drho) of the Hayes T0 isotherm (see :class:`Hayes`) with
     ``xn1`` = :func:`hayes_power` (no calls, no branches: vectorises)."""
-    cv, g0, rho0, K0, N, T0 = q[1], q[2], q[3], q[4], q[5], q[6]
+    return hayes_ref_c(hayes_consts(q), rho, xn1)
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_ref_c(c, rho, xn1):
+    """:func:`hayes_ref_given` with the constants :func:`hayes_consts`."""
+    cv, g0, rho0, K0, N, T0 = c
     x = rho / rho0
     th = T0 * g0 * cv
     dv = 1.0 / x - 1.0  # (V - V0)/V0

@@ -36,8 +36,9 @@ from .eos import (
     KIND_STIFFENED,
     PRODUCTS_FLAG,
     PRODUCTS_OFF,
+    hayes_consts,
     hayes_power,
-    hayes_xi_pi_given,
+    hayes_ref_c,
     temperature,
     xi_pi,
     xi_pi_tref,
@@ -457,18 +458,30 @@ def _phase_eos(S, o, m, q0, q1):
     k1 = q1[0]
     if q0[0] == KIND_HAYES and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED):
         x2, p2, dx2, dp2 = xi_pi(q1, 1.0)  # constants
+        c = hayes_consts(q0)
+        g0rho0 = c[1] * c[2]
+        dx1 = 1.0 / g0rho0
+        # hayes_xi_pi_given row by row on row views (indices from 0: no wraparound), one
+        # output row per loop (few memory streams, so that LLVM vectorises the loops); x1
+        # last, it overwrites the powers
+        r1 = S[o:o + m]
+        pw = S[S_PT:S_PT + m]
         for f in range(m):
-            S[S_PT + f] = hayes_power(q0, S[o + f])
+            pw[f] = hayes_power(q0, r1[f])
+        out = S[S_PT + TS:S_PT + TS + m]
         for f in range(m):
-            x1, p1, dx1, dp1 = hayes_xi_pi_given(q0, S[o + f], S[S_PT + f])
-            S[S_PT + f] = x1
-            S[S_PT + TS + f] = p1
-            S[S_PT + 2 * TS + f] = dx1
-            S[S_PT + 3 * TS + f] = dp1
-            S[S_PT + 4 * TS + f] = x2
-            S[S_PT + 5 * TS + f] = p2
-            S[S_PT + 6 * TS + f] = dx2
-            S[S_PT + 7 * TS + f] = dp2
+            rho = r1[f]
+            pT, eT, _, _ = hayes_ref_c(c, rho, pw[f])
+            out[f] = rho * eT - pT * (rho / g0rho0)
+        out = S[S_PT + 3 * TS:S_PT + 3 * TS + m]
+        for f in range(m):
+            rho = r1[f]
+            pT, eT, dpT, deT = hayes_ref_c(c, rho, pw[f])
+            out[f] = eT + rho * deT - dpT * (rho / g0rho0) - pT / g0rho0
+        for f in range(m):
+            pw[f] = r1[f] / g0rho0
+        for k, v in ((2, dx1), (4, x2), (5, p2), (6, dx2), (7, dp2)):
+            S[S_PT + k * TS:S_PT + k * TS + m] = v
         if q0[PRODUCTS_FLAG] != 0.0:
             # phase1_xi_pi's products mixing, the reactant's part reused from above
             qp = q0[PRODUCTS_OFF:]
