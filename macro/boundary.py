@@ -86,13 +86,14 @@ class Boundaries:
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _x_src(code, l, NX, g):
-    """Source column of x ghost l (0 = outermost) of the low (first) and high (second) side."""
+def _ghost_src(code, l, n, g):
+    """Source index of ghost layer l (0 = outermost) on the low (first) and the high (second)
+    side of an axis of n cells, ghosts included."""
     if code == PERIODIC:
-        return NX - g - 1 - l, g + l
+        return n - g - 1 - l, g + l
     if code == TRANSMISSIVE:
-        return g, NX - g - 1
-    return g + l, NX - g - 1 - l
+        return g, n - g - 1
+    return g + l, n - g - 1 - l
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -152,25 +153,14 @@ def fill_ghosts(U, codes, uwall, inflow, nrho, mx, my, iE):
     is2d = NY > 1
     j0, j1 = (g, NY - g) if is2d else (0, 1)
     for l in range(g):
-        lo, hi = _x_src(codes[0], l, NX, g)
+        lo = _ghost_src(codes[0], l, NX, g)[0]
         _fill_x_side(U, j0, j1, g - 1 - l, lo, codes[0], mx, nrho, iE, uwall[0], inflow[0])
-        lo, hi = _x_src(codes[1], l, NX, g)
+        hi = _ghost_src(codes[1], l, NX, g)[1]
         _fill_x_side(U, j0, j1, NX - g + l, hi, codes[1], mx, nrho, iE, uwall[1], inflow[1])
     if not is2d:
         return
-    ny = NY - 2 * g
     for l in range(g):
-        if codes[2] == PERIODIC:
-            src = g + ny - 1 - l
-        elif codes[2] == TRANSMISSIVE:
-            src = g
-        else:
-            src = g + l
-        _fill_y_side(U, g - 1 - l, src, codes[2], my, nrho, iE, uwall[2], inflow[2])
-        if codes[3] == PERIODIC:
-            src = g + l
-        elif codes[3] == TRANSMISSIVE:
-            src = NY - g - 1
-        else:
-            src = NY - g - 1 - l
-        _fill_y_side(U, NY - g + l, src, codes[3], my, nrho, iE, uwall[3], inflow[3])
+        lo = _ghost_src(codes[2], l, NY, g)[0]
+        _fill_y_side(U, g - 1 - l, lo, codes[2], my, nrho, iE, uwall[2], inflow[2])
+        hi = _ghost_src(codes[3], l, NY, g)[1]
+        _fill_y_side(U, NY - g + l, hi, codes[3], my, nrho, iE, uwall[3], inflow[3])
