@@ -11,6 +11,14 @@ class ReleasingMock(MockProvider):
         return int((~keep).sum())
 
 
+def _client_lines(text: str) -> list:
+    """The ``[client r] ...`` lines of a job's stderr. The launcher forwards each rank's
+    output in its own chunks, and two clients' lines have arrived run together with no newline
+    between them, so the text is split at the marker, not only at newlines."""
+    return [("[client " + part).split("\n", 1)[0].strip()
+            for part in text.split("[client ")[1:]]
+
+
 def client_errors(cmd: list, cwd, env: dict, n_clients: int = 2,
                   limit: float = 90.0) -> tuple[list, float]:
     """Run an MPMD job until every client has printed its ``[client r] ...`` line on stderr
@@ -31,8 +39,10 @@ def client_errors(cmd: list, cwd, env: dict, n_clients: int = 2,
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=fh)
         try:
             while time.monotonic() - t0 < limit:
-                lines = [ln for ln in err.read_text().splitlines() if ln.startswith("[client ")]
+                lines = _client_lines(err.read_text())
                 if len(lines) == n_clients:
+                    time.sleep(0.5)  # let the last line finish arriving
+                    lines = _client_lines(err.read_text())
                     break
                 time.sleep(0.2)
             elapsed = time.monotonic() - t0
