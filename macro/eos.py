@@ -36,6 +36,9 @@ import numba as nb
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from .vmath import exp as vexp
+from .vmath import pow_pos
+
 __all__ = [
     "EOS",
     "IdealGas",
@@ -407,8 +410,8 @@ def _jwl_ref(q, rho):
     """JWL reference pressure p_ref(rho) (the part not proportional to rho*e) and dp_ref/drho."""
     omega, rho0, A, B, R1, R2 = q[2], q[3], q[4], q[5], q[6], q[7]
     V = rho0 / rho
-    e1 = np.exp(-R1 * V)
-    e2 = np.exp(-R2 * V)
+    e1 = vexp(-R1 * V)
+    e2 = vexp(-R2 * V)
     f1 = 1.0 - omega / (R1 * V)
     f2 = 1.0 - omega / (R2 * V)
     pr = A * f1 * e1 + B * f2 * e2
@@ -422,10 +425,16 @@ def _jwl_ref(q, rho):
 @nb.njit(cache=True, inline="always")
 def hayes_power(q, rho):
     """``(rho/rho0)^(N-1)`` of the Hayes isotherm where it is used (compression), else 1: the
-    one libm call of the Hayes EOS, which :func:`hayes_ref_given` takes as an argument so that
-    vectorised callers can compute the powers in a loop of their own."""
-    x = rho / q[3]
-    return x ** (q[5] - 1.0) if x >= 1.0 else 1.0
+    one transcendental of the Hayes EOS (:func:`macro.vmath.pow_pos`: no libm call, so loops
+    over it vectorise), which :func:`hayes_ref_given` takes as an argument."""
+    return hayes_power_c(hayes_consts(q), rho)
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_power_c(c, rho):
+    """:func:`hayes_power` with the constants :func:`hayes_consts` (held in registers)."""
+    x = rho / c[2]
+    return pow_pos(x, c[4] - 1.0) if x >= 1.0 else 1.0
 
 
 @nb.njit(cache=True, inline="always")
@@ -444,18 +453,35 @@ def hayes_ref_given(q, rho, xn1):
 
 @nb.njit(cache=True, inline="always")
 def hayes_ref_c(c, rho, xn1):
-    """:func:`hayes_ref_given` with the constants :func:`hayes_consts`."""
+    """:func:`hayes_ref_given` with the constants :func:`hayes_consts`. One division per
+    state (1/rho; the constants' quotients are loop invariants): divisions are what a
+    vectorised loop over this waits on."""
     cv, g0, rho0, K0, N, T0 = c
-    x = rho / rho0
+    ir0 = 1.0 / rho0
+    kr0 = K0 * ir0
+    ir = 1.0 / rho
+    x = rho * ir0
+    ix = rho0 * ir  # 1/x
     th = T0 * g0 * cv
-    dv = 1.0 / x - 1.0  # (V - V0)/V0
+    dv = ix - 1.0  # (V - V0)/V0
     comp = x >= 1.0
-    pT = K0 / N * (xn1 * x - 1.0) if comp else -K0 * dv
-    dpT = K0 * xn1 / rho0 if comp else K0 / (rho0 * x * x)
-    eT = (th * dv - K0 / (N * rho0) * ((xn1 - 1.0) / (1.0 - N) - dv) if comp
-          else th * dv + 0.5 * K0 / rho0 * dv * dv)
-    deT = (pT - th * rho0) / (rho * rho)
+    pT = (K0 / N) * (xn1 * x - 1.0) if comp else -K0 * dv
+    dpT = kr0 * xn1 if comp else kr0 * (ix * ix)
+    eT = (th * dv - (kr0 / N) * ((xn1 - 1.0) * (1.0 / (1.0 - N)) - dv) if comp
+          else th * dv + 0.5 * kr0 * dv * dv)
+    deT = (pT - th * rho0) * (ir * ir)
     return pT, eT, dpT, deT
+
+
+@nb.njit(cache=True, inline="always")
+def hayes_xi_pi_c(c, rho, xn1):
+    """(xi, Pi, dxi/drho, dPi/drho, e_T) of a Hayes EOS with the constants :func:`hayes_consts`
+    and ``xn1`` = :func:`hayes_power`: the one spelling of its xi and Pi, which the scalar and
+    the vectorised callers share."""
+    pT, eT, dpT, deT = hayes_ref_c(c, rho, xn1)
+    ig = 1.0 / (c[1] * c[2])  # 1/(Gamma0 rho0)
+    xi = rho * ig
+    return xi, rho * eT - pT * xi, ig, eT + rho * deT - dpT * xi - pT * ig, eT
 
 
 @nb.njit(cache=True, inline="always")
@@ -467,10 +493,16 @@ def _hayes_ref(q, rho):
 @nb.njit(cache=True, inline="always")
 def hayes_xi_pi_given(q, rho, xn1):
     """:func:`xi_pi` of a Hayes EOS with ``xn1`` = :func:`hayes_power`."""
-    g0rho0 = q[2] * q[3]
-    pT, eT, dpT, deT = hayes_ref_given(q, rho, xn1)
-    xi = rho / g0rho0
-    return xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0
+    xi, pi, dxi, dpi, _ = hayes_xi_pi_c(hayes_consts(q), rho, xn1)
+    return xi, pi, dxi, dpi
+
+
+@nb.njit(cache=True, inline="always")
+def jwl_xi_pi(q, rho):
+    """:func:`xi_pi` of a JWL EOS (no calls, no branches: vectorises)."""
+    omega = q[2]
+    pr, dpr = _jwl_ref(q, rho)
+    return 1.0 / omega, -pr / omega, 0.0, -dpr / omega
 
 
 @nb.njit(cache=True)
@@ -491,10 +523,7 @@ def xi_pi(q, rho):
         return xi, pi, 1.0 / g0rho0, dpi
     if kind == KIND_HAYES:
         return hayes_xi_pi_given(q, rho, hayes_power(q, rho))
-    # JWL
-    omega = q[2]
-    pr, dpr = _jwl_ref(q, rho)
-    return 1.0 / omega, -pr / omega, 0.0, -dpr / omega
+    return jwl_xi_pi(q, rho)
 
 
 @nb.njit(cache=True)
@@ -544,19 +573,17 @@ def temperature_ref(q, rho):
     # JWL: e = e_c(rho) + cv*T with e_c = (A/R1 exp(-R1 V) + B/R2 exp(-R2 V))/rho0
     rho0, A, B, R1, R2 = q[3], q[4], q[5], q[6], q[7]
     V = rho0 / rho
-    return 0.0, (A / R1 * np.exp(-R1 * V) + B / R2 * np.exp(-R2 * V)) / rho0
+    return 0.0, (A / R1 * vexp(-R1 * V) + B / R2 * vexp(-R2 * V)) / rho0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def xi_pi_tref(q, rho):
     """:func:`xi_pi` and :func:`temperature_ref` together: (xi, Pi, dxi/drho, dPi/drho, T_ref,
     e_ref), the Hayes isotherm evaluated once for both."""
     if int(q[0]) == KIND_HAYES:
-        g0rho0 = q[2] * q[3]
-        pT, eT, dpT, deT = _hayes_ref(q, rho)
-        xi = rho / g0rho0
-        return (xi, rho * eT - pT * xi, 1.0 / g0rho0, eT + rho * deT - dpT * xi - pT / g0rho0,
-                q[6], eT)
+        c = hayes_consts(q)
+        xi, pi, dxi, dpi, eT = hayes_xi_pi_c(c, rho, hayes_power_c(c, rho))
+        return xi, pi, dxi, dpi, q[6], eT
     xi, pi, dxi, dpi = xi_pi(q, rho)
     Tr, er = temperature_ref(q, rho)
     return xi, pi, dxi, dpi, Tr, er

@@ -33,12 +33,14 @@ from . import stepper
 from .eos import (
     KIND_HAYES,
     KIND_IDEAL,
+    KIND_JWL,
     KIND_STIFFENED,
     PRODUCTS_FLAG,
     PRODUCTS_OFF,
     hayes_consts,
-    hayes_power,
-    hayes_ref_c,
+    hayes_power_c,
+    hayes_xi_pi_c,
+    jwl_xi_pi,
     temperature,
     xi_pi,
     xi_pi_tref,
@@ -138,6 +140,46 @@ def cell_eos(U, eos, C):
     q1 = eos[1]
     prod = q0[PRODUCTS_FLAG] != 0.0
     qp = q0[PRODUCTS_OFF:]
+    k1 = q1[0]
+    if q0[0] == KIND_HAYES and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED) and (
+            not prod or qp[0] == KIND_JWL):
+        # the data generation's HMX (JWL products) and pore gas: row by row on row views, one
+        # loop per step so that LLVM vectorises them (the arithmetic of the scalar path below)
+        c = hayes_consts(q0)
+        x2, p2, _, _ = xi_pi(q1, 1.0)  # constants
+        T0 = q0[6]
+        for j in range(NY):
+            ua = U[ALPHA, j]
+            um1 = U[AR1, j]
+            r1 = C[C_TR, j]  # scratch rows until the last loop
+            pw = C[C_X2, j]
+            for i in range(NX):
+                r1[i] = um1[i] / ua[i]
+            for i in range(NX):
+                pw[i] = hayes_power_c(c, r1[i])
+            xr = C[C_XR, j]
+            pr = C[C_PR, j]
+            er = C[C_ER, j]
+            for i in range(NX):
+                xr[i] = hayes_xi_pi_c(c, r1[i], pw[i])[0]
+            for i in range(NX):
+                pr[i] = hayes_xi_pi_c(c, r1[i], pw[i])[1]
+            for i in range(NX):
+                er[i] = hayes_xi_pi_c(c, r1[i], pw[i])[4]
+            xp = C[C_XP, j]
+            pp = C[C_PP, j]
+            if prod:
+                for i in range(NX):
+                    xp[i] = jwl_xi_pi(qp, r1[i])[0]
+                for i in range(NX):
+                    pp[i] = jwl_xi_pi(qp, r1[i])[1]
+            else:
+                xp[:] = xr
+                pp[:] = pr
+            C[C_X2, j] = x2
+            C[C_P2, j] = p2
+            C[C_TR, j] = T0
+        return
     for j in range(NY):
         for i in range(NX):
             a1 = U[ALPHA, j, i]
@@ -228,8 +270,9 @@ def _eos_consts(eos):
 def _ssq(xi, t, rho, p):
     """:func:`macro.eos.sound_speed_sq` from an EOS evaluation ``xi``, ``t = (Pi, dxi, dPi)``."""
     pi, dxi, dpi = t
-    e = (xi * p + pi) / rho
-    return (e + p / rho - dpi - p * dxi) / xi
+    ir = 1.0 / rho
+    e = (xi * p + pi) * ir
+    return (e + p * ir - dpi - p * dxi) / xi
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -244,7 +287,7 @@ def _snd(r1, r2, a1, p, x1, x2, t1, t2):
     c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
     z1 = r1 * c21
     z2 = r2 * c22
-    K = (z2 - z1) / (z2 / a2 + z1 / a1)
+    K = (z2 - z1) * (a1 * a2) / (z2 * a1 + z1 * a2)  # (z2 - z1)/(z2/a2 + z1/a1)
     return c2, K
 
 
@@ -262,9 +305,9 @@ def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d):
         elif not (c2 > 0.0) or not np.isfinite(c2):
             code = float(BAD_SOUND_SPEED)
     cs = np.sqrt(c2) if c2 > 0.0 else 0.0
-    rate = (abs(u) + cs) / dx
+    rate = (abs(u) + cs) * (1.0 / dx)
     if is2d:
-        rate += (abs(v) + cs) / dy
+        rate += (abs(v) + cs) * (1.0 / dy)
     S[q] = r1
     S[TS + q] = r2
     S[2 * TS + q] = u
@@ -300,8 +343,9 @@ def _guard_cell(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d, x1, x2, t1, t2
     rho = m1 + m2
     r1 = m1 / a1
     r2 = m2 / (1.0 - a1)
-    u = mx / rho
-    v = my / rho
+    irho = 1.0 / rho
+    u = mx * irho
+    v = my * irho
     lam = arl / m1
     a2 = 1.0 - a1
     xi = a1 * x1 + a2 * x2
@@ -445,6 +489,12 @@ def _prim_ring(X, W, S, r, c0, m, slot, mc):
             S[o + q] = w[q]
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _mix(r, lam, p):
+    """A reactant quantity r mixed with the products' p by lambda (r where lambda is 0)."""
+    return (1.0 - lam) * r + lam * p if lam > 0.0 else r
+
+
 @nb.njit(**_JIT)
 def _phase_eos(S, o, m, q0, q1):
     """EOS data of both phases at the states in rows o.. (r1, r2, ., ., ., alpha1, lambda) of
@@ -452,48 +502,66 @@ def _phase_eos(S, o, m, q0, q1):
     phase 2. The mixture arithmetic that uses them runs in a separate loop that vectorises.
 
     A Hayes material 1 with an ideal/stiffened material 2 (the data generation's HMX and pore
-    gas) takes a vectorised path: its one libm power per state in a loop of its own, the rest
-    of the EOS inline; states with products (lambda > 0) then mix in the products EOS.
+    gas) takes a vectorised path: its one power per state (:func:`macro.vmath.pow_pos`) in a
+    loop of its own, the rest of the EOS inline; states with products (lambda > 0) then mix in
+    the products EOS (a JWL one in vectorised loops as well).
     The arithmetic is that of :func:`phase1_xi_pi` and :func:`macro.eos.xi_pi` either way."""
     k1 = q1[0]
     if q0[0] == KIND_HAYES and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED):
         x2, p2, dx2, dp2 = xi_pi(q1, 1.0)  # constants
         c = hayes_consts(q0)
-        g0rho0 = c[1] * c[2]
-        dx1 = 1.0 / g0rho0
-        # hayes_xi_pi_given row by row on row views (indices from 0: no wraparound), one
-        # output row per loop (few memory streams, so that LLVM vectorises the loops); x1
-        # last, it overwrites the powers
+        # on row views (indices from 0: no wraparound), the power in a loop of its own, then
+        # one loop per output row (few memory streams, so that LLVM vectorises the loops)
         r1 = S[o:o + m]
-        pw = S[S_PT:S_PT + m]
+        pw = S[S_PT + 2 * TS:S_PT + 2 * TS + m]
         for f in range(m):
-            pw[f] = hayes_power(q0, r1[f])
+            pw[f] = hayes_power_c(c, r1[f])
         out = S[S_PT + TS:S_PT + TS + m]
         for f in range(m):
-            rho = r1[f]
-            pT, eT, _, _ = hayes_ref_c(c, rho, pw[f])
-            out[f] = rho * eT - pT * (rho / g0rho0)
+            out[f] = hayes_xi_pi_c(c, r1[f], pw[f])[1]
         out = S[S_PT + 3 * TS:S_PT + 3 * TS + m]
         for f in range(m):
-            rho = r1[f]
-            pT, eT, dpT, deT = hayes_ref_c(c, rho, pw[f])
-            out[f] = eT + rho * deT - dpT * (rho / g0rho0) - pT / g0rho0
+            out[f] = hayes_xi_pi_c(c, r1[f], pw[f])[3]
+        out = S[S_PT:S_PT + m]
         for f in range(m):
-            pw[f] = r1[f] / g0rho0
+            out[f] = hayes_xi_pi_c(c, r1[f], 1.0)[0]
+        dx1 = hayes_xi_pi_c(c, 1.0, 1.0)[2]
         for k, v in ((2, dx1), (4, x2), (5, p2), (6, dx2), (7, dp2)):
             S[S_PT + k * TS:S_PT + k * TS + m] = v
         if q0[PRODUCTS_FLAG] != 0.0:
             # phase1_xi_pi's products mixing, the reactant's part reused from above
             qp = q0[PRODUCTS_OFF:]
-            for f in range(m):
-                lam = S[o + 6 * TS + f]
-                if lam > 0.0:
-                    xp, pp, dxp, dpp = xi_pi(qp, S[o + f])
-                    w = 1.0 - lam
-                    S[S_PT + f] = w * S[S_PT + f] + lam * xp
-                    S[S_PT + TS + f] = w * S[S_PT + TS + f] + lam * pp
-                    S[S_PT + 2 * TS + f] = w * S[S_PT + 2 * TS + f] + lam * dxp
-                    S[S_PT + 3 * TS + f] = w * S[S_PT + 3 * TS + f] + lam * dpp
+            lamr = S[o + 6 * TS:o + 6 * TS + m]
+            if qp[0] == KIND_JWL:
+                # every state of a row with products computed, the mixture selected where
+                # lambda > 0 (vectorises)
+                lmax = 0.0
+                for f in range(m):
+                    lmax = max(lmax, lamr[f])
+                if lmax > 0.0:
+                    row0 = S[S_PT:S_PT + m]
+                    row1 = S[S_PT + TS:S_PT + TS + m]
+                    row2 = S[S_PT + 2 * TS:S_PT + 2 * TS + m]
+                    row3 = S[S_PT + 3 * TS:S_PT + 3 * TS + m]
+                    xp, _, dxp, _ = jwl_xi_pi(qp, 1.0)  # constants
+                    for f in range(m):
+                        row0[f] = _mix(row0[f], lamr[f], xp)
+                    for f in range(m):
+                        row2[f] = _mix(row2[f], lamr[f], dxp)
+                    for f in range(m):
+                        _, pp, _, dpp = jwl_xi_pi(qp, r1[f])
+                        row1[f] = _mix(row1[f], lamr[f], pp)
+                        row3[f] = _mix(row3[f], lamr[f], dpp)
+            else:
+                for f in range(m):
+                    lam = lamr[f]
+                    if lam > 0.0:
+                        xp, pp, dxp, dpp = xi_pi(qp, r1[f])
+                        w = 1.0 - lam
+                        S[S_PT + f] = w * S[S_PT + f] + lam * xp
+                        S[S_PT + TS + f] = w * S[S_PT + TS + f] + lam * pp
+                        S[S_PT + 2 * TS + f] = w * S[S_PT + 2 * TS + f] + lam * dxp
+                        S[S_PT + 3 * TS + f] = w * S[S_PT + 3 * TS + f] + lam * dpp
         return
     for f in range(m):
         x1, p1, dx1, dp1 = phase1_xi_pi(q0, S[o + f], S[o + 6 * TS + f])

@@ -208,7 +208,8 @@ def _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, remaining):
     if not (T > Tig and T > 0.0):
         return lam, remaining
     k0 = k * np.exp(-Ta / T)
-    if not (k0 > 0.0):
+    if not (k0 * remaining > 1e-17):
+        # exp(-k0 h) rounds to 1 (and the mid-step rate is k0's): lambda cannot move
         return lam, remaining
     dlam = 0.05
     cv = c[9]
