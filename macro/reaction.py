@@ -203,7 +203,8 @@ def _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, remaining):
     The step moves lambda by at most 5% and the temperature by at most ``0.1 T^2/Ta`` (heat
     ``Q dlam / cv``), i.e. the rate by ~10%; lambda is advanced exactly at the rate of the
     mid-step temperature (exponential midpoint: second order in the heat-release feedback),
-    so the adiabatic induction time is resolved whatever the hydro step."""
+    so the adiabatic induction time is resolved whatever the hydro step. Where k h < 1e-17 the
+    step is skipped and lambda kept exactly: exp(-k h) rounds to 1 there."""
     k, Ta, Tig = rp[0], rp[1], rp[2]
     if not (T > Tig and T > 0.0):
         return lam, remaining

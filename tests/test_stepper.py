@@ -160,7 +160,7 @@ def test_chemistry_evaluates_the_eos_once_per_cell_with_the_same_result():
             while t < dt and lm < 1.0:
                 _, T = _p_T(eos, rr1, rr2, a1[j, i], lm, rhoe)
                 k0 = rp[0] * np.exp(-rp[1] / T) if T > 0.0 else 0.0
-                if not (k0 > 0.0):
+                if not (k0 * (dt - t) > 1e-17):  # exp(-k0 h) would round to 1
                     break
                 dlam = min(0.05, 0.1 * T * T / rp[1] * eos[0, 1] / Q)
                 h = min(dt - t, dlam / (k0 * (1.0 - lm)))
@@ -214,3 +214,51 @@ def test_sources_share_one_eos_pass_with_the_same_result():
     assert np.array_equal(shared, apart)
     assert np.any(shared[multi.ARL] != U[multi.ARL])  # chemistry did something
     assert np.any(shared[multi.EN] != U[multi.EN])
+
+
+def test_chemistry_leaves_lambda_bit_for_bit_where_the_rate_cannot_move_it():
+    """A sub-step whose k h is below 1e-17 is skipped: lambda (0 or not) stays exactly as it
+    was in cool cells, while hot cells of the same array react."""
+    eos = pack_eos(_hmx(True), GAS)
+    rate = Arrhenius(k=5.58e12, Ta=17922.0, alpha_min=0.9)
+    kind, rp = rate.pack()
+    rng = np.random.default_rng(np.random.SeedSequence().entropy)
+    ny, nx = 12, 16
+    r1 = 1900.0 * rng.uniform(1.0, 1.3, (ny, nx))
+    r2 = rng.uniform(1.0, 20.0, (ny, nx))
+    a1 = np.full((ny, nx), 1.0 - 1e-6)
+    lam = np.where(rng.random((ny, nx)) < 0.25, 0.0, rng.uniform(0.01, 0.4, (ny, nx)))
+    # the pressure of a drawn HMX-phase temperature, 300-1500 K (T is linear in p at fixed
+    # phase density and lambda)
+    T_want = 10.0 ** rng.uniform(np.log10(300.0), np.log10(1500.0), (ny, nx))
+    p = np.empty((ny, nx))
+    for j in range(ny):
+        for i in range(nx):
+            t0, t1 = (multi.phase1_temperature(eos[0], r1[j, i], lam[j, i], pp)
+                      for pp in (0.0, 1e9))
+            p[j, i] = (T_want[j, i] - t0) / (t1 - t0) * 1e9
+    U = np.empty((multi.NV, ny, nx))
+    z = np.zeros((ny, nx))
+    multi.conserved_from_primitive(r1, r2, a1, z, z, p, lam, eos, Q, U)
+    dt = 2e-11
+    got = U.copy()
+    C = np.empty((multi.NC, ny, nx))
+    multi.cell_eos(got, eos, C)
+    reaction.react_multi(got, C, eos, Q, kind, rp, dt)
+    kdt = np.zeros((ny, nx))
+    for j in range(2, ny - 2):
+        for i in range(2, nx - 2):
+            m1 = U[multi.AR1, j, i]
+            _, T = _p_T(eos, m1 / a1[j, i], U[multi.AR2, j, i] / (1.0 - a1[j, i]), a1[j, i],
+                        U[multi.ARL, j, i] / m1, U[multi.EN, j, i])
+            kdt[j, i] = rp[0] * np.exp(-rp[1] / T) * dt if T > rp[2] else 0.0
+    inner = np.zeros((ny, nx), bool)
+    inner[2:-2, 2:-2] = True
+    cool = inner & (kdt <= 1e-17)
+    hot = inner & (kdt > 1e-6)
+    assert cool.any() and hot.any()
+    # cells where a sub-step with exp(-k h) == 1 would still move lambda by rounding
+    lam0 = U[multi.ARL] / U[multi.AR1]
+    assert np.any(cool & (1.0 - (1.0 - lam0) != lam0))
+    assert np.array_equal(got[multi.ARL][cool], U[multi.ARL][cool])
+    assert np.all(got[multi.ARL][hot] > U[multi.ARL][hot])
