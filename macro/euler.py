@@ -24,7 +24,7 @@ import numpy as np
 from . import stepper
 from .eos import KIND_IDEAL, KIND_STIFFENED, temperature, xi_pi
 from .riemann import davis_speeds, star_state
-from .stepper import TS, recon_x, recon_y, store_y, update_row
+from .stepper import SWEEP_JIT, TS, recon_x, recon_y, store_y, update_row
 
 RHO, MX, MY, EN, RLAM = 0, 1, 2, 3, 4
 NV = 5
@@ -149,7 +149,7 @@ def _prim_store(S, q, rho, rbad, u, v, lam, p, c2, idx, idy, is2d):
     S[P_CODE + q] = code
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _prim_tile(U, W, S, j, i0, n, mc, dx, dy, is2d, store):
     """Guard codes and wave rates (and W if ``store``) of cells i0..i0+n-1 of row j.
 
@@ -232,7 +232,7 @@ def _consts(eos, Q, reactive):
 # ---------------------------------------------------------------------------------------------
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _prim_ring(X, W, S, r, c0, m, slot, mc):
     """Primitives (rho, u, v, p, lambda) of cells c0..c0+m-1 of row r into ring slot ``slot``.
 
@@ -300,7 +300,7 @@ def _thermo_store(S, oE, oC, f, r, un, ut, p, xi, pi, c2):
     S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _thermo(S, m, mc):
     """Total energy and sound speed of both face states of faces 0..m-1."""
     path, q0, q1, x0, p0, x1, p1, Q, reactive = mc
@@ -334,7 +334,7 @@ def _thermo(S, m, mc):
                               _c2(r, p, xi, pi, dxi, dpi))
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _riemann(S, m, force_hll):
     """HLLC (HLL fallback) normal fluxes of faces 0..m-1; every case computed, one selected."""
     for f in range(m):
@@ -407,7 +407,7 @@ def _riemann(S, m, force_hll):
         S[S_F + 4 * TS + f] = f4
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
     """Y = a*Z + b*X + c*d on cells i0..i0+n-1 of row j, d = -div F from the scratch fluxes."""
     for k in range(NV):
@@ -415,7 +415,7 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
                    S_YO + k * TS, S_YN + k * TS)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _y_faces(S, j, n, lim, mc, force_hll, dst):
     """Fluxes through the y faces between rows j and j+1 into rows dst.. (U order)."""
     recon_y(S, j, n, lim, NV, S_RING, NV, 1)
@@ -424,7 +424,7 @@ def _y_faces(S, j, n, lim, mc, force_hll, dst):
     store_y(S, n, S_F, dst, NV, 1)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _x_faces(S, slot, n, lim, mc, force_hll):
     """Fluxes through the n + 1 x faces of the strip (ring slot ``slot``) into rows S_F.."""
     recon_x(S, slot, n, lim, NV, S_RING, NV)

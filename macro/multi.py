@@ -46,7 +46,7 @@ from .eos import (
     xi_pi_tref,
 )
 from .riemann import davis_speeds, hll_flux, star_state
-from .stepper import TS, recon_x, recon_y, store_y, update_row
+from .stepper import SWEEP_JIT, TS, recon_x, recon_y, store_y, update_row
 
 AR1, AR2, MX, MY, EN, ALPHA, ARL = 0, 1, 2, 3, 4, 5, 6
 NV = 7
@@ -355,7 +355,7 @@ def _guard_cell(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d, x1, x2, t1, t2
     _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _prim_tile(U, W, S, j, i0, n, mc, dx, dy, is2d, store):
     """Guard codes, wave rates and primitives (W, as well, if ``store``) of cells i0..i0+n-1
     of row j."""
@@ -472,7 +472,7 @@ def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv, lam=0.0):
 # ---------------------------------------------------------------------------------------------
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _prim_ring(X, W, S, r, c0, m, slot, mc):
     """Primitives r1, r2, u, v, p, alpha1, lambda, K of cells c0..c0+m-1 of row r into ring
     slot ``slot``, from the stage's guard pass (W, :func:`_prim_tile`: the same arithmetic; the
@@ -495,7 +495,7 @@ def _mix(r, lam, p):
     return (1.0 - lam) * r + lam * p if lam > 0.0 else r
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _phase_eos(S, o, m, q0, q1):
     """EOS data of both phases at the states in rows o.. (r1, r2, ., ., ., alpha1, lambda) of
     0..m-1 into rows S_PT..S_PT+7: xi, Pi, dxi/drho, dPi/drho of phase 1 (at its lambda) and of
@@ -596,7 +596,7 @@ def _thermo_mix(S, o, oE, oC, f, x1, x2, t1, t2, Q):
     S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _thermo(S, m, mc):
     """Total energy and frozen sound speed of both face states of faces 0..m-1."""
     fast, c, q0, q1, Q, _ = mc
@@ -617,7 +617,7 @@ def _thermo(S, m, mc):
                             Q)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _riemann(S, m, force_hll):
     """HLLC (HLL fallback) fluxes and face velocity of faces 0..m-1, every case computed."""
     for f in range(m):
@@ -717,7 +717,7 @@ def _riemann(S, m, force_hll):
         S[S_F + 7 * TS + f] = f7
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0, q1,
                          in_place):
     """alpha1 row with Kapila's source integrated exactly (positivity-preserving).
@@ -770,7 +770,7 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
 
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
     """Y = a*Z + b*X + c*d on cells i0..i0+n-1 of row j (alpha1 with its (a1 + K) div u)."""
     _, _, q0, q1, _, kapila = mc
@@ -811,7 +811,7 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
             y[q] = a * z[q] + b * x[q] + c * S[S_D + q]
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _y_faces(S, j, n, lim, mc, force_hll, dst):
     """Fluxes through the y faces between rows j and j+1 into rows dst.. (U order, then the
     face velocity)."""
@@ -821,7 +821,7 @@ def _y_faces(S, j, n, lim, mc, force_hll, dst):
     store_y(S, n, S_F, dst, 8, 2)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**SWEEP_JIT)
 def _x_faces(S, slot, n, lim, mc, force_hll):
     """Fluxes through the n + 1 x faces of the strip (ring slot ``slot``) into rows S_F.."""
     recon_x(S, slot, n, lim, NR, S_RING, 8)

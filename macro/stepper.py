@@ -61,6 +61,12 @@ TASK_GUARD, TASK_PRIM, TASK_SWEEP = 0, 1, 2
 L_NRHO, L_MX, L_MY, L_EN, L_STORE, L_RATE, L_CODE, L_YO, L_YN, L_YW = range(10)
 
 _JIT = {"cache": True, "error_model": "numpy"}
+# the models' sweep pieces (guard tile, ring, face thermodynamics, Riemann solver, update)
+# allocate nothing and only take row views of arrays their caller holds, so they are compiled
+# without reference counting: Numba's atomic incref/decref of every view was ~9% of a
+# five-equation step on 96-cell rows (``_nrt`` is Numba's own, underscored, option; the work
+# share and serial/parallel bit-for-bit tests run these pieces)
+SWEEP_JIT = {"cache": True, "error_model": "numpy", "_nrt": False}
 # thin wrappers are inlined in Numba IR: every separately compiled function that calls the kernels
 # re-optimises all of their linked code, which is what dominates the cold compile time
 _IJIT = {"cache": True, "error_model": "numpy", "inline": "always"}
