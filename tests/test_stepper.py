@@ -124,6 +124,19 @@ def _p_T(eos, r1, r2, a1, lam, rhoe):
     return p, multi.phase1_temperature(eos[0], r1, lam, p)
 
 
+def _react(eos, kind, rp, r1, r2, a1, p, lam, dt):
+    """Conserved state of the primitives, and that state after react_multi over dt."""
+    ny, nx = r1.shape
+    U = np.empty((multi.NV, ny, nx))
+    z = np.zeros((ny, nx))
+    multi.conserved_from_primitive(r1, r2, a1, z, z, p, lam, eos, Q, U)
+    got = U.copy()
+    C = np.empty((multi.NC, ny, nx))
+    multi.cell_eos(got, eos, C)
+    reaction.react_multi(got, C, eos, Q, kind, rp, dt)
+    return U, got
+
+
 def test_chemistry_evaluates_the_eos_once_per_cell_with_the_same_result():
     """react_multi (EOS hoisted out of the sub-steps) against the sub-step loop written out with
     a full EOS evaluation per sub-step (pressure from the mixture, temperature from the reactant
@@ -138,14 +151,8 @@ def test_chemistry_evaluates_the_eos_once_per_cell_with_the_same_result():
     a1 = np.where(rng.random((ny, nx)) < 0.8, 1.0 - 1e-6, 0.5)
     lam = np.where(rng.random((ny, nx)) < 0.5, 0.0, rng.uniform(0.0, 0.9, (ny, nx)))
     p = rng.uniform(1e9, 3e10, (ny, nx))
-    U = np.empty((multi.NV, ny, nx))
-    z = np.zeros((ny, nx))
-    multi.conserved_from_primitive(r1, r2, a1, z, z, p, lam, eos, Q, U)
     dt = 2e-11
-    got = U.copy()
-    C = np.empty((multi.NC, ny, nx))
-    multi.cell_eos(got, eos, C)
-    reaction.react_multi(got, C, eos, Q, kind, rp, dt)
+    U, got = _react(eos, kind, rp, r1, r2, a1, p, lam, dt)
     for j in range(2, ny - 2):
         for i in range(2, nx - 2):
             if a1[j, i] < rp[3]:
@@ -237,14 +244,8 @@ def test_chemistry_leaves_lambda_bit_for_bit_where_the_rate_cannot_move_it():
             t0, t1 = (multi.phase1_temperature(eos[0], r1[j, i], lam[j, i], pp)
                       for pp in (0.0, 1e9))
             p[j, i] = (T_want[j, i] - t0) / (t1 - t0) * 1e9
-    U = np.empty((multi.NV, ny, nx))
-    z = np.zeros((ny, nx))
-    multi.conserved_from_primitive(r1, r2, a1, z, z, p, lam, eos, Q, U)
     dt = 2e-11
-    got = U.copy()
-    C = np.empty((multi.NC, ny, nx))
-    multi.cell_eos(got, eos, C)
-    reaction.react_multi(got, C, eos, Q, kind, rp, dt)
+    U, got = _react(eos, kind, rp, r1, r2, a1, p, lam, dt)
     kdt = np.zeros((ny, nx))
     for j in range(2, ny - 2):
         for i in range(2, nx - 2):
