@@ -169,8 +169,7 @@ def cell_eos(U, eos, C):
             xp = C[C_XP, j]
             pp = C[C_PP, j]
             if prod:
-                for i in range(NX):
-                    xp[i] = jwl_xi_pi(qp, r1[i])[0]
+                xp[:] = jwl_xi_pi(qp, 1.0)[0]  # 1/omega
                 for i in range(NX):
                     pp[i] = jwl_xi_pi(qp, r1[i])[1]
             else:
