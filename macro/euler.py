@@ -418,7 +418,7 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
 @nb.njit(**SWEEP_JIT)
 def _y_faces(S, j, n, lim, mc, force_hll, dst):
     """Fluxes through the y faces between rows j and j+1 into rows dst.. (U order)."""
-    recon_y(S, j, n, lim, NV, S_RING, NV, 1)
+    recon_y(S, j, n, lim, NV, S_RING, NV, 1, 0, NV)
     _thermo(S, n, mc)
     _riemann(S, n, force_hll)
     store_y(S, n, S_F, dst, NV, 1)
@@ -427,7 +427,7 @@ def _y_faces(S, j, n, lim, mc, force_hll, dst):
 @nb.njit(**SWEEP_JIT)
 def _x_faces(S, slot, n, lim, mc, force_hll):
     """Fluxes through the n + 1 x faces of the strip (ring slot ``slot``) into rows S_F.."""
-    recon_x(S, slot, n, lim, NV, S_RING, NV)
+    recon_x(S, slot, n, lim, NV, S_RING, NV, 0, NV)
     _thermo(S, n + 1, mc)
     _riemann(S, n + 1, force_hll)
 

@@ -12,14 +12,17 @@ solver in both terms (keeps uniform pressure and velocity across interfaces). ``
 Allaire's model; with ``kapila`` set, ``K = (r2c2 - r1c1)/(r2c2/a2 + r1c1/a1)`` (rkck = rho_k c_k^2)
 is Kapila's term that lets the gas compress in mixed cells.
 
-Primitive work array W: rho1, rho2, u, v, p, alpha1, lambda, c (frozen), K.
+Primitive work array W: rho1, rho2, u, v, p, alpha1, lambda, c (frozen), K, and each phase's
+EOS data xi_k, Pi_k, z_k = rho_k xi_k c_k^2 (phase 1's at its lambda).
 
 The kernel is the stepper shared with :mod:`macro.euler` (:mod:`macro.stepper`: RK driver,
 guard pass, work sharing, strip/ring sweep, reconstruction) with this module's pieces: the guard
-pass (:func:`_prim_tile`) stores the stage's primitives in W and the sweep's ring reads them
-there (the EOS is evaluated once per cell and stage); the face thermodynamics, the HLLC fluxes
-with the face velocity, and the update of alpha1 with its (a1 + K) div u. When both materials
-are ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no per-state EOS
+pass (:func:`_prim_tile`) stores the stage's primitives and each phase's EOS data in W and the
+sweep's ring reads them there (the EOS is evaluated once per cell and stage, never at a face:
+each phase's xi, Pi and rho xi c^2 are reconstructed to the faces like the primitives, or
+evaluated exactly there for a constant-coefficient gas, :func:`_thermo`); the HLLC fluxes with
+the face velocity, and the update of alpha1 with its (a1 + K) div u. When both materials are
+ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no per-state EOS
 calls, so the loops vectorise); a Hayes material 1 next to such a gas (the data generation's
 HMX and pore gas) has its EOS inline in a vectorised loop, its one power per state in a loop of
 its own (:func:`_phase_eos`); any other EOS goes through :func:`macro.eos.xi_pi` per state, in a
@@ -50,7 +53,7 @@ from .stepper import SWEEP_JIT, TS, recon_x, recon_y, store_y, update_row
 
 AR1, AR2, MX, MY, EN, ALPHA, ARL = 0, 1, 2, 3, 4, 5, 6
 NV = 7
-NW = 9
+NW = 15
 VAR_NAMES = ("alpha1_rho1", "alpha2_rho2", "rho_u", "rho_v", "E", "alpha1", "alpha1_rho1_lambda")
 
 BAD_PARTIAL_DENSITY, BAD_ENERGY, BAD_SOUND_SPEED, BAD_VOLUME_FRACTION = 1, 2, 3, 4
@@ -61,27 +64,35 @@ GUARD_NAMES = {
     BAD_VOLUME_FRACTION: "volume fraction",
 }
 
-# scratch rows (stride TS): reconstructed variables are W[0..6] = r1, r2, u, v, p, alpha1, lambda
-NR = 7
-S_WL = 0 * TS  # left face states (7 rows; slots 2/3 = normal/tangential velocity)
-S_WR = 7 * TS  # right face states at face f, stored at f + 1 (7 rows)
-S_EL = 14 * TS
-S_CL = 15 * TS
-S_ER = 16 * TS
-S_CR = 17 * TS
-S_F = 18 * TS  # fluxes m1, m2, normal mom, tangential mom, E, alpha*u, m1*lambda, face u (8)
-S_YO = 26 * TS  # y fluxes at the lower face of the row, U order + face velocity (8 rows)
-S_YN = 34 * TS  # y fluxes at the upper face (8 rows)
-S_D = 42 * TS
-S_PT = 43 * TS  # EOS data of both phases at one row of states (8 rows, :func:`_phase_eos`)
-S_RING = 51 * TS  # ring of 4 primitive rows, 8 rows each
-NSR = 83
-# guard pass rows: W (9 rows), wave rate, guard code
-P_RATE = 9 * TS
-P_CODE = 10 * TS
+# scratch rows (stride TS). Reconstructed variables: W[0..6] = r1, r2, u, v, p, alpha1, lambda,
+# then each phase's EOS data xi_k, Pi_k, z_k = rho_k xi_k c_k^2 (phase 1's at its lambda, heat
+# of reaction not included): reconstructed where the phase's EOS has variable coefficients,
+# evaluated at the face state where it has constant ones (ideal and stiffened gases,
+# :func:`_thermo`)
+NR = 13
+R_X1, R_X2 = 7, 10  # first row of each phase's EOS data (xi, Pi, z)
+S_WL = 0 * TS  # left face states (13 rows; slots 2/3 = normal/tangential velocity)
+S_WR = 13 * TS  # right face states at face f, stored at f + 1 (13 rows)
+S_EL = 26 * TS  # total energy and frozen sound speed of the left face states
+S_CL = 27 * TS
+S_ER = 28 * TS  # and of the right ones (face f at f)
+S_CR = 29 * TS
+S_F = 30 * TS  # fluxes m1, m2, normal mom, tangential mom, E, alpha*u, m1*lambda, face u (8)
+S_YO = 38 * TS  # y fluxes at the lower face of the row, U order + face velocity (8 rows)
+S_YN = 46 * TS  # y fluxes at the upper face (8 rows)
+S_D = 54 * TS
+S_PT = 55 * TS  # EOS data of both phases at one row of states (8 rows, :func:`_phase_eos`)
+S_RING = 63 * TS  # ring of 4 rows of cell data, RS rows each (the NR variables, then K)
+RS = NR + 1
+NSR = 63 + 4 * RS
+# guard pass rows: W (15 rows), wave rate, guard code
+P_RATE = 15 * TS
+P_CODE = 16 * TS
 # the stepper's layout: 2 partial densities for a wall's ghost momentum, momentum/energy rows,
-# the guard pass stores W (the sweep's ring reads the primitives there), 8 rows of y fluxes
+# the guard pass stores W (the sweep's ring reads the cell data there), 8 rows of y fluxes
 LAYOUT = (2, MX, MY, EN, True, P_RATE, P_CODE, S_YO, S_YN, 8 * TS)
+# ring row k holds W row RING_W[k]
+RING_W = (0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 8)
 
 _JIT = {"cache": True, "error_model": "numpy"}
 _PJIT = {"cache": True, "error_model": "numpy", "parallel": True}
@@ -230,7 +241,7 @@ def _mixture_rows(q0, q1, r1, r2, a1, lam, Q):
 def _sound_rows(q0, q1, r1, r2, a1, lam, p, x1, x2):
     _, p1, dx1, dp1 = phase1_xi_pi(q0, r1, lam)
     _, p2, dx2, dp2 = xi_pi(q1, r2)
-    return _snd(r1, r2, a1, p, x1, x2, (p1, dx1, dp1), (p2, dx2, dp2))
+    return _snd(r1, r2, a1, p, x1, x2, (p1, dx1, dp1), (p2, dx2, dp2))[:2]
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -276,18 +287,25 @@ def _ssq(xi, t, rho, p):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _snd(r1, r2, a1, p, x1, x2, t1, t2):
-    """Frozen mixture c^2 and Kapila's K (as :func:`_sound_rows`) from the phases' EOS data."""
+    """Frozen mixture c^2, Kapila's K (as :func:`_sound_rows`) and the phases' c_k^2 from the
+    phases' EOS data."""
     c21 = _ssq(x1, t1, r1, p)
     c22 = _ssq(x2, t2, r2, p)
+    a2 = 1.0 - a1
+    z1 = r1 * c21
+    z2 = r2 * c22
+    K = (z2 - z1) * (a1 * a2) / (z2 * a1 + z1 * a2)  # (z2 - z1)/(z2/a2 + z1/a1)
+    return _frozen_c2(r1, r2, a1, x1, x2, c21, c22), K, c21, c22
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _frozen_c2(r1, r2, a1, x1, x2, c21, c22):
+    """Frozen mixture c^2 from the phases' xi_k and c_k^2."""
     a2 = 1.0 - a1
     m1 = a1 * r1
     m2 = a2 * r2
     xi = a1 * x1 + a2 * x2
-    c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
-    z1 = r1 * c21
-    z2 = r2 * c22
-    K = (z2 - z1) * (a1 * a2) / (z2 * a1 + z1 * a2)  # (z2 - z1)/(z2/a2 + z1/a1)
-    return c2, K
+    return (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +314,7 @@ def _snd(r1, r2, a1, p, x1, x2, t1, t2):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d):
+def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d, e1, e2):
     code = float(bad)
     if bad == 0:
         if not np.isfinite(p):
@@ -316,6 +334,12 @@ def _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d):
     S[6 * TS + q] = lam
     S[7 * TS + q] = cs
     S[8 * TS + q] = K if np.isfinite(K) else 0.0
+    S[9 * TS + q] = e1[0]
+    S[10 * TS + q] = e1[1]
+    S[11 * TS + q] = e1[2]
+    S[12 * TS + q] = e2[0]
+    S[13 * TS + q] = e2[1]
+    S[14 * TS + q] = e2[2]
     S[P_RATE + q] = rate
     S[P_CODE + q] = code
 
@@ -336,8 +360,9 @@ def _cell_check(m1, m2, a1):
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _guard_cell(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d, x1, x2, t1, t2):
-    """Guard code, wave rate and primitives of one cell into scratch column q, from the phases'
-    EOS data x_k, t_k = (Pi_k, dxi_k/drho, dPi_k/drho) at the cell's phase densities."""
+    """Guard code, wave rate, primitives and the phases' xi_k, Pi_k, z_k = rho_k xi_k c_k^2 (the
+    rows of W) of one cell into scratch column q, from the phases' EOS data x_k, t_k = (Pi_k,
+    dxi_k/drho, dPi_k/drho) at the cell's phase densities."""
     bad, m1, m2, a1 = _cell_check(m1, m2, a)
     rho = m1 + m2
     r1 = m1 / a1
@@ -350,15 +375,16 @@ def _guard_cell(S, q, Q, m1, m2, a, mx, my, E, arl, dx, dy, is2d, x1, x2, t1, t2
     xi = a1 * x1 + a2 * x2
     pi = a1 * t1[0] + a2 * t2[0] - a1 * r1 * lam * Q
     p = (E - 0.5 * rho * (u * u + v * v) - pi) / xi
-    c2, K = _snd(r1, r2, a1, p, x1, x2, t1, t2)
-    _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d)
+    c2, K, c21, c22 = _snd(r1, r2, a1, p, x1, x2, t1, t2)
+    _guard_store(S, q, bad, r1, r2, u, v, p, a1, lam, c2, K, dx, dy, is2d,
+                 (x1, t1[0], r1 * x1 * c21), (x2, t2[0], r2 * x2 * c22))
 
 
 @nb.njit(**SWEEP_JIT)
 def _prim_tile(U, W, S, j, i0, n, mc, dx, dy, is2d, store):
     """Guard codes, wave rates and primitives (W, as well, if ``store``) of cells i0..i0+n-1
     of row j."""
-    fast, c, q0, q1, Q, _ = mc
+    fast, c, q0, q1, Q, _, _, _ = mc
     um1 = U[AR1, j, i0:i0 + n]
     um2 = U[AR2, j, i0:i0 + n]
     ua = U[ALPHA, j, i0:i0 + n]
@@ -473,17 +499,20 @@ def kapila_relax(q0, q1, a1, p0, r1, r2, dlnv, lam=0.0):
 
 @nb.njit(**SWEEP_JIT)
 def _prim_ring(X, W, S, r, c0, m, slot, mc):
-    """Primitives r1, r2, u, v, p, alpha1, lambda, K of cells c0..c0+m-1 of row r into ring
-    slot ``slot``, from the stage's guard pass (W, :func:`_prim_tile`: the same arithmetic; the
+    """Cell data of cells c0..c0+m-1 of row r into ring slot ``slot`` (rows in
+    :data:`RING_W` order: r1, r2, u, v, p, alpha1, lambda, the EOS data of the phases whose
+    face data are reconstructed, K), from the stage's guard pass (W, :func:`_prim_tile`: the
     EOS is evaluated once per cell and stage). K is 0 without ``kapila``."""
-    kapila = mc[5]
-    for k in range(8):
-        o = S_RING + (8 * slot + k) * TS
-        if k == 7 and not kapila:
+    kapila, v1, v2 = mc[5], mc[6], mc[7]
+    for k in range(RS):
+        if (R_X1 <= k < R_X2 and not v1) or (R_X2 <= k < R_X2 + 3 and not v2):
+            continue
+        o = S_RING + (RS * slot + k) * TS
+        if k == RS - 1 and not kapila:
             for q in range(m):
                 S[o + q] = 0.0
             continue
-        w = W[8 if k == 7 else k, r, c0:c0 + m]
+        w = W[RING_W[k], r, c0:c0 + m]
         for q in range(m):
             S[o + q] = w[q]
 
@@ -576,44 +605,60 @@ def _phase_eos(S, o, m, q0, q1):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _thermo_mix(S, o, oE, oC, f, x1, x2, t1, t2, Q):
-    """Total energy and frozen sound speed of a face state from its phases' EOS data (the
-    mixture arithmetic of :func:`_mixture_rows`, sound speed by :func:`_snd`)."""
-    r1 = S[o + f]
-    r2 = S[o + TS + f]
-    un = S[o + 2 * TS + f]
-    ut = S[o + 3 * TS + f]
-    p = S[o + 4 * TS + f]
-    a = S[o + 5 * TS + f]
-    lam = S[o + 6 * TS + f]
-    r = a * r1 + (1.0 - a) * r2
-    a2 = 1.0 - a
-    xi = a * x1 + a2 * x2
-    pi = a * t1[0] + a2 * t2[0] - a * r1 * lam * Q
-    c2, _ = _snd(r1, r2, a, p, x1, x2, t1, t2)
-    S[oC + f] = np.sqrt(c2) if c2 > 0.0 else 0.0
-    S[oE + f] = xi * p + pi + 0.5 * r * (un * un + ut * ut)
+def _const_phase(S, o, k, m, x, pi):
+    """EOS data xi, Pi, z = rho xi c^2 = (xi + 1) p + Pi of a constant-coefficient phase (xi, Pi)
+    at face states 0..m-1 in rows o.. (pressure in row 4) into its rows k.."""
+    p = S[o + 4 * TS:o + 4 * TS + m]
+    S[o + k * TS:o + k * TS + m] = x
+    S[o + (k + 1) * TS:o + (k + 1) * TS + m] = pi
+    z = S[o + (k + 2) * TS:o + (k + 2) * TS + m]
+    for f in range(m):
+        z[f] = (x + 1.0) * p[f] + pi
 
 
 @nb.njit(**SWEEP_JIT)
 def _thermo(S, m, mc):
-    """Total energy and frozen sound speed of both face states of faces 0..m-1."""
-    fast, c, q0, q1, Q, _ = mc
+    """Total energy and frozen sound speed of both face states of faces 0..m-1.
+
+    No EOS is evaluated at the faces: each phase's xi_k, Pi_k and z_k = rho_k xi_k c_k^2 there
+    are reconstructed from the cells' (limited like the primitives, so bounded by the
+    neighbouring cells' values), or evaluated exactly for a phase with constant coefficients,
+    and they combine with the face's alpha1, phase densities and lambda as the EOS combines
+    them: ``rho e = sum a_k (xi_k p + Pi_k) - a1 r1 lambda Q``, frozen
+    ``c^2 = sum a_k z_k / (rho xi)`` (:func:`_snd`). A face state of one phase only is that
+    phase's, whatever the other phase's data.
+    """
+    _, c, _, _, Q, _, v1, v2 = mc
     for side in range(2):
         o = S_WL if side == 0 else S_WR + 1
-        oE = S_EL if side == 0 else S_ER
-        oC = S_CL if side == 0 else S_CR
-        if fast:
-            x1, p1, x2, p2 = c
-            for f in range(m):
-                _thermo_mix(S, o, oE, oC, f, x1, x2, (p1, 0.0, 0.0), (p2, 0.0, 0.0), Q)
-        else:
-            _phase_eos(S, o, m, q0, q1)
-            for f in range(m):
-                _thermo_mix(S, o, oE, oC, f, S[S_PT + f],  S[S_PT + 4 * TS + f],
-                            (S[S_PT + TS + f], S[S_PT + 2 * TS + f], S[S_PT + 3 * TS + f]),
-                            (S[S_PT + 5 * TS + f], S[S_PT + 6 * TS + f], S[S_PT + 7 * TS + f]),
-                            Q)
+        e = S[S_EL:S_EL + m] if side == 0 else S[S_ER:S_ER + m]
+        cs = S[S_CL:S_CL + m] if side == 0 else S[S_CR:S_CR + m]
+        if not v1:
+            _const_phase(S, o, R_X1, m, c[0], c[1])
+        if not v2:
+            _const_phase(S, o, R_X2, m, c[2], c[3])
+        r1 = S[o:o + m]
+        r2 = S[o + TS:o + TS + m]
+        un = S[o + 2 * TS:o + 2 * TS + m]
+        ut = S[o + 3 * TS:o + 3 * TS + m]
+        p = S[o + 4 * TS:o + 4 * TS + m]
+        a = S[o + 5 * TS:o + 5 * TS + m]
+        lam = S[o + 6 * TS:o + 6 * TS + m]
+        x1 = S[o + R_X1 * TS:o + R_X1 * TS + m]
+        p1 = S[o + (R_X1 + 1) * TS:o + (R_X1 + 1) * TS + m]
+        z1 = S[o + (R_X1 + 2) * TS:o + (R_X1 + 2) * TS + m]
+        x2 = S[o + R_X2 * TS:o + R_X2 * TS + m]
+        p2 = S[o + (R_X2 + 1) * TS:o + (R_X2 + 1) * TS + m]
+        z2 = S[o + (R_X2 + 2) * TS:o + (R_X2 + 2) * TS + m]
+        for f in range(m):
+            af = a[f]
+            a2 = 1.0 - af
+            r = af * r1[f] + a2 * r2[f]
+            xi = af * x1[f] + a2 * x2[f]
+            pi = af * p1[f] + a2 * p2[f] - af * r1[f] * lam[f] * Q
+            e[f] = xi * p[f] + pi + 0.5 * r * (un[f] * un[f] + ut[f] * ut[f])
+            c2 = (af * z1[f] + a2 * z2[f]) / (r * xi)
+            cs[f] = np.sqrt(c2) if c2 > 0.0 else 0.0
 
 
 @nb.njit(**SWEEP_JIT)
@@ -728,8 +773,8 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
     by :func:`kapila_relax` over the Lagrangian volume change ``(c/b) div u``. In the first stage
     X and Z are the same state (b = 0): the step is then taken from Z with weight a.
     """
-    ring = S_RING + 8 * (j % 4) * TS + 2
-    o_k = ring + 7 * TS
+    ring = S_RING + RS * (j % 4) * TS + 2
+    o_k = ring + (RS - 1) * TS
     o_r1 = ring
     o_r2 = ring + TS
     o_p = ring + 4 * TS
@@ -772,7 +817,7 @@ def _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0
 @nb.njit(**SWEEP_JIT)
 def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
     """Y = a*Z + b*X + c*d on cells i0..i0+n-1 of row j (alpha1 with its (a1 + K) div u)."""
-    _, _, q0, q1, _, kapila = mc
+    _, _, q0, q1, _, kapila, _, _ = mc
     for k in range(NV):
         if k != ALPHA:
             # flux rows 0-6 are in U order (row 7 is the face velocity)
@@ -783,8 +828,8 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
         _update_alpha_kapila(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, q0, q1,
                              in_place)
         return
-    o_a = S_RING + (8 * (j % 4) + 5) * TS + 2  # alpha1 and K of the cells
-    o_k = S_RING + (8 * (j % 4) + 7) * TS + 2
+    o_a = S_RING + (RS * (j % 4) + 5) * TS + 2  # alpha1 and K of the cells
+    o_k = S_RING + (RS * (j % 4) + RS - 1) * TS + 2
     oF = S_F + ALPHA * TS
     oU = S_F + 7 * TS
     if is2d:
@@ -810,11 +855,28 @@ def _update(X, Z, Y, S, j, i0, n, is2d, a, b, c, inv_dx, inv_dy, mc):
             y[q] = a * z[q] + b * x[q] + c * S[S_D + q]
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _recon_x(S, slot, n, lim, mc):
+    """MUSCL face states of the primitives and of the reconstructed phases' EOS data."""
+    v1, v2 = mc[6], mc[7]
+    recon_x(S, slot, n, lim, NR, S_RING, RS, 0, R_X1 + 3 if v1 else R_X1)
+    if v2:
+        recon_x(S, slot, n, lim, NR, S_RING, RS, R_X2, R_X2 + 3)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _recon_y(S, j, n, lim, mc):
+    v1, v2 = mc[6], mc[7]
+    recon_y(S, j, n, lim, NR, S_RING, RS, 2, 0, R_X1 + 3 if v1 else R_X1)
+    if v2:
+        recon_y(S, j, n, lim, NR, S_RING, RS, 2, R_X2, R_X2 + 3)
+
+
 @nb.njit(**SWEEP_JIT)
 def _y_faces(S, j, n, lim, mc, force_hll, dst):
     """Fluxes through the y faces between rows j and j+1 into rows dst.. (U order, then the
     face velocity)."""
-    recon_y(S, j, n, lim, NR, S_RING, 8, 2)
+    _recon_y(S, j, n, lim, mc)
     _thermo(S, n, mc)
     _riemann(S, n, force_hll)
     store_y(S, n, S_F, dst, 8, 2)
@@ -823,7 +885,7 @@ def _y_faces(S, j, n, lim, mc, force_hll, dst):
 @nb.njit(**SWEEP_JIT)
 def _x_faces(S, slot, n, lim, mc, force_hll):
     """Fluxes through the n + 1 x faces of the strip (ring slot ``slot``) into rows S_F.."""
-    recon_x(S, slot, n, lim, NR, S_RING, 8)
+    _recon_x(S, slot, n, lim, mc)
     _thermo(S, n + 1, mc)
     _riemann(S, n + 1, force_hll)
 
@@ -832,13 +894,13 @@ def _x_faces(S, slot, n, lim, mc, force_hll):
 def _run_parallel(task, nt, X, Z, Y, W, S_all, mc, solver, lim, dx, dy, a, b, c, rowstat):
     """The parallel kernel: one work share per thread (:func:`macro.stepper.run`). The
     constants enter the parallel region one by one (a parfor takes no nested tuple)."""
-    fast, ec, q0, q1, Q, kapila = mc
+    fast, ec, q0, q1, Q, kapila, v1, v2 = mc
     x1, p1, x2, p2 = ec
     for w in nb.prange(nt):
         stepper.work(_prim_tile, _prim_ring, _y_faces, _x_faces, _update, LAYOUT, task,
                      np.int64(w), nt, X, Z, Y, W, S_all[w],
-                     (fast, (x1, p1, x2, p2), q0, q1, Q, kapila), solver, lim, dx, dy, a, b, c,
-                     rowstat)
+                     (fast, (x1, p1, x2, p2), q0, q1, Q, kapila, v1, v2), solver, lim, dx, dy, a,
+                     b, c, rowstat)
 
 
 def scratch(nthreads, shape=None):
@@ -848,9 +910,14 @@ def scratch(nthreads, shape=None):
 
 @nb.njit(**_JIT)
 def _consts(eos, Q, kapila):
-    """The model constants the stepper hands to this module's functions."""
+    """The model constants the stepper hands to this module's functions: (fast, constant xi/Pi,
+    EOS rows, Q, kapila, whether phase 1's / phase 2's face EOS data are reconstructed)."""
     fast, c = _eos_consts(eos)
-    return fast, c, eos[0], eos[1], Q, kapila
+    k0 = eos[0, 0]
+    k1 = eos[1, 0]
+    v1 = not ((k0 == KIND_IDEAL or k0 == KIND_STIFFENED) and eos[0, PRODUCTS_FLAG] == 0.0)
+    v2 = not (k1 == KIND_IDEAL or k1 == KIND_STIFFENED)
+    return fast, c, eos[0], eos[1], Q, kapila, v1, v2
 
 
 @nb.njit(**_JIT)

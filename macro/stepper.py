@@ -9,11 +9,11 @@ the MUSCL reconstruction of ring rows. How the work is laid out (this is what ma
 * The sweep (:func:`block`) walks strips of at most ``TB`` cells of a row. Threads split rows in
   2D and strips in 1D. It puts the primitives of the input state into a per-thread ring of 4
   rows (no full-size primitive array to stream through memory, unless the model keeps the guard
-  pass's), reconstructs the face states, evaluates the EOS at the faces and solves the Riemann
-  problems. It then writes the RK combination ``Y = a*Z + b*X + c*L(X)`` directly (no stored
-  dU, no separate combine pass). y fluxes are kept in a rolling one-row buffer, so each face
-  flux is computed once, except the first face row of each thread's block. There is no
-  (NY+1, NX) flux array and no race.
+  pass's), reconstructs the face states, completes their thermodynamics (the model's EOS or its
+  reconstructed EOS data) and solves the Riemann problems. It then writes the RK combination
+  ``Y = a*Z + b*X + c*L(X)`` directly (no stored dU, no separate combine pass). y fluxes are
+  kept in a rolling one-row buffer, so each face flux is computed once, except the first face
+  row of each thread's block. There is no (NY+1, NX) flux array and no race.
 * Every inner loop runs over a row view (indices from 0, so there is no negative-index
   wraparound and LLVM emits contiguous loads, not gathers) or over one flat scratch array. The
   loops are branch-free where they can be: the HLLC cases are computed side by side and
@@ -160,15 +160,16 @@ def reduce_rowstat(rowstat, NY):
 
 
 @nb.njit(**_IJIT)
-def recon_x(S, slot, n, lim, nr, ring, stride):
+def recon_x(S, slot, n, lim, nr, ring, stride, k0, k1):
     """Face states of the n + 1 x faces of a strip of n cells from ring slot ``slot``: rows
-    0..nr-1 (left states at face f) and nr..2nr-1 (right states at face f, stored at f + 1).
+    0..nr-1 (left states at face f) and nr..2nr-1 (right states at face f, stored at f + 1),
+    of the variables k0..k1-1 (a model may leave some rows to be filled otherwise).
 
     Slot rows are ``ring + (stride*slot + k)*TS`` and hold cells i0-2..i0+n+1; face f lies
     between cells i0-1+f and i0+f.
     """
     wr = nr * TS
-    for k in range(nr):
+    for k in range(k0, k1):
         oL = k * TS
         oR = wr + k * TS
         o = ring + (stride * slot + k) * TS
@@ -201,11 +202,12 @@ def swapped(k, iu):
 
 
 @nb.njit(**_IJIT)
-def recon_y(S, j, n, lim, nr, ring, stride, iu):
-    """Face states of the y faces between rows j and j+1 (ring rows j-1..j+2), n columns, in
-    the layout of :func:`recon_x`; the normal velocity (row iu) is v, the tangential one u."""
+def recon_y(S, j, n, lim, nr, ring, stride, iu, k0, k1):
+    """Face states of the y faces between rows j and j+1 (ring rows j-1..j+2), n columns, of
+    the variables k0..k1-1 in the layout of :func:`recon_x`; the normal velocity (row iu) is v,
+    the tangential one u."""
     wr = nr * TS
-    for k in range(nr):
+    for k in range(k0, k1):
         src = swapped(k, iu)
         oL = k * TS
         oR = wr + k * TS + 1

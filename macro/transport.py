@@ -69,8 +69,10 @@ from .multi import (
 
 __all__ = ["Transport", "transport_step"]
 
-# work rows (in the solver's W array): T1, T2, u, v, mu, conduction weights of phases 1 and 2
-W_T1, W_T2, W_U, W_V, W_MU, W_A, W_B = 0, 1, 2, 3, 4, 5, 6
+# work rows (in the solver's W array): T1, T2, u, v, mu, conduction weights of phases 1 and 2,
+# face viscosities of the x faces (face i+1/2 at i) and of the y faces (face j+1/2 at j)
+W_T1, W_T2, W_U, W_V, W_MU, W_A, W_B, W_FX, W_FY = 0, 1, 2, 3, 4, 5, 6, 7, 8
+NW = 9
 SAFETY = 0.1
 
 
@@ -200,6 +202,45 @@ def _velocity_cells(U, W, tp, dx, dy, is2d):
     return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
 
 
+@nb.njit(cache=True, error_model="numpy")
+def _velocities(U, W):
+    """Velocities of every cell (ghosts included) into W: all a viscous sub-step after the first
+    needs (it changes momentum and energy, not the viscosities)."""
+    _, NY, _ = U.shape
+    for j in range(NY):
+        m1 = U[AR1, j]
+        m2 = U[AR2, j]
+        mx = U[MX, j]
+        my = U[MY, j]
+        wu = W[W_U, j]
+        wv = W[W_V, j]
+        for i in range(m1.size):
+            rho = m1[i] + m2[i]
+            wu[i] = mx[i] / rho
+            wv[i] = my[i] / rho
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _face_viscosities(W, is2d):
+    """Harmonic means of the cell viscosities on the x faces (face i+1/2 at i) and the y faces
+    (face j+1/2 at j): fixed over the viscous sub-steps of a step."""
+    _, NY, NX = W.shape
+    for j in range(NY):
+        mu = W[W_MU, j]
+        a = mu[:NX - 1]
+        b = mu[1:]
+        f = W[W_FX, j]
+        for i in range(NX - 1):
+            f[i] = _hm(a[i], b[i])
+    if is2d:
+        for j in range(NY - 1):
+            a = W[W_MU, j]
+            b = W[W_MU, j + 1]
+            f = W[W_FY, j]
+            for i in range(NX):
+                f[i] = _hm(a[i], b[i])
+
+
 @nb.njit(cache=True, inline="always")
 def _h2(dx, dy, is2d):
     return min(dx, dy) ** 2 if is2d else dx * dx
@@ -249,85 +290,116 @@ def _conduction(U, W, D, tp, h, dx, dy, is2d):
             U[EN, j, i] += h * D[EN, j, i]
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _xface_stress(W, j, i, inv_dx, inv_dy, is2d):
-    """(txx, txy, energy flux) at the x face between cells i and i+1 of row j; zeros where the
-    face viscosity is not positive (no shear across a gas layer)."""
-    mu = _hm(W[W_MU, j, i], W[W_MU, j, i + 1])
-    ux = (W[W_U, j, i + 1] - W[W_U, j, i]) * inv_dx
-    vx = (W[W_V, j, i + 1] - W[W_V, j, i]) * inv_dx
-    uy = 0.0
-    vy = 0.0
-    if is2d:
-        uy = 0.25 * inv_dy * (W[W_U, j + 1, i] - W[W_U, j - 1, i]
-                              + W[W_U, j + 1, i + 1] - W[W_U, j - 1, i + 1])
-        vy = 0.25 * inv_dy * (W[W_V, j + 1, i] - W[W_V, j - 1, i]
-                              + W[W_V, j + 1, i + 1] - W[W_V, j - 1, i + 1])
-    txx = mu * (4.0 / 3.0 * ux - 2.0 / 3.0 * vy)
-    txy = mu * (uy + vx)
-    fe = -(txx * 0.5 * (W[W_U, j, i] + W[W_U, j, i + 1])
-           + txy * 0.5 * (W[W_V, j, i] + W[W_V, j, i + 1]))
-    ok = mu > 0.0
-    return (txx if ok else 0.0), (txy if ok else 0.0), (fe if ok else 0.0)
+# The face loops below write one row each and read few: with more memory streams than LLVM's
+# runtime alias checks cover, a loop over row views does not vectorise.
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _yface_stress(W, j, i, inv_dx, inv_dy):
-    """(txy, tyy, energy flux) at the y face between rows j and j+1 of column i."""
-    mu = _hm(W[W_MU, j, i], W[W_MU, j + 1, i])
-    uy = (W[W_U, j + 1, i] - W[W_U, j, i]) * inv_dy
-    vy = (W[W_V, j + 1, i] - W[W_V, j, i]) * inv_dy
-    ux = 0.25 * inv_dx * (W[W_U, j, i + 1] - W[W_U, j, i - 1]
-                          + W[W_U, j + 1, i + 1] - W[W_U, j + 1, i - 1])
-    vx = 0.25 * inv_dx * (W[W_V, j, i + 1] - W[W_V, j, i - 1]
-                          + W[W_V, j + 1, i + 1] - W[W_V, j + 1, i - 1])
-    tyy = mu * (4.0 / 3.0 * vy - 2.0 / 3.0 * ux)
-    txy = mu * (uy + vx)
-    fe = -(txy * 0.5 * (W[W_U, j, i] + W[W_U, j + 1, i])
-           + tyy * 0.5 * (W[W_V, j, i] + W[W_V, j + 1, i]))
-    ok = mu > 0.0
-    return (txy if ok else 0.0), (tyy if ok else 0.0), (fe if ok else 0.0)
+def _tangential(a0, a1, b0, b1, out, f, m):
+    """out = f * (a1 - a0 + b1 - b0): the tangential derivative on faces 0..m-1 from the four
+    cells around each face."""
+    for q in range(m):
+        out[q] = f * (a1[q] - a0[q] + b1[q] - b0[q])
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _face_stresses(mu, un0, un1, ut0, ut1, dtn, dtt, inv_dn, tn, tt, te, m):
+    """Normal stress, shear stress and energy flux on faces 0..m-1 whose normal velocity is un
+    and tangential one ut (cells 0 and 1 on either side), from the tangential derivatives dtn
+    (of un) and dtt (of ut); zeros where the face viscosity is not positive (no shear across a
+    gas layer)."""
+    for q in range(m):
+        t = mu[q] * (4.0 / 3.0 * ((un1[q] - un0[q]) * inv_dn) - 2.0 / 3.0 * dtt[q])
+        tn[q] = t if mu[q] > 0.0 else 0.0
+    for q in range(m):
+        t = mu[q] * (dtn[q] + (ut1[q] - ut0[q]) * inv_dn)
+        tt[q] = t if mu[q] > 0.0 else 0.0
+    for q in range(m):
+        e = -(tn[q] * 0.5 * (un0[q] + un1[q]) + tt[q] * 0.5 * (ut0[q] + ut1[q]))
+        te[q] = e if mu[q] > 0.0 else 0.0
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _viscous(U, W, D, h, dx, dy, is2d):
+def _xface_row(W, B, j, i0, m, inv_dx, inv_dy, is2d):
+    """(txx, txy, energy flux) at the x faces i0..i0+m-1 of row j (face i+1/2 between cells i and
+    i+1) into B rows 0..2 at i0.. (rows 9, 10 take the tangential derivatives). Normal
+    derivatives from the two cells, tangential ones from the four cells around the face."""
+    u0 = W[W_U, j, i0:i0 + m]
+    u1 = W[W_U, j, i0 + 1:i0 + m + 1]
+    v0 = W[W_V, j, i0:i0 + m]
+    v1 = W[W_V, j, i0 + 1:i0 + m + 1]
+    uy = B[9, i0:i0 + m]
+    vy = B[10, i0:i0 + m]
+    if is2d:
+        f = 0.25 * inv_dy
+        _tangential(W[W_U, j - 1, i0:i0 + m], W[W_U, j + 1, i0:i0 + m],
+                    W[W_U, j - 1, i0 + 1:i0 + m + 1], W[W_U, j + 1, i0 + 1:i0 + m + 1], uy, f, m)
+        _tangential(W[W_V, j - 1, i0:i0 + m], W[W_V, j + 1, i0:i0 + m],
+                    W[W_V, j - 1, i0 + 1:i0 + m + 1], W[W_V, j + 1, i0 + 1:i0 + m + 1], vy, f, m)
+    else:
+        uy[:] = 0.0
+        vy[:] = 0.0
+    _face_stresses(W[W_FX, j, i0:i0 + m], u0, u1, v0, v1, uy, vy, inv_dx, B[0, i0:i0 + m],
+                   B[1, i0:i0 + m], B[2, i0:i0 + m], m)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _yface_row(W, B, k, j, i0, m, inv_dx, inv_dy):
+    """(txy, tyy, energy flux) at the y faces between rows j and j+1, columns i0..i0+m-1, into
+    B rows k..k+2 at i0.. (as :func:`_xface_row`)."""
+    ux = B[9, i0:i0 + m]
+    vx = B[10, i0:i0 + m]
+    f = 0.25 * inv_dx
+    _tangential(W[W_U, j, i0 - 1:i0 + m - 1], W[W_U, j, i0 + 1:i0 + m + 1],
+                W[W_U, j + 1, i0 - 1:i0 + m - 1], W[W_U, j + 1, i0 + 1:i0 + m + 1], ux, f, m)
+    _tangential(W[W_V, j, i0 - 1:i0 + m - 1], W[W_V, j, i0 + 1:i0 + m + 1],
+                W[W_V, j + 1, i0 - 1:i0 + m - 1], W[W_V, j + 1, i0 + 1:i0 + m + 1], vx, f, m)
+    # the normal velocity is v, the tangential one u: rows k + 1 (tyy) and k (txy)
+    _face_stresses(W[W_FY, j, i0:i0 + m], W[W_V, j, i0:i0 + m], W[W_V, j + 1, i0:i0 + m],
+                   W[W_U, j, i0:i0 + m], W[W_U, j + 1, i0:i0 + m], vx, ux, inv_dy,
+                   B[k + 1, i0:i0 + m], B[k, i0:i0 + m], B[k + 2, i0:i0 + m], m)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _row_update(y, x0, x1, lo, hi, h, inv_dx, inv_dy, sign, m):
+    """y += h * sign * ((x1 - x0)/dx + (hi - lo)/dy) on cells 0..m-1 (the x faces either side,
+    the y faces below and above), in the order of the former face-by-face accumulation."""
+    if sign > 0.0:
+        for q in range(m):
+            y[q] += h * (-(x0[q] * inv_dx) + x1[q] * inv_dx - lo[q] * inv_dy + hi[q] * inv_dy)
+    else:
+        for q in range(m):
+            y[q] += h * (x0[q] * inv_dx - x1[q] * inv_dx + lo[q] * inv_dy - hi[q] * inv_dy)
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _viscous(U, W, B, h, dx, dy, is2d):
     """Momentum and energy += h * (div tau, div(tau u)) on interior cells (face fluxes).
 
-    Row by row: the x-face stresses of the row and the y-face stresses above it go into row
-    buffers (branch-free loops), the row below's are kept, and the row of U is updated in place
-    (the stresses come from the velocities in W, so in-place updates are safe). ``D`` is unused
-    (kept for the caller's signature)."""
+    Row by row: the x-face stresses of the row and the y-face stresses above it go into rows
+    of ``B`` (11 x NX scratch), the row below's are kept (the two y-face row blocks swap
+    roles), and the row of U is updated in place (the stresses come from the velocities in W
+    and the face viscosities of :func:`_face_viscosities`, so in-place updates are safe)."""
     _, NY, NX = W.shape
     jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
     inv_dx = 1.0 / dx
     inv_dy = 1.0 / dy
-    B = np.zeros((9, NX))  # x faces of the row (3), y faces below (3) and above (3)
+    n = NX - 2 * NG
+    lo = 3
     if is2d:
-        j = jlo - 1
-        for i in range(NG, NX - NG):
-            B[3, i], B[4, i], B[5, i] = _yface_stress(W, j, i, inv_dx, inv_dy)
+        _yface_row(W, B, lo, jlo - 1, NG, n, inv_dx, inv_dy)
+    else:
+        B[3:9] = 0.0
     for j in range(jlo, jhi):
-        for i in range(NG - 1, NX - NG):
-            B[0, i], B[1, i], B[2, i] = _xface_stress(W, j, i, inv_dx, inv_dy, is2d)
+        hi = 9 - lo
+        _xface_row(W, B, j, NG - 1, n + 1, inv_dx, inv_dy, is2d)
         if is2d:
-            for i in range(NG, NX - NG):
-                B[6, i], B[7, i], B[8, i] = _yface_stress(W, j, i, inv_dx, inv_dy)
-        # the sums in the order of the former face-by-face accumulation
-        for i in range(NG, NX - NG):
-            dm = -(B[0, i - 1] * inv_dx) + B[0, i] * inv_dx
-            dn = -(B[1, i - 1] * inv_dx) + B[1, i] * inv_dx
-            de = B[2, i - 1] * inv_dx - B[2, i] * inv_dx
-            if is2d:
-                dm = dm - B[3, i] * inv_dy + B[6, i] * inv_dy
-                dn = dn - B[4, i] * inv_dy + B[7, i] * inv_dy
-                de = de + B[5, i] * inv_dy - B[8, i] * inv_dy
-            U[MX, j, i] += h * dm
-            U[MY, j, i] += h * dn
-            U[EN, j, i] += h * de
-        if is2d:
-            for k in range(3):
-                for i in range(NG, NX - NG):
-                    B[3 + k, i] = B[6 + k, i]
+            _yface_row(W, B, hi, j, NG, n, inv_dx, inv_dy)
+        for k, v, sign in ((0, MX, 1.0), (1, MY, 1.0), (2, EN, -1.0)):
+            _row_update(U[v, j, NG:NX - NG], B[k, NG - 1:NX - NG - 1], B[k, NG:NX - NG],
+                        B[lo + k, NG:NX - NG], B[hi + k, NG:NX - NG], h, inv_dx,
+                        inv_dy if is2d else 0.0, sign, n)
+        lo = hi
 
 
 @nb.njit(cache=True)
@@ -364,9 +436,11 @@ def transport_step(U, C, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
     :func:`macro.multi.cell_eos` of U with its ghosts filled; a viscous sub-step only
     recomputes velocities).
 
-    ``W`` (at least 7 rows) and ``D`` (U's shape) are scratch. Returns the number of
+    ``W`` (at least :data:`NW` rows) and ``D`` (U's shape) are scratch. Returns the number of
     sub-steps taken (conduction + viscosity; 0 when every coefficient is zero)."""
     _, NY, _ = U.shape
+    if W.shape[0] < NW:
+        raise ValueError("transport_step: W needs at least transport.NW rows")
     is2d = NY > 1
     total = 0
     if tp[0] > 0.0 or tp[1] > 0.0:
@@ -385,12 +459,13 @@ def transport_step(U, C, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
         fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
         hmax = _velocity_cells(U, W, tp, dx, dy, is2d)
         _seal_open_sides(W, codes, is2d)
+        _face_viscosities(W, is2d)
+        B = np.zeros((11, U.shape[2]))
         n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
         for s in range(n):
             if s > 0:
                 fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-                _velocity_cells(U, W, tp, dx, dy, is2d)
-                _seal_open_sides(W, codes, is2d)
-            _viscous(U, W, D, dt / n, dx, dy, is2d)
+                _velocities(U, W)
+            _viscous(U, W, B, dt / n, dx, dy, is2d)
         total += n
     return total

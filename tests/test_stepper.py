@@ -10,7 +10,7 @@ import pytest
 
 from closure.data.params import HMX, PRODUCTS, hmx_eos, products_eos
 from macro import multi, reaction
-from macro.eos import IdealGas, ReactiveEOS, pack_eos, xi_pi
+from macro.eos import IdealGas, ReactiveEOS, StiffenedGas, pack_eos, xi_pi
 from macro.grid import GridSpec
 from macro.models import EulerModel, FiveEquationModel
 from macro.reaction import Arrhenius
@@ -44,6 +44,47 @@ def test_vectorised_hayes_phase_eos_is_the_per_state_eos(products):
         want = (*multi.phase1_xi_pi(eos[0], S[f], lam[f]), *xi_pi(eos[1], S[TS + f]))
         got = tuple(S[multi.S_PT + k * TS + f] for k in range(8))
         assert got == want, f
+
+
+@pytest.mark.parametrize("pair", ["hmx_products_air", "stiffened_air"])
+def test_face_thermodynamics_of_cell_states_are_the_cells(pair):
+    """The sweep builds a face state's energy and sound speed from its reconstructed (Hayes
+    HMX with products) or exactly evaluated (constant-coefficient gas) phase data, never
+    calling the EOS: given the cells' own states, it must return their total energy and
+    frozen sound speed (the guard's, from the EOS), on random mixed, reacted and pure states."""
+    rng = np.random.default_rng(11)
+    m = 400
+    if pair == "hmx_products_air":
+        eos = pack_eos(_hmx(True), GAS)
+        r1 = 1900.0 * rng.uniform(0.8, 1.5, m)
+        lam = np.where(rng.random(m) < 0.5, 0.0, rng.random(m))
+    else:
+        eos = pack_eos(StiffenedGas(4.4, 6e8, cv=1800.0), GAS)
+        r1 = 1000.0 * rng.uniform(0.95, 1.1, m)
+        lam = np.zeros(m)
+    a1 = np.where(rng.random(m) < 0.2, 1.0 - 1e-8, rng.uniform(1e-8, 1.0, m))
+    p = 10.0 ** rng.uniform(5.0, 10.5, m)
+    prim = [x.reshape(1, m) for x in (r1, rng.uniform(0.5, 50.0, m), a1,
+                                      rng.uniform(-500, 500, m), rng.uniform(-500, 500, m), p,
+                                      lam)]
+    U = np.zeros((multi.NV, 1, m))
+    multi.conserved_from_primitive(*prim, eos, Q, U)
+    W = np.zeros((multi.NW, 1, m))
+    status, *_ = multi.primitives(U, W, eos, Q, 1e-7, 1e-7, np.zeros((1, 3)))
+    assert status == 0
+    S = np.zeros(multi.NSR * TS)
+    for k, w in enumerate(multi.RING_W[:multi.NR]):
+        S[multi.S_WL + k * TS:multi.S_WL + k * TS + m] = W[w, 0]
+        S[multi.S_WR + k * TS + 1:multi.S_WR + k * TS + m + 1] = W[w, 0]
+    S[multi.S_WL + 3 * TS:multi.S_WL + 4 * TS] = 0.0  # one velocity normal, the other 0
+    S[multi.S_WR + 3 * TS:multi.S_WR + 4 * TS] = 0.0
+    mc = multi._consts(eos, Q, True)
+    multi._thermo(S, m, mc)
+    rho = U[multi.AR1, 0] + U[multi.AR2, 0]
+    E = U[multi.EN, 0] - 0.5 * U[multi.MY, 0] ** 2 / rho
+    for oE, oC in ((multi.S_EL, multi.S_CL), (multi.S_ER, multi.S_CR)):
+        np.testing.assert_allclose(S[oE:oE + m], E, rtol=1e-12, atol=0.0)
+        np.testing.assert_allclose(S[oC:oC + m], W[7, 0], rtol=1e-11, atol=0.0)
 
 
 def _five_periodic(nx, ny, products=True, transport=None):

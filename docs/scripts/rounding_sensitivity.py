@@ -8,11 +8,12 @@ slightly, and this measures by how much each statistic the closure uses moves. I
 under the data's uncertainty that no model can beat, and it says whether a data set generated
 by an earlier version of the kernels can stand for the current code.
 
-    python docs/scripts/rounding_sensitivity.py [--scale micro] [--n 12] [--workers 2]
+    python docs/scripts/rounding_sensitivity.py [--scale micro] [--n 12] [--workers 2] [--out F]
 
 Picks ``n`` finished samples spread evenly over the stored shock pressures, reruns them
 (``closure.data.collapse.run_sample``, the set's own config and seed) and writes
-``docs/rounding_sensitivity_<scale>.json``: per sample and statistic the end-of-horizon values
+``docs/rounding_sensitivity_<scale>.json`` (or ``--out``; the same comparison measures a change
+of the scheme against the set's): per sample and statistic the end-of-horizon values
 (stored, rerun), their relative difference, and the largest relative difference over the frames
 after the first quarter (relative to the sample's largest stored value of that statistic, so
 that frames near zero do not blow it up).
@@ -60,6 +61,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", default=None, help="data file (default data/<scale>.h5)")
+    ap.add_argument("--out", default=None,
+                    help="JSON written (default docs/rounding_sensitivity_<scale>.json)")
     args = ap.parse_args()
     path = Path(args.data or ROOT / "data" / f"{args.scale}.h5")
     with h5py.File(path, "r") as h5:
@@ -92,7 +95,7 @@ def main() -> int:
     doc = {"data": f"data/{path.name}", "scale": args.scale, "n": len(samples),
            "stored_generated_by": (json.loads(generated_by) if generated_by else None),
            "rerun_code": code_provenance(), "summary": agg, "samples": samples}
-    out = ROOT / "docs" / f"rounding_sensitivity_{args.scale}.json"
+    out = Path(args.out or ROOT / "docs" / f"rounding_sensitivity_{args.scale}.json").resolve()
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{args.scale}: {len(samples)} samples rerun, relative differences (median / max)")
     print(f"  {'statistic':16s} {'end of horizon':>22s} {'any frame after T/4':>24s}")
