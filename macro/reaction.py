@@ -223,19 +223,89 @@ def _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, remaining):
     return 1.0 - (1.0 - lam) * np.exp(-kh * h), h
 
 
+@nb.njit(cache=True, error_model="numpy")
+def arrhenius_screen_temperature(rp, dt):
+    """A temperature below which no cell can react over ``dt`` (:func:`_arrhenius_multi` skips
+    it: T <= T_ig, or k exp(-Ta/T) dt <= 1e-17), 1e-6 below the exact bound (far above its
+    rounding), so that screening with it never skips a cell the sub-step would move."""
+    k, Ta, Tig = rp[0], rp[1], rp[2]
+    if not (k * dt > 1e-17):
+        return np.inf
+    Tk = Ta / np.log(k * dt / 1e-17) if Ta > 0.0 else 0.0
+    return max(Tig, 0.0, Tk) * (1.0 - 1e-6)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _temperature_row(U, C, Q, prod, cv, j, t):
+    """Reactant (HMX-phase) temperature of the cells of row j into t[4] (rows t[0..3] are
+    scratch): :func:`_multi_p_T`'s arithmetic in loops that vectorise (each writes one row and
+    reads few)."""
+    m1 = U[multi.AR1, j]
+    a1 = U[multi.ALPHA, j]
+    r1 = t[0]
+    lam = t[1]
+    p = t[2]
+    x1 = t[3]
+    T = t[4]
+    arl = U[multi.ARL, j]
+    for i in range(r1.size):
+        r1[i] = m1[i] / a1[i]
+    for i in range(r1.size):
+        lam[i] = arl[i] / m1[i]
+    m2 = U[multi.AR2, j]
+    en = U[multi.EN, j]
+    mx = U[multi.MX, j]
+    my = U[multi.MY, j]
+    for i in range(r1.size):
+        p[i] = en[i] - 0.5 * (mx[i] ** 2 + my[i] ** 2) / (m1[i] + m2[i])  # rho e for now
+    xr = C[multi.C_XR, j]
+    xp = C[multi.C_XP, j]
+    pr = C[multi.C_PR, j]
+    pp = C[multi.C_PP, j]
+    p1 = T  # phase 1's Pi for now
+    for i in range(r1.size):
+        lm = lam[i]
+        x1[i] = (1.0 - lm) * xr[i] + lm * xp[i] if (lm > 0.0 and prod) else xr[i]
+    for i in range(r1.size):
+        lm = lam[i]
+        p1[i] = (1.0 - lm) * pr[i] + lm * pp[i] if (lm > 0.0 and prod) else pr[i]
+    x2 = C[multi.C_X2, j]
+    p2 = C[multi.C_P2, j]
+    for i in range(r1.size):
+        a = a1[i]
+        a2 = 1.0 - a
+        p[i] = (p[i] - (a * p1[i] + a2 * p2[i] - a * r1[i] * lam[i] * Q)) / (a * x1[i]
+                                                                            + a2 * x2[i])
+    tr = C[multi.C_TR, j]
+    er = C[multi.C_ER, j]
+    for i in range(r1.size):
+        T[i] = tr[i] + ((x1[i] * p[i] + p1[i]) / r1[i] - er[i]) / cv
+
+
 @nb.njit(cache=True, parallel=True)
 def react_multi(U, C, eos, Q, kind, rp, dt):
     """Same for the five-equation model; the rate sees material 1's phase density and its
     temperature (:func:`macro.multi.phase1_temperature`). Arrhenius reacts only
-    where alpha1 >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`. The phase
-    densities are fixed during the step, so the EOS data are the cells' C
-    (:func:`macro.multi.cell_eos` of U)."""
+    where alpha1 >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`; its cells are
+    first screened by temperature in vectorised loops (:func:`arrhenius_screen_temperature`:
+    most cells of a shocked patch are far too cool to move lambda). The phase densities are
+    fixed during the step, so the EOS data are the cells' C (:func:`macro.multi.cell_eos` of
+    U). A cell whose lambda does not move keeps its conserved lambda exactly."""
     _, NY, NX = U.shape
     g = 2
     jlo, jhi = (g, NY - g) if NY > 1 else (0, 1)
     amin = rp[3] if kind == ARRHENIUS else 0.0
+    screen = kind == ARRHENIUS
+    T_min = arrhenius_screen_temperature(rp, dt) if screen else -np.inf
+    tmp = np.empty((NY, 5, NX) if screen else (1, 5, 1))
+    prod = eos[0][multi.PRODUCTS_FLAG] != 0.0
+    cv = eos[0][1]
     for j in nb.prange(jlo, jhi):
+        if screen:
+            _temperature_row(U, C, Q, prod, cv, j, tmp[j])
         for i in range(g, NX - g):
+            if screen and not (tmp[j, 4, i] >= T_min):
+                continue
             a1 = U[multi.ALPHA, j, i]
             if a1 < amin:
                 continue
@@ -243,7 +313,8 @@ def react_multi(U, C, eos, Q, kind, rp, dt):
             m2 = U[multi.AR2, j, i]
             rho = m1 + m2
             r1 = m1 / a1
-            lam = U[multi.ARL, j, i] / m1
+            lam0 = U[multi.ARL, j, i] / m1
+            lam = lam0
             if not (lam < 1.0 and dt > 0.0):
                 continue
             rhoe = U[multi.EN, j, i] - 0.5 * (U[multi.MX, j, i] ** 2
@@ -257,4 +328,5 @@ def react_multi(U, C, eos, Q, kind, rp, dt):
                 else:
                     lam, h = substep(kind, rp, p, r1, T, lam, dt - t)
                 t += h
-            U[multi.ARL, j, i] = m1 * lam
+            if lam != lam0:
+                U[multi.ARL, j, i] = m1 * lam

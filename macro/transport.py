@@ -117,60 +117,82 @@ class Transport:
 def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d):
     """Phase temperatures and conduction weights of every cell (ghosts included) into W, from
     the cells' EOS data C (:func:`macro.multi.cell_eos`); returns the largest stable
-    conduction sub-step."""
+    conduction sub-step. Row by row, in loops that each write one row and read few (so that
+    they vectorise), the arithmetic of :func:`macro.multi.cell_state` and
+    :func:`macro.multi.phase1_temperature` (phase1_state's lambda mixing)."""
     _, NY, NX = U.shape
     q1 = eos[1]
     prod = eos[0][PRODUCTS_FLAG] != 0.0
     k1, k2, amin, amin2 = tp[0], tp[1], tp[4], tp[5]
     cv1 = eos[0][1]
     cv2 = q1[1]
+    t = np.empty((8, NX))
+    r1, r2, lam, ke, x1, p1, xi, p = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]
     dmax = 0.0
     for j in range(NY):
+        m1 = U[AR1, j]
+        m2 = U[AR2, j]
+        a1 = U[ALPHA, j]
         for i in range(NX):
-            # cell_state and phase1_temperature (phase1_state's lambda mixing)
-            m1 = U[AR1, j, i]
-            a1 = U[ALPHA, j, i]
-            rho = m1 + U[AR2, j, i]
-            r1 = m1 / a1
-            r2 = U[AR2, j, i] / (1.0 - a1)
-            u = U[MX, j, i] / rho
-            v = U[MY, j, i] / rho
-            lam = U[ARL, j, i] / m1
-            x1 = C[C_XR, j, i]
-            p1 = C[C_PR, j, i]
-            if lam > 0.0 and prod:
-                w = 1.0 - lam
-                x1 = w * x1 + lam * C[C_XP, j, i]
-                p1 = w * p1 + lam * C[C_PP, j, i]
-            Tr1 = C[C_TR, j, i]
-            er1 = C[C_ER, j, i]
-            x2 = C[C_X2, j, i]
-            p2 = C[C_P2, j, i]
-            a2 = 1.0 - a1
-            xi = a1 * x1 + a2 * x2
-            p = (U[EN, j, i] - 0.5 * rho * (u * u + v * v)
-                 - (a1 * p1 + a2 * p2 - a1 * r1 * lam * Q)) / xi
-            w1 = a1 if (k1 > 0.0 and a1 >= amin) else 0.0
-            w2 = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
-            T1 = 0.0
-            T2 = 0.0
-            # effective diffusivity of phase k: conductance alpha_k kappa_k over the heat
-            # capacity its temperature sees when the mixture energy changes at fixed densities
-            # in pressure equilibrium, r_k cv_k xi / xi_k
-            if w1 > 0.0:
-                T1 = Tr1 + ((x1 * p + p1) / r1 - er1) / cv1
-                d = w1 * k1 * x1 / (xi * r1 * cv1)
-                if d > dmax:
-                    dmax = d
-            if w2 > 0.0:
-                T2 = temperature(q1, r2, (x2 * p + p2) / r2)
-                d = w2 * k2 * x2 / (xi * r2 * cv2)
-                if d > dmax:
-                    dmax = d
-            W[W_T1, j, i] = T1
-            W[W_T2, j, i] = T2
-            W[W_A, j, i] = w1
-            W[W_B, j, i] = w2
+            r1[i] = m1[i] / a1[i]
+        for i in range(NX):
+            r2[i] = m2[i] / (1.0 - a1[i])
+        arl = U[ARL, j]
+        for i in range(NX):
+            lam[i] = arl[i] / m1[i]
+        mx = U[MX, j]
+        my = U[MY, j]
+        for i in range(NX):
+            rho = m1[i] + m2[i]
+            u = mx[i] / rho
+            v = my[i] / rho
+            ke[i] = 0.5 * rho * (u * u + v * v)
+        xr = C[C_XR, j]
+        xp = C[C_XP, j]
+        for i in range(NX):
+            lm = lam[i]
+            x1[i] = (1.0 - lm) * xr[i] + lm * xp[i] if (lm > 0.0 and prod) else xr[i]
+        pr = C[C_PR, j]
+        pp = C[C_PP, j]
+        for i in range(NX):
+            lm = lam[i]
+            p1[i] = (1.0 - lm) * pr[i] + lm * pp[i] if (lm > 0.0 and prod) else pr[i]
+        x2 = C[C_X2, j]
+        p2 = C[C_P2, j]
+        for i in range(NX):
+            xi[i] = a1[i] * x1[i] + (1.0 - a1[i]) * x2[i]
+        en = U[EN, j]
+        for i in range(NX):
+            a = a1[i]
+            p[i] = (en[i] - ke[i] - (a * p1[i] + (1.0 - a) * p2[i] - a * r1[i] * lam[i] * Q)
+                    ) / xi[i]
+        # conduction weights: phase k conducts where it is nearly pure
+        w1 = W[W_A, j]
+        w2 = W[W_B, j]
+        for i in range(NX):
+            w1[i] = a1[i] if (k1 > 0.0 and a1[i] >= amin) else 0.0
+        for i in range(NX):
+            a2 = 1.0 - a1[i]
+            w2[i] = a2 if (k2 > 0.0 and a2 >= amin2) else 0.0
+        tr = C[C_TR, j]
+        er = C[C_ER, j]
+        T1 = W[W_T1, j]
+        for i in range(NX):
+            T = tr[i] + ((x1[i] * p[i] + p1[i]) / r1[i] - er[i]) / cv1
+            T1[i] = T if w1[i] > 0.0 else 0.0
+        T2 = W[W_T2, j]
+        for i in range(NX):
+            T = temperature(q1, r2[i], (x2[i] * p[i] + p2[i]) / r2[i])
+            T2[i] = T if w2[i] > 0.0 else 0.0
+        # effective diffusivity of phase k: conductance alpha_k kappa_k over the heat
+        # capacity its temperature sees when the mixture energy changes at fixed densities in
+        # pressure equilibrium, r_k cv_k xi / xi_k
+        for i in range(NX):
+            d = w1[i] * k1 * x1[i] / (xi[i] * r1[i] * cv1)
+            dmax = d if (w1[i] > 0.0 and d > dmax) else dmax
+        for i in range(NX):
+            d = w2[i] * k2 * x2[i] / (xi[i] * r2[i] * cv2)
+            dmax = d if (w2[i] > 0.0 and d > dmax) else dmax
     return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
 
 
@@ -253,41 +275,60 @@ def _hm(a, b):
     return 2.0 * a * b / s if s > 0.0 else 0.0
 
 
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _heat_flux(wa0, wa1, ta0, ta1, wb0, wb1, tb0, tb1, k1, k2, inv_d, out, m):
+    """Conductive energy flux -(sum_k hm(w_k kappa_k) dT_k/dn) through faces 0..m-1 between
+    cells 0 and 1 of each face (hm: harmonic mean)."""
+    for q in range(m):
+        out[q] = -(_hm(wa0[q] * k1, wa1[q] * k1) * (ta1[q] - ta0[q])
+                   + _hm(wb0[q] * k2, wb1[q] * k2) * (tb1[q] - tb0[q])) * inv_d
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _yheat_row(W, k1, k2, inv_dy, j, out):
+    """Heat flux through the y faces between rows j and j+1 (all columns) into ``out``."""
+    _heat_flux(W[W_A, j], W[W_A, j + 1], W[W_T1, j], W[W_T1, j + 1], W[W_B, j], W[W_B, j + 1],
+               W[W_T2, j], W[W_T2, j + 1], k1, k2, inv_dy, out, out.size)
+
+
 @nb.njit(cache=True, error_model="numpy")
 def _conduction(U, W, D, tp, h, dx, dy, is2d):
-    """U[EN] += h * div(sum_k alpha_k kappa_k grad T_k) on interior cells (face fluxes)."""
+    """U[EN] += h * div(sum_k alpha_k kappa_k grad T_k) on interior cells (face fluxes), row by
+    row: the row's x-face fluxes and the y-face fluxes above it into row buffers (the row
+    below's kept), the sums in the order of the former face-by-face accumulation. ``D`` is
+    unused (kept for the caller's signature)."""
     _, NY, NX = W.shape
     k1, k2 = tp[0], tp[1]
     jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
-    for j in range(jlo, jhi):
-        for i in range(NX):
-            D[EN, j, i] = 0.0
     inv_dx = 1.0 / dx
     inv_dy = 1.0 / dy
-    for j in range(jlo, jhi):
-        for i in range(NG - 1, NX - NG):
-            fe = -(_hm(W[W_A, j, i] * k1, W[W_A, j, i + 1] * k1)
-                   * (W[W_T1, j, i + 1] - W[W_T1, j, i])
-                   + _hm(W[W_B, j, i] * k2, W[W_B, j, i + 1] * k2)
-                   * (W[W_T2, j, i + 1] - W[W_T2, j, i])) * inv_dx
-            if i >= NG:
-                D[EN, j, i] -= fe * inv_dx
-            if i + 1 < NX - NG:
-                D[EN, j, i + 1] += fe * inv_dx
+    n = NX - 2 * NG
+    B = np.zeros((3, NX))
+    fx = B[0, :n + 1]
+    lo = 1
     if is2d:
-        for j in range(NG - 1, NY - NG):
-            for i in range(NG, NX - NG):
-                fe = -(_hm(W[W_A, j, i] * k1, W[W_A, j + 1, i] * k1)
-                       * (W[W_T1, j + 1, i] - W[W_T1, j, i])
-                       + _hm(W[W_B, j, i] * k2, W[W_B, j + 1, i] * k2)
-                       * (W[W_T2, j + 1, i] - W[W_T2, j, i])) * inv_dy
-                if j >= NG:
-                    D[EN, j, i] -= fe * inv_dy
-                if j + 1 < NY - NG:
-                    D[EN, j + 1, i] += fe * inv_dy
+        _yheat_row(W, k1, k2, inv_dy, jlo - 1, B[lo])
     for j in range(jlo, jhi):
-        for i in range(NG, NX - NG):
-            U[EN, j, i] += h * D[EN, j, i]
+        hi = 3 - lo
+        a = NG - 1
+        b = NX - NG
+        _heat_flux(W[W_A, j, a:b], W[W_A, j, a + 1:b + 1], W[W_T1, j, a:b],
+                   W[W_T1, j, a + 1:b + 1], W[W_B, j, a:b], W[W_B, j, a + 1:b + 1],
+                   W[W_T2, j, a:b], W[W_T2, j, a + 1:b + 1], k1, k2, inv_dx, fx, n + 1)
+        en = U[EN, j, NG:NX - NG]
+        f0 = B[0, 0:n]
+        f1 = B[0, 1:n + 1]
+        if is2d:
+            _yheat_row(W, k1, k2, inv_dy, j, B[hi])
+            g0 = B[lo, NG:NX - NG]
+            g1 = B[hi, NG:NX - NG]
+            for q in range(n):
+                en[q] += h * (0.0 + f0[q] * inv_dx - f1[q] * inv_dx + g0[q] * inv_dy
+                              - g1[q] * inv_dy)
+        else:
+            for q in range(n):
+                en[q] += h * (0.0 + f0[q] * inv_dx - f1[q] * inv_dx)
+        lo = hi
 
 
 # The face loops below write one row each and read few: with more memory streams than LLVM's

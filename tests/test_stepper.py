@@ -304,3 +304,24 @@ def test_chemistry_leaves_lambda_bit_for_bit_where_the_rate_cannot_move_it():
     assert np.any(cool & (1.0 - (1.0 - lam0) != lam0))
     assert np.array_equal(got[multi.ARL][cool], U[multi.ARL][cool])
     assert np.all(got[multi.ARL][hot] > U[multi.ARL][hot])
+
+
+def test_arrhenius_screen_temperature_is_a_tight_lower_bound():
+    """Cells below the screen temperature cannot move lambda over dt (k exp(-Ta/T) dt <= 1e-17
+    or T <= T_ig), and the bound is within 2e-6 of the exact one, on random rate constants."""
+    rng = np.random.default_rng(np.random.SeedSequence().entropy)
+    for _ in range(200):
+        k = 10.0 ** rng.uniform(5, 20)
+        Ta = rng.uniform(5e3, 4e4)
+        dt = 10.0 ** rng.uniform(-13, -8)
+        Tig = rng.choice([0.0, rng.uniform(300.0, 600.0)])
+        kind, rp = Arrhenius(k=k, Ta=Ta, T_ignition=Tig).pack()
+        T_min = reaction.arrhenius_screen_temperature(rp, dt)
+        if k * dt <= 1e-17:
+            assert T_min == np.inf
+            continue
+        assert k * np.exp(-Ta / T_min) * dt <= 1e-17 or T_min <= Tig
+        T_up = T_min * (1.0 + 2e-6)
+        assert k * np.exp(-Ta / T_up) * dt > 1e-17 and T_up > Tig
+    assert reaction.arrhenius_screen_temperature(Arrhenius(k=1.0, Ta=1e4).pack()[1],
+                                                 1e-18) == np.inf
