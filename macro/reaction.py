@@ -235,11 +235,13 @@ def arrhenius_screen_temperature(rp, dt):
     return max(Tig, 0.0, Tk) * (1.0 - 1e-6)
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _temperature_row(U, C, Q, prod, cv, j, t):
-    """Reactant (HMX-phase) temperature of the cells of row j into t[4] (rows t[0..3] are
-    scratch): :func:`_multi_p_T`'s arithmetic in loops that vectorise (each writes one row and
-    reads few)."""
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
+def _temperature_row(U, C, Q, prod, cv, j, tmp):
+    """Reactant (HMX-phase) temperature of the cells of row j into tmp[j, 4] (rows
+    tmp[j, 0..3] are scratch): :func:`_multi_p_T`'s arithmetic in loops that vectorise (each
+    writes one row and reads few). Row views only, no allocation: compiled without reference
+    counting (:data:`macro.stepper.SWEEP_JIT`)."""
+    t = tmp[j]
     m1 = U[multi.AR1, j]
     a1 = U[multi.ALPHA, j]
     r1 = t[0]
@@ -302,7 +304,7 @@ def react_multi(U, C, eos, Q, kind, rp, dt):
     cv = eos[0][1]
     for j in nb.prange(jlo, jhi):
         if screen:
-            _temperature_row(U, C, Q, prod, cv, j, tmp[j])
+            _temperature_row(U, C, Q, prod, cv, j, tmp)
         for i in range(g, NX - g):
             if screen and not (tmp[j, 4, i] >= T_min):
                 continue

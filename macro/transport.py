@@ -74,6 +74,9 @@ __all__ = ["Transport", "transport_step"]
 W_T1, W_T2, W_U, W_V, W_MU, W_A, W_B, W_FX, W_FY = 0, 1, 2, 3, 4, 5, 6, 7, 8
 NW = 9
 SAFETY = 0.1
+# the passes allocate nothing (transport_step hands them their scratch) and take row views of
+# arrays their caller holds: compiled without reference counting (as macro.stepper.SWEEP_JIT)
+_TJIT = {"cache": True, "error_model": "numpy", "_nrt": False}
 
 
 @dataclass(frozen=True)
@@ -113,20 +116,20 @@ class Transport:
                 "alpha_min": self.alpha_min, "alpha_min2": self.alpha_min2}
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d):
+@nb.njit(**_TJIT)
+def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d, t):
     """Phase temperatures and conduction weights of every cell (ghosts included) into W, from
     the cells' EOS data C (:func:`macro.multi.cell_eos`); returns the largest stable
     conduction sub-step. Row by row, in loops that each write one row and read few (so that
     they vectorise), the arithmetic of :func:`macro.multi.cell_state` and
-    :func:`macro.multi.phase1_temperature` (phase1_state's lambda mixing)."""
+    :func:`macro.multi.phase1_temperature` (phase1_state's lambda mixing); ``t`` is 8 x NX
+    scratch."""
     _, NY, NX = U.shape
     q1 = eos[1]
     prod = eos[0][PRODUCTS_FLAG] != 0.0
     k1, k2, amin, amin2 = tp[0], tp[1], tp[4], tp[5]
     cv1 = eos[0][1]
     cv2 = q1[1]
-    t = np.empty((8, NX))
     r1, r2, lam, ke, x1, p1, xi, p = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]
     dmax = 0.0
     for j in range(NY):
@@ -196,7 +199,7 @@ def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d):
     return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _velocity_cells(U, W, tp, dx, dy, is2d):
     """Velocity and viscosity of every cell (ghosts included) into W; returns the largest
     stable viscous sub-step."""
@@ -224,7 +227,7 @@ def _velocity_cells(U, W, tp, dx, dy, is2d):
     return SAFETY * _h2(dx, dy, is2d) / dmax if dmax > 0.0 else np.inf
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _velocities(U, W):
     """Velocities of every cell (ghosts included) into W: all a viscous sub-step after the first
     needs (it changes momentum and energy, not the viscosities)."""
@@ -242,7 +245,7 @@ def _velocities(U, W):
             wv[i] = my[i] / rho
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _face_viscosities(W, is2d):
     """Harmonic means of the cell viscosities on the x faces (face i+1/2 at i) and the y faces
     (face j+1/2 at j): fixed over the viscous sub-steps of a step."""
@@ -284,26 +287,25 @@ def _heat_flux(wa0, wa1, ta0, ta1, wb0, wb1, tb0, tb1, k1, k2, inv_d, out, m):
                    + _hm(wb0[q] * k2, wb1[q] * k2) * (tb1[q] - tb0[q])) * inv_d
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _yheat_row(W, k1, k2, inv_dy, j, out):
     """Heat flux through the y faces between rows j and j+1 (all columns) into ``out``."""
     _heat_flux(W[W_A, j], W[W_A, j + 1], W[W_T1, j], W[W_T1, j + 1], W[W_B, j], W[W_B, j + 1],
                W[W_T2, j], W[W_T2, j + 1], k1, k2, inv_dy, out, out.size)
 
 
-@nb.njit(cache=True, error_model="numpy")
-def _conduction(U, W, D, tp, h, dx, dy, is2d):
+@nb.njit(**_TJIT)
+def _conduction(U, W, B, tp, h, dx, dy, is2d):
     """U[EN] += h * div(sum_k alpha_k kappa_k grad T_k) on interior cells (face fluxes), row by
-    row: the row's x-face fluxes and the y-face fluxes above it into row buffers (the row
-    below's kept), the sums in the order of the former face-by-face accumulation. ``D`` is
-    unused (kept for the caller's signature)."""
+    row: the row's x-face fluxes and the y-face fluxes above it into rows of ``B`` (3 x NX
+    scratch; the row below's kept), the sums in the order of the former face-by-face
+    accumulation."""
     _, NY, NX = W.shape
     k1, k2 = tp[0], tp[1]
     jlo, jhi = (NG, NY - NG) if is2d else (0, 1)
     inv_dx = 1.0 / dx
     inv_dy = 1.0 / dy
     n = NX - 2 * NG
-    B = np.zeros((3, NX))
     fx = B[0, :n + 1]
     lo = 1
     if is2d:
@@ -360,7 +362,7 @@ def _face_stresses(mu, un0, un1, ut0, ut1, dtn, dtt, inv_dn, tn, tt, te, m):
         te[q] = e if mu[q] > 0.0 else 0.0
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _xface_row(W, B, j, i0, m, inv_dx, inv_dy, is2d):
     """(txx, txy, energy flux) at the x faces i0..i0+m-1 of row j (face i+1/2 between cells i and
     i+1) into B rows 0..2 at i0.. (rows 9, 10 take the tangential derivatives). Normal
@@ -384,7 +386,7 @@ def _xface_row(W, B, j, i0, m, inv_dx, inv_dy, is2d):
                    B[1, i0:i0 + m], B[2, i0:i0 + m], m)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _yface_row(W, B, k, j, i0, m, inv_dx, inv_dy):
     """(txy, tyy, energy flux) at the y faces between rows j and j+1, columns i0..i0+m-1, into
     B rows k..k+2 at i0.. (as :func:`_xface_row`)."""
@@ -413,7 +415,7 @@ def _row_update(y, x0, x1, lo, hi, h, inv_dx, inv_dy, sign, m):
             y[q] += h * (x0[q] * inv_dx - x1[q] * inv_dx + lo[q] * inv_dy - hi[q] * inv_dy)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(**_TJIT)
 def _viscous(U, W, B, h, dx, dy, is2d):
     """Momentum and energy += h * (div tau, div(tau u)) on interior cells (face fluxes).
 
@@ -477,31 +479,32 @@ def transport_step(U, C, W, D, eos, Q, tp, dt, dx, dy, codes, uwall, inflow):
     :func:`macro.multi.cell_eos` of U with its ghosts filled; a viscous sub-step only
     recomputes velocities).
 
-    ``W`` (at least :data:`NW` rows) and ``D`` (U's shape) are scratch. Returns the number of
-    sub-steps taken (conduction + viscosity; 0 when every coefficient is zero)."""
-    _, NY, _ = U.shape
+    ``W`` (at least :data:`NW` rows) is scratch; ``D`` is unused (kept for the caller's
+    signature). Returns the number of sub-steps taken (conduction + viscosity; 0 when every
+    coefficient is zero)."""
+    _, NY, NX = U.shape
     if W.shape[0] < NW:
         raise ValueError("transport_step: W needs at least transport.NW rows")
     is2d = NY > 1
     total = 0
+    B = np.empty((11, NX))  # row scratch of the passes
     if tp[0] > 0.0 or tp[1] > 0.0:
         fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-        hmax = _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d)
+        hmax = _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d, B)
         _seal_open_sides(W, codes, is2d)
         n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
         for s in range(n):
             if s > 0:
                 fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
-                _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d)
+                _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d, B)
                 _seal_open_sides(W, codes, is2d)
-            _conduction(U, W, D, tp, dt / n, dx, dy, is2d)
+            _conduction(U, W, B, tp, dt / n, dx, dy, is2d)
         total += n
     if tp[2] > 0.0 or tp[3] > 0.0:
         fill_ghosts(U, codes, uwall, inflow, 2, MX, MY, EN)
         hmax = _velocity_cells(U, W, tp, dx, dy, is2d)
         _seal_open_sides(W, codes, is2d)
         _face_viscosities(W, is2d)
-        B = np.zeros((11, U.shape[2]))
         n = 1 if dt <= hmax else int(np.ceil(dt / hmax))
         for s in range(n):
             if s > 0:
