@@ -70,6 +70,7 @@ GUARD_NAMES = {
 # evaluated at the face state where it has constant ones (ideal and stiffened gases,
 # :func:`_thermo`)
 NR = 13
+A_RECON = 0.999  # a phase's EOS data are reconstructed at faces where it is this pure (_thermo)
 R_X1, R_X2 = 7, 10  # first row of each phase's EOS data (xi, Pi, z)
 S_WL = 0 * TS  # left face states (13 rows; slots 2/3 = normal/tangential velocity)
 S_WR = 13 * TS  # right face states at face f, stored at f + 1 (13 rows)
@@ -620,15 +621,20 @@ def _const_phase(S, o, k, m, x, pi):
 def _thermo(S, m, mc):
     """Total energy and frozen sound speed of both face states of faces 0..m-1.
 
-    No EOS is evaluated at the faces: each phase's xi_k, Pi_k and z_k = rho_k xi_k c_k^2 there
-    are reconstructed from the cells' (limited like the primitives, so bounded by the
-    neighbouring cells' values), or evaluated exactly for a phase with constant coefficients,
-    and they combine with the face's alpha1, phase densities and lambda as the EOS combines
-    them: ``rho e = sum a_k (xi_k p + Pi_k) - a1 r1 lambda Q``, frozen
-    ``c^2 = sum a_k z_k / (rho xi)`` (:func:`_snd`). A face state of one phase only is that
-    phase's, whatever the other phase's data.
+    Each phase's xi_k, Pi_k and z_k = rho_k xi_k c_k^2 at a face state combine with its alpha1,
+    phase densities and lambda as the EOS combines them: ``rho e = sum a_k (xi_k p + Pi_k) -
+    a1 r1 lambda Q``, frozen ``c^2 = sum a_k z_k / (rho xi)`` (:func:`_snd`). Where the face is
+    nearly pure in phase k (alpha_k >= :data:`A_RECON`), phase k's data are reconstructed from
+    the cells' (limited like the primitives, so bounded by the neighbouring cells' values): no
+    EOS evaluation in the bulk of a material. Elsewhere, and always for a phase with constant
+    coefficients, they are evaluated exactly at the face state: a phase present as a trace
+    has an arbitrary phase density whose EOS data jump from cell to cell, and reconstructing
+    them apart from its density leaves the face's energy inconsistent with its pressure in
+    exactly the cells (gas with traces of HMX at a collapsing pore) whose pressure is the small
+    difference of such terms (negative gas pressure, then a guard failure, at 32 cells per
+    pore radius and 20 GPa).
     """
-    _, c, _, _, Q, _, v1, v2 = mc
+    _, c, q0, q1, Q, _, v1, v2 = mc
     for side in range(2):
         o = S_WL if side == 0 else S_WR + 1
         e = S[S_EL:S_EL + m] if side == 0 else S[S_ER:S_ER + m]
@@ -650,6 +656,20 @@ def _thermo(S, m, mc):
         x2 = S[o + R_X2 * TS:o + R_X2 * TS + m]
         p2 = S[o + (R_X2 + 1) * TS:o + (R_X2 + 1) * TS + m]
         z2 = S[o + (R_X2 + 2) * TS:o + (R_X2 + 2) * TS + m]
+        if v1:
+            for f in range(m):
+                if not (a[f] >= A_RECON):
+                    x, P, dx, dP = phase1_xi_pi(q0, r1[f], lam[f])
+                    x1[f] = x
+                    p1[f] = P
+                    z1[f] = r1[f] * x * _ssq(x, (P, dx, dP), r1[f], p[f])
+        if v2:
+            for f in range(m):
+                if not (1.0 - a[f] >= A_RECON):
+                    x, P, dx, dP = xi_pi(q1, r2[f])
+                    x2[f] = x
+                    p2[f] = P
+                    z2[f] = r2[f] * x * _ssq(x, (P, dx, dP), r2[f], p[f])
         for f in range(m):
             af = a[f]
             a2 = 1.0 - af
