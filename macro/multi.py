@@ -18,10 +18,10 @@ EOS data xi_k, Pi_k, z_k = rho_k xi_k c_k^2 (phase 1's at its lambda).
 The kernel is the stepper shared with :mod:`macro.euler` (:mod:`macro.stepper`: RK driver,
 guard pass, work sharing, strip/ring sweep, reconstruction) with this module's pieces: the guard
 pass (:func:`_prim_tile`) stores the stage's primitives and each phase's EOS data in W and the
-sweep's ring reads them there (the EOS is evaluated once per cell and stage, never at a face:
-each phase's xi, Pi and rho xi c^2 are reconstructed to the faces like the primitives, or
-evaluated exactly there for a constant-coefficient gas, :func:`_thermo`); the HLLC fluxes with
-the face velocity, and the update of alpha1 with its (a1 + K) div u. When both materials are
+sweep's ring reads them there (the EOS is evaluated once per cell and stage; at a face that is
+nearly pure in a material, that material's xi, Pi and rho xi c^2 are reconstructed like the
+primitives instead of evaluated, :func:`_thermo`); the HLLC fluxes with the face velocity, and
+the update of alpha1 with its (a1 + K) div u. When both materials are
 ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no per-state EOS
 calls, so the loops vectorise); a Hayes material 1 next to such a gas (the data generation's
 HMX and pore gas) has its EOS inline in a vectorised loop, its one power per state in a loop of
