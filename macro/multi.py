@@ -85,7 +85,10 @@ S_D = 54 * TS
 S_PT = 55 * TS  # EOS data of both phases at one row of states (8 rows, :func:`_phase_eos`)
 S_RING = 63 * TS  # ring of 4 rows of cell data, RS rows each (the NR variables, then K)
 RS = NR + 1
-NSR = 63 + 4 * RS
+# the face states whose EOS data :func:`_thermo` evaluates, gathered (rows r1, r2, lambda as in a
+# face state, row 7 their face index)
+S_G = (63 + 4 * RS) * TS
+NSR = 63 + 4 * RS + 8
 # guard pass rows: W (15 rows), wave rate, guard code
 P_RATE = 15 * TS
 P_CODE = 16 * TS
@@ -656,20 +659,35 @@ def _thermo(S, m, mc):
         x2 = S[o + R_X2 * TS:o + R_X2 * TS + m]
         p2 = S[o + (R_X2 + 1) * TS:o + (R_X2 + 1) * TS + m]
         z2 = S[o + (R_X2 + 2) * TS:o + (R_X2 + 2) * TS + m]
-        if v1:
+        # the faces not nearly pure in a phase with reconstructed data: gathered, their EOS
+        # evaluated in :func:`_phase_eos`'s loops (the per-state EOS, bit for bit), scattered
+        for k in range(2):
+            if not (v1 if k == 0 else v2):
+                continue
+            g = 0
             for f in range(m):
-                if not (a[f] >= A_RECON):
-                    x, P, dx, dP = phase1_xi_pi(q0, r1[f], lam[f])
-                    x1[f] = x
-                    p1[f] = P
-                    z1[f] = r1[f] * x * _ssq(x, (P, dx, dP), r1[f], p[f])
-        if v2:
-            for f in range(m):
-                if not (1.0 - a[f] >= A_RECON):
-                    x, P, dx, dP = xi_pi(q1, r2[f])
-                    x2[f] = x
-                    p2[f] = P
-                    z2[f] = r2[f] * x * _ssq(x, (P, dx, dP), r2[f], p[f])
+                if not ((a[f] if k == 0 else 1.0 - a[f]) >= A_RECON):
+                    S[S_G + g] = r1[f]
+                    S[S_G + TS + g] = r2[f]
+                    S[S_G + 6 * TS + g] = lam[f]
+                    S[S_G + 7 * TS + g] = f
+                    g += 1
+            if g == 0:
+                continue
+            _phase_eos(S, S_G, g, q0, q1)
+            o_pt = S_PT + 4 * k * TS
+            xk = x1 if k == 0 else x2
+            pk = p1 if k == 0 else p2
+            zk = z1 if k == 0 else z2
+            rk = r1 if k == 0 else r2
+            for q in range(g):
+                f = int(S[S_G + 7 * TS + q])
+                x = S[o_pt + q]
+                P = S[o_pt + TS + q]
+                xk[f] = x
+                pk[f] = P
+                zk[f] = rk[f] * x * _ssq(x, (P, S[o_pt + 2 * TS + q], S[o_pt + 3 * TS + q]),
+                                         rk[f], p[f])
         for f in range(m):
             af = a[f]
             a2 = 1.0 - af
