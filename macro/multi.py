@@ -21,9 +21,9 @@ pass (:func:`_prim_tile`) stores the stage's primitives and each phase's EOS dat
 sweep's ring reads them there (the EOS is evaluated once per cell and stage; at a face that is
 nearly pure in a material, that material's xi, Pi and rho xi c^2 are reconstructed like the
 primitives instead of evaluated, :func:`_thermo`); the HLLC fluxes with the face velocity, and
-the update of alpha1 with its (a1 + K) div u. When both materials are
-ideal/stiffened gases their constant xi, Pi are hoisted out of the loops (no per-state EOS
-calls, so the loops vectorise); a Hayes material 1 next to such a gas (the data generation's
+the update of alpha1 with its (a1 + K) div u. When both materials are ideal/stiffened gases
+their constant xi, Pi are hoisted out of the loops (no per-state EOS calls, so the loops
+vectorise); a Hayes material 1 next to such a gas (the data generation's
 HMX and pore gas) has its EOS inline in a vectorised loop, its one power per state in a loop of
 its own (:func:`_phase_eos`); any other EOS goes through :func:`macro.eos.xi_pi` per state, in a
 loop of its own, and the mixture arithmetic runs in a separate loop that vectorises.
@@ -66,9 +66,9 @@ GUARD_NAMES = {
 
 # scratch rows (stride TS). Reconstructed variables: W[0..6] = r1, r2, u, v, p, alpha1, lambda,
 # then each phase's EOS data xi_k, Pi_k, z_k = rho_k xi_k c_k^2 (phase 1's at its lambda, heat
-# of reaction not included): reconstructed where the phase's EOS has variable coefficients,
-# evaluated at the face state where it has constant ones (ideal and stiffened gases,
-# :func:`_thermo`)
+# of reaction not included): reconstructed where the face is nearly pure in a phase whose EOS
+# has variable coefficients (A_RECON), evaluated at the face state elsewhere and for phases with
+# constant ones (ideal and stiffened gases; :func:`_thermo`)
 NR = 13
 A_RECON = 0.999  # a phase's EOS data are reconstructed at faces where it is this pure (_thermo)
 R_X1, R_X2 = 7, 10  # first row of each phase's EOS data (xi, Pi, z)
