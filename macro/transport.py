@@ -48,7 +48,7 @@ import numba as nb
 import numpy as np
 
 from .boundary import NG, PERIODIC, fill_ghosts
-from .eos import PRODUCTS_FLAG, temperature
+from .eos import KIND_IDEAL, KIND_STIFFENED, PRODUCTS_FLAG, temperature
 from .multi import (
     ALPHA,
     AR1,
@@ -130,6 +130,8 @@ def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d, t):
     k1, k2, amin, amin2 = tp[0], tp[1], tp[4], tp[5]
     cv1 = eos[0][1]
     cv2 = q1[1]
+    kind2 = q1[0]
+    pinf2 = q1[3]
     r1, r2, lam, ke, x1, p1, xi, p = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]
     dmax = 0.0
     for j in range(NY):
@@ -184,9 +186,18 @@ def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d, t):
             T = tr[i] + ((x1[i] * p[i] + p1[i]) / r1[i] - er[i]) / cv1
             T1[i] = T if w1[i] > 0.0 else 0.0
         T2 = W[W_T2, j]
-        for i in range(NX):
-            T = temperature(q1, r2[i], (x2[i] * p[i] + p2[i]) / r2[i])
-            T2[i] = T if w2[i] > 0.0 else 0.0
+        if kind2 == KIND_IDEAL or kind2 == KIND_STIFFENED:
+            # macro.eos.temperature's arithmetic for a gas (T_ref 0, e_ref 0 or Pi/rho) inline:
+            # a call per cell passes the EOS row, whose reference count costs more than the cell
+            for i in range(NX):
+                e = (x2[i] * p[i] + p2[i]) / r2[i]
+                er2 = 0.0 if kind2 == KIND_IDEAL else pinf2 / r2[i]
+                T = 0.0 + (e - er2) / cv2
+                T2[i] = T if w2[i] > 0.0 else 0.0
+        else:
+            for i in range(NX):
+                T = temperature(q1, r2[i], (x2[i] * p[i] + p2[i]) / r2[i])
+                T2[i] = T if w2[i] > 0.0 else 0.0
         # effective diffusivity of phase k: conductance alpha_k kappa_k over the heat
         # capacity its temperature sees when the mixture energy changes at fixed densities in
         # pressure equilibrium, r_k cv_k xi / xi_k
