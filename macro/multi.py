@@ -268,16 +268,18 @@ def phase1_temperature(q0, r1, lam, p):
 
 @nb.njit(**_JIT)
 def _eos_consts(eos):
-    """(fast, (xi1, Pi1, xi2, Pi2)): fast when both materials are ideal/stiffened gases, whose
-    xi and Pi are constants; the fast path evaluates the very same expressions without the
-    per-state EOS calls (bitwise identical results, but the loops vectorise)."""
+    """(v1, v2, (xi1, Pi1, xi2, Pi2)): v_k unless material k is an ideal/stiffened gas (without
+    products), whose xi and Pi are constants (the xi, Pi returned). With both constant the fast
+    path evaluates the very same expressions without the per-state EOS calls (bitwise identical
+    results, but the loops vectorise); a variable one has its face EOS data reconstructed where
+    the face is nearly pure in it (:func:`_thermo`)."""
     k0 = eos[0, 0]
     k1 = eos[1, 0]
-    fast = ((k0 == KIND_IDEAL or k0 == KIND_STIFFENED)
-            and (k1 == KIND_IDEAL or k1 == KIND_STIFFENED) and eos[0, PRODUCTS_FLAG] == 0.0)
+    v1 = not ((k0 == KIND_IDEAL or k0 == KIND_STIFFENED) and eos[0, PRODUCTS_FLAG] == 0.0)
+    v2 = not (k1 == KIND_IDEAL or k1 == KIND_STIFFENED)
     x1, p1, _, _ = xi_pi(eos[0], 1.0)
     x2, p2, _, _ = xi_pi(eos[1], 1.0)
-    return fast, (x1, p1, x2, p2)
+    return v1, v2, (x1, p1, x2, p2)
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -296,20 +298,14 @@ def _snd(r1, r2, a1, p, x1, x2, t1, t2):
     c21 = _ssq(x1, t1, r1, p)
     c22 = _ssq(x2, t2, r2, p)
     a2 = 1.0 - a1
-    z1 = r1 * c21
-    z2 = r2 * c22
-    K = (z2 - z1) * (a1 * a2) / (z2 * a1 + z1 * a2)  # (z2 - z1)/(z2/a2 + z1/a1)
-    return _frozen_c2(r1, r2, a1, x1, x2, c21, c22), K, c21, c22
-
-
-@nb.njit(cache=True, inline="always", error_model="numpy")
-def _frozen_c2(r1, r2, a1, x1, x2, c21, c22):
-    """Frozen mixture c^2 from the phases' xi_k and c_k^2."""
-    a2 = 1.0 - a1
     m1 = a1 * r1
     m2 = a2 * r2
     xi = a1 * x1 + a2 * x2
-    return (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
+    c2 = (m1 * x1 * c21 + m2 * x2 * c22) / ((m1 + m2) * xi)
+    z1 = r1 * c21
+    z2 = r2 * c22
+    K = (z2 - z1) * (a1 * a2) / (z2 * a1 + z1 * a2)  # (z2 - z1)/(z2/a2 + z1/a1)
+    return c2, K, c21, c22
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,6 +521,18 @@ def _prim_ring(X, W, S, r, c0, m, slot, mc):
 def _mix(r, lam, p):
     """A reactant quantity r mixed with the products' p by lambda (r where lambda is 0)."""
     return (1.0 - lam) * r + lam * p if lam > 0.0 else r
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def mix_row(r, p, lam, prod, out):
+    """out = a row of reactant quantities r mixed with the products' p by lambda (:func:`_mix`;
+    r itself without a products EOS, ``prod`` False)."""
+    if prod:
+        for i in range(out.size):
+            out[i] = _mix(r[i], lam[i], p[i])
+    else:
+        for i in range(out.size):
+            out[i] = r[i]
 
 
 @nb.njit(**SWEEP_JIT)
@@ -950,12 +958,8 @@ def scratch(nthreads, shape=None):
 def _consts(eos, Q, kapila):
     """The model constants the stepper hands to this module's functions: (fast, constant xi/Pi,
     EOS rows, Q, kapila, whether phase 1's / phase 2's face EOS data are reconstructed)."""
-    fast, c = _eos_consts(eos)
-    k0 = eos[0, 0]
-    k1 = eos[1, 0]
-    v1 = not ((k0 == KIND_IDEAL or k0 == KIND_STIFFENED) and eos[0, PRODUCTS_FLAG] == 0.0)
-    v2 = not (k1 == KIND_IDEAL or k1 == KIND_STIFFENED)
-    return fast, c, eos[0], eos[1], Q, kapila, v1, v2
+    v1, v2, c = _eos_consts(eos)
+    return not (v1 or v2), c, eos[0], eos[1], Q, kapila, v1, v2
 
 
 @nb.njit(**_JIT)

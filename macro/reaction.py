@@ -265,12 +265,8 @@ def _temperature_row(U, C, Q, prod, cv, j, tmp):
     pr = C[multi.C_PR, j]
     pp = C[multi.C_PP, j]
     p1 = T  # phase 1's Pi for now
-    for i in range(r1.size):
-        lm = lam[i]
-        x1[i] = (1.0 - lm) * xr[i] + lm * xp[i] if (lm > 0.0 and prod) else xr[i]
-    for i in range(r1.size):
-        lm = lam[i]
-        p1[i] = (1.0 - lm) * pr[i] + lm * pp[i] if (lm > 0.0 and prod) else pr[i]
+    multi.mix_row(xr, xp, lam, prod, x1)
+    multi.mix_row(pr, pp, lam, prod, p1)
     x2 = C[multi.C_X2, j]
     p2 = C[multi.C_P2, j]
     for i in range(r1.size):

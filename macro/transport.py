@@ -65,6 +65,7 @@ from .multi import (
     EN,
     MX,
     MY,
+    mix_row,
 )
 
 __all__ = ["Transport", "transport_step"]
@@ -152,16 +153,8 @@ def _thermal_cells(U, C, W, eos, Q, tp, dx, dy, is2d, t):
             u = mx[i] / rho
             v = my[i] / rho
             ke[i] = 0.5 * rho * (u * u + v * v)
-        xr = C[C_XR, j]
-        xp = C[C_XP, j]
-        for i in range(NX):
-            lm = lam[i]
-            x1[i] = (1.0 - lm) * xr[i] + lm * xp[i] if (lm > 0.0 and prod) else xr[i]
-        pr = C[C_PR, j]
-        pp = C[C_PP, j]
-        for i in range(NX):
-            lm = lam[i]
-            p1[i] = (1.0 - lm) * pr[i] + lm * pp[i] if (lm > 0.0 and prod) else pr[i]
+        mix_row(C[C_XR, j], C[C_XP, j], lam, prod, x1)
+        mix_row(C[C_PR, j], C[C_PP, j], lam, prod, p1)
         x2 = C[C_X2, j]
         p2 = C[C_P2, j]
         for i in range(NX):
