@@ -20,6 +20,7 @@ import numpy as np
 
 from . import euler, multi
 from .eos import temperature, xi_pi
+from .vmath import exp as vexp
 
 NONE, ARRHENIUS, LEE_TARVER = 0, 1, 2
 RATE_PARAMS = 16
@@ -181,19 +182,26 @@ def _multi_cell_eos(C, eos, j, i):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
+def _p_T(a1, r1, lam, rhoe, x1, p1, x2, p2, Tr, er, Q, cv):
+    """Pressure and reactant temperature of a cell from its phases' (xi, Pi), material 1's
+    mixed by lambda: the arithmetic of :func:`macro.multi.mixture` and
+    :func:`macro.multi.phase1_temperature`."""
+    a2 = 1.0 - a1
+    p = (rhoe - (a1 * p1 + a2 * p2 - a1 * r1 * lam * Q)) / (a1 * x1 + a2 * x2)
+    return p, Tr + ((x1 * p + p1) / r1 - er) / cv
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
 def _multi_p_T(c, Q, r1, a1, lam, rhoe):
     """Pressure and reactant (HMX-phase) temperature of a cell at constant density and energy
-    (``c`` from :func:`_multi_cell_eos`): the arithmetic of :func:`macro.multi.mixture` and
-    :func:`macro.multi.phase1_temperature`."""
+    (``c`` from :func:`_multi_cell_eos`)."""
     xr, pr, xp, pp, prod, x2, p2, Tr, er, cv = c
     x1, p1 = xr, pr
     if lam > 0.0 and prod:
         w = 1.0 - lam
         x1 = w * xr + lam * xp
         p1 = w * pr + lam * pp
-    a2 = 1.0 - a1
-    p = (rhoe - (a1 * p1 + a2 * p2 - a1 * r1 * lam * Q)) / (a1 * x1 + a2 * x2)
-    return p, Tr + ((x1 * p + p1) / r1 - er) / cv
+    return _p_T(a1, r1, lam, rhoe, x1, p1, x2, p2, Tr, er, Q, cv)
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
@@ -235,20 +243,25 @@ def arrhenius_screen_temperature(rp, dt):
     return max(Tig, 0.0, Tk) * (1.0 - 1e-6)
 
 
+# scratch rows of :func:`_arrhenius_row`
+_R1, _LAM, _RHOE, _X1, _P1, _T, _K0, _H, _LNEW = range(9)
+ROW_SCRATCH = 9
+
+
 @nb.njit(cache=True, error_model="numpy", _nrt=False)
-def _temperature_row(U, C, Q, prod, cv, j, tmp):
-    """Reactant (HMX-phase) temperature of the cells of row j into tmp[j, 4] (rows
-    tmp[j, 0..3] are scratch): :func:`_multi_p_T`'s arithmetic in loops that vectorise (each
-    writes one row and reads few). Row views only, no allocation: compiled without reference
-    counting (:data:`macro.stepper.SWEEP_JIT`)."""
-    t = tmp[j]
+def _arrhenius_row(U, C, Q, prod, cv, rp, amin, T_min, dt, j, t):
+    """The first Arrhenius sub-step of every cell of row j at once: :func:`_arrhenius_multi`'s
+    arithmetic with :func:`macro.vmath.exp`, in loops that vectorise (each writes one row and
+    reads few). Into the rows of t: lambda before (row _LAM) and after (_LNEW) it and its length
+    (_H; 0 where the cell cannot react: below the screen temperature ``T_min``, alpha1 <
+    ``amin``, burnt, or k h < 1e-17). In a shocked patch nearly every cell passes the
+    temperature screen yet needs a single sub-step (k exp(-Ta/T) dt << 0.05): that step as a
+    serial chain of libm exps per cell was a fifth of a burning data-generation step. Row
+    views only: compiled without reference counting (:data:`macro.stepper.SWEEP_JIT`)."""
+    r1, lam, rhoe, x1, p1 = t[_R1], t[_LAM], t[_RHOE], t[_X1], t[_P1]
+    T, k0, h, lnew = t[_T], t[_K0], t[_H], t[_LNEW]
     m1 = U[multi.AR1, j]
     a1 = U[multi.ALPHA, j]
-    r1 = t[0]
-    lam = t[1]
-    p = t[2]
-    x1 = t[3]
-    T = t[4]
     arl = U[multi.ARL, j]
     for i in range(r1.size):
         r1[i] = m1[i] / a1[i]
@@ -259,72 +272,100 @@ def _temperature_row(U, C, Q, prod, cv, j, tmp):
     mx = U[multi.MX, j]
     my = U[multi.MY, j]
     for i in range(r1.size):
-        p[i] = en[i] - 0.5 * (mx[i] ** 2 + my[i] ** 2) / (m1[i] + m2[i])  # rho e for now
-    xr = C[multi.C_XR, j]
-    xp = C[multi.C_XP, j]
-    pr = C[multi.C_PR, j]
-    pp = C[multi.C_PP, j]
-    p1 = T  # phase 1's Pi for now
+        rhoe[i] = en[i] - 0.5 * (mx[i] ** 2 + my[i] ** 2) / (m1[i] + m2[i])
+    xr, xp = C[multi.C_XR, j], C[multi.C_XP, j]
+    pr, pp = C[multi.C_PR, j], C[multi.C_PP, j]
+    x2, p2 = C[multi.C_X2, j], C[multi.C_P2, j]
+    tr, er = C[multi.C_TR, j], C[multi.C_ER, j]
     multi.mix_row(xr, xp, lam, prod, x1)
     multi.mix_row(pr, pp, lam, prod, p1)
-    x2 = C[multi.C_X2, j]
-    p2 = C[multi.C_P2, j]
     for i in range(r1.size):
-        a = a1[i]
-        a2 = 1.0 - a
-        p[i] = (p[i] - (a * p1[i] + a2 * p2[i] - a * r1[i] * lam[i] * Q)) / (a * x1[i]
-                                                                            + a2 * x2[i])
-    tr = C[multi.C_TR, j]
-    er = C[multi.C_ER, j]
+        T[i] = _p_T(a1[i], r1[i], lam[i], rhoe[i], x1[i], p1[i], x2[i], p2[i], tr[i], er[i], Q,
+                    cv)[1]
+    k, Ta, Tig = rp[0], rp[1], rp[2]
+    limit_dT = Ta > 0.0 and Q > 0.0
+    n = 0
     for i in range(r1.size):
-        T[i] = tr[i] + ((x1[i] * p[i] + p1[i]) / r1[i] - er[i]) / cv
+        Ti = T[i]
+        go = Ti >= T_min and a1[i] >= amin and lam[i] < 1.0 and Ti > Tig and Ti > 0.0
+        h[i] = 1.0 if go else 0.0
+        n += go
+    if n == 0:
+        return  # the usual row of an inert patch: no cell can react (h is 0 throughout)
+    for i in range(r1.size):
+        Ti = T[i]
+        go = h[i] > 0.0
+        kk = k * vexp(-Ta / Ti if go else 0.0)
+        go = go and kk * dt > 1e-17
+        dlam = min(0.05, 0.1 * Ti * Ti / Ta * cv / Q) if limit_dT else 0.05
+        k0[i] = kk if go else 0.0
+        h[i] = min(dt, dlam / (kk * (1.0 - lam[i]))) if go else 0.0
+    lh = T  # the mid-step lambda (T is not needed again)
+    for i in range(r1.size):
+        lh[i] = 1.0 - (1.0 - lam[i]) * vexp(-0.5 * k0[i] * h[i])
+    multi.mix_row(xr, xp, lh, prod, x1)
+    multi.mix_row(pr, pp, lh, prod, p1)
+    for i in range(r1.size):
+        Th = _p_T(a1[i], r1[i], lh[i], rhoe[i], x1[i], p1[i], x2[i], p2[i], tr[i], er[i], Q,
+                  cv)[1]
+        ok = Th > Tig and Th > 0.0
+        kh = k * vexp(-Ta / Th if ok else 0.0) if ok else 0.0
+        ln = 1.0 - (1.0 - lam[i]) * vexp(-kh * h[i])
+        lnew[i] = ln if h[i] > 0.0 else lam[i]
 
 
 @nb.njit(cache=True, parallel=True)
 def react_multi(U, C, eos, Q, kind, rp, dt):
     """Same for the five-equation model; the rate sees material 1's phase density and its
-    temperature (:func:`macro.multi.phase1_temperature`). Arrhenius reacts only
-    where alpha1 >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`; its cells are
-    first screened by temperature in vectorised loops (:func:`arrhenius_screen_temperature`:
-    most cells of a shocked patch are far too cool to move lambda). The phase densities are
-    fixed during the step, so the EOS data are the cells' C (:func:`macro.multi.cell_eos` of
-    U). A cell whose lambda does not move keeps its conserved lambda exactly."""
+    temperature (:func:`macro.multi.phase1_temperature`). Arrhenius reacts only where alpha1
+    >= ``rp[3]`` and is sub-stepped by :func:`_arrhenius_multi`, the first sub-step of a row's
+    cells at once (:func:`_arrhenius_row`, after a temperature screen:
+    :func:`arrhenius_screen_temperature`), the rest per cell. The phase densities are fixed
+    during the step, so the EOS data are the cells' C (:func:`macro.multi.cell_eos` of U). A
+    cell whose lambda does not move keeps its conserved lambda exactly."""
     _, NY, NX = U.shape
     g = 2
     jlo, jhi = (g, NY - g) if NY > 1 else (0, 1)
-    amin = rp[3] if kind == ARRHENIUS else 0.0
-    screen = kind == ARRHENIUS
-    T_min = arrhenius_screen_temperature(rp, dt) if screen else -np.inf
-    tmp = np.empty((NY, 5, NX) if screen else (1, 5, 1))
+    arr = kind == ARRHENIUS
+    amin = rp[3] if arr else 0.0
+    T_min = arrhenius_screen_temperature(rp, dt) if arr else -np.inf
     prod = eos[0][multi.PRODUCTS_FLAG] != 0.0
     cv = eos[0][1]
     for j in nb.prange(jlo, jhi):
-        if screen:
-            _temperature_row(U, C, Q, prod, cv, j, tmp)
+        if arr:
+            if not dt > 0.0:
+                continue
+            tmp = np.empty((ROW_SCRATCH, NX))
+            _arrhenius_row(U, C, Q, prod, cv, rp, amin, T_min, dt, j, tmp)
         for i in range(g, NX - g):
-            if screen and not (tmp[j, 4, i] >= T_min):
-                continue
-            a1 = U[multi.ALPHA, j, i]
-            if a1 < amin:
-                continue
             m1 = U[multi.AR1, j, i]
-            m2 = U[multi.AR2, j, i]
-            rho = m1 + m2
-            r1 = m1 / a1
-            lam0 = U[multi.ARL, j, i] / m1
-            lam = lam0
-            if not (lam < 1.0 and dt > 0.0):
-                continue
-            rhoe = U[multi.EN, j, i] - 0.5 * (U[multi.MX, j, i] ** 2
-                                               + U[multi.MY, j, i] ** 2) / rho
-            c = _multi_cell_eos(C, eos, j, i)
-            t = 0.0
-            while t < dt and lam < 1.0:
-                p, T = _multi_p_T(c, Q, r1, a1, lam, rhoe)
-                if kind == ARRHENIUS:
-                    lam, h = _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, dt - t)
-                else:
-                    lam, h = substep(kind, rp, p, r1, T, lam, dt - t)
-                t += h
+            a1 = U[multi.ALPHA, j, i]
+            if arr:
+                t = tmp[_H, i]
+                if not t > 0.0:
+                    continue
+                lam0 = tmp[_LAM, i]
+                lam = tmp[_LNEW, i]
+            else:
+                if a1 < amin:
+                    continue
+                lam0 = U[multi.ARL, j, i] / m1
+                lam = lam0
+                t = 0.0
+                if not (lam < 1.0 and dt > 0.0):
+                    continue
+            if t < dt and lam < 1.0:
+                r1 = m1 / a1
+                rhoe = U[multi.EN, j, i] - 0.5 * (U[multi.MX, j, i] ** 2
+                                                   + U[multi.MY, j, i] ** 2) / (
+                    m1 + U[multi.AR2, j, i])
+                c = _multi_cell_eos(C, eos, j, i)
+                while t < dt and lam < 1.0:
+                    p, T = _multi_p_T(c, Q, r1, a1, lam, rhoe)
+                    if arr:
+                        lam, h = _arrhenius_multi(c, Q, rp, r1, a1, rhoe, lam, T, dt - t)
+                    else:
+                        lam, h = substep(kind, rp, p, r1, T, lam, dt - t)
+                    t += h
             if lam != lam0:
                 U[multi.ARL, j, i] = m1 * lam

@@ -307,6 +307,60 @@ def test_adiabatic_induction_time(products):
         assert t_half(lam) == pytest.approx(t_fk * (1 + 2 / beta + 6 / beta**2), rel=0.10)
 
 
+def test_row_substep_matches_cell_by_cell_reference():
+    """The chemistry's first sub-step runs for a whole row at once (vectorised exp), the rest
+    per cell: lambda after one step equals that of the per-cell sub-stepping (libm exp) to
+    rounding, on fresh random cells: too cool to react, interface cells (alpha1 < alpha_min),
+    burnt, partly burnt, and hot cells that need many sub-steps within the step."""
+    from macro import multi, reaction
+
+    rng = np.random.default_rng(20261207)
+    eos1 = ReactiveEOS(HAYES, products_eos(PRODUCTS))
+    model = FiveEquationModel(eos1, GAS, Q=REACTION["Q"])
+    shape = (6, 40)
+    T = rng.uniform(300.0, 2600.0, shape)
+    a1 = np.where(rng.random(shape) < 0.15, 0.5, 1 - FLOOR)
+    lam = rng.choice([0.0, 0.0, 0.2, 0.97, 1.0], size=shape)
+    prim = {"rho1": RHO0 * rng.uniform(1.0, 1.3, shape), "rho2": np.full(shape, 1.161),
+            "alpha1": a1, "u": rng.normal(0.0, 50.0, shape), "v": 0.0,
+            "p": G0 * RHO0 * CV * (T - T0), "lam": lam}
+    rate = Arrhenius(k=REACTION["k"], Ta=REACTION["Ta"], alpha_min=0.9)
+    s = Solver(model, GridSpec(nx=shape[1], ny=shape[0], dx=1e-7, dy=1e-7),
+               model.conserved(prim), rate=rate)
+    dt = 2e-10
+    b = s.boundaries
+    from macro.models import fill_ghosts
+    fill_ghosts(s.U, b.codes, b.uwall, b.inflow, model._nrho, multi.MX, multi.MY, multi.EN)
+    C = model.source_scratch(s.U.shape)
+    multi.cell_eos(s.U, model.eos_array, C)
+    U = s.U.copy()
+    rp, Q = s._rate_params, model.Q
+    reaction.react_multi(U, C, model.eos_array, Q, reaction.ARRHENIUS, rp, dt)
+    moved = 0
+    for j in range(2, shape[0] + 2):
+        for i in range(2, shape[1] + 2):
+            m1, m2 = s.U[multi.AR1, j, i], s.U[multi.AR2, j, i]
+            al = s.U[multi.ALPHA, j, i]
+            lam0 = s.U[multi.ARL, j, i] / m1
+            ref = lam0
+            if al >= rp[3] and lam0 < 1.0:
+                rhoe = s.U[multi.EN, j, i] - 0.5 * s.U[multi.MX, j, i] ** 2 / (m1 + m2)
+                c = reaction._multi_cell_eos(C, model.eos_array, j, i)
+                t = 0.0
+                while t < dt and ref < 1.0:
+                    _, Tc = reaction._multi_p_T(c, Q, m1 / al, al, ref, rhoe)
+                    ref, h = reaction._arrhenius_multi(c, Q, rp, m1 / al, al, rhoe, ref, Tc,
+                                                       dt - t)
+                    t += h
+            got = U[multi.ARL, j, i] / m1
+            assert got == pytest.approx(ref, rel=1e-11, abs=1e-13), (j, i, lam0)
+            if ref == lam0:  # an unmoved cell keeps its conserved lambda exactly
+                assert U[multi.ARL, j, i] == s.U[multi.ARL, j, i]
+            moved += ref > lam0 + 1e-3
+    assert moved >= 10  # the draw has burning cells
+    assert np.array_equal(np.delete(U, multi.ARL, axis=0), np.delete(s.U, multi.ARL, axis=0))
+
+
 def test_reaction_only_in_hmx_cells():
     """alpha_min: a hot interface cell (alpha1 = 0.5) does not react, an HMX cell does."""
     s = _hot_cell(1500.0, True, dx=1e-5)
