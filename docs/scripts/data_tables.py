@@ -42,7 +42,7 @@ def main() -> None:
         print(f"{scale}: {s['n_done']} done, {s['n_failed']} failed, "
               f"{s['samples_with_hotspot']} with T > 875 K; sha256 {m['sha256'][:16]}; "
               f"{m['size_bytes'] / 1e6:.0f} MB; shape {m['shape']}; code "
-              f"{m['code'].get('generated_by', m['code']).get('git_commit', '?')}")
+              f"{m.get('generated_by', m['code']).get('git_commit', '?')}")
         print(table(m))
         print()
 
