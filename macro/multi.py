@@ -518,18 +518,18 @@ def _prim_ring(X, W, S, r, c0, m, slot, mc):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _mix(r, lam, p):
+def mix(r, lam, p):
     """A reactant quantity r mixed with the products' p by lambda (r where lambda is 0)."""
     return (1.0 - lam) * r + lam * p if lam > 0.0 else r
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def mix_row(r, p, lam, prod, out):
-    """out = a row of reactant quantities r mixed with the products' p by lambda (:func:`_mix`;
+    """out = a row of reactant quantities r mixed with the products' p by lambda (:func:`mix`;
     r itself without a products EOS, ``prod`` False)."""
     if prod:
         for i in range(out.size):
-            out[i] = _mix(r[i], lam[i], p[i])
+            out[i] = mix(r[i], lam[i], p[i])
     else:
         for i in range(out.size):
             out[i] = r[i]
@@ -585,13 +585,13 @@ def _phase_eos(S, o, m, q0, q1):
                     row3 = S[S_PT + 3 * TS:S_PT + 3 * TS + m]
                     xp, _, dxp, _ = jwl_xi_pi(qp, 1.0)  # constants
                     for f in range(m):
-                        row0[f] = _mix(row0[f], lamr[f], xp)
+                        row0[f] = mix(row0[f], lamr[f], xp)
                     for f in range(m):
-                        row2[f] = _mix(row2[f], lamr[f], dxp)
+                        row2[f] = mix(row2[f], lamr[f], dxp)
                     for f in range(m):
                         _, pp, _, dpp = jwl_xi_pi(qp, r1[f])
-                        row1[f] = _mix(row1[f], lamr[f], pp)
-                        row3[f] = _mix(row3[f], lamr[f], dpp)
+                        row1[f] = mix(row1[f], lamr[f], pp)
+                        row3[f] = mix(row3[f], lamr[f], dpp)
             else:
                 for f in range(m):
                     lam = lamr[f]

@@ -196,11 +196,8 @@ def _multi_p_T(c, Q, r1, a1, lam, rhoe):
     """Pressure and reactant (HMX-phase) temperature of a cell at constant density and energy
     (``c`` from :func:`_multi_cell_eos`)."""
     xr, pr, xp, pp, prod, x2, p2, Tr, er, cv = c
-    x1, p1 = xr, pr
-    if lam > 0.0 and prod:
-        w = 1.0 - lam
-        x1 = w * xr + lam * xp
-        p1 = w * pr + lam * pp
+    x1 = multi.mix(xr, lam, xp) if prod else xr
+    p1 = multi.mix(pr, lam, pp) if prod else pr
     return _p_T(a1, r1, lam, rhoe, x1, p1, x2, p2, Tr, er, Q, cv)
 
 
