@@ -151,6 +151,25 @@ def transport_of(cfg: dict) -> Transport | None:
     return t if t.active else None
 
 
+def model_of(cfg: dict) -> FiveEquationModel:
+    """The five-equation model of the config's physics (materials, heat of reaction, Kapila
+    term, conduction and viscosity)."""
+    hmx, gas = _materials(cfg)
+    ph = cfg["physics"]
+    return FiveEquationModel(hmx, gas, Q=ph["reaction"]["Q"], kapila=bool(ph["kapila"]),
+                             transport=transport_of(cfg))
+
+
+def rate_of(cfg: dict) -> Arrhenius | None:
+    """The config's chemistry (None when ``rate_scale`` is 0: inert)."""
+    ph = cfg["physics"]
+    rx = ph["reaction"]
+    if not rx["rate_scale"] > 0:
+        return None
+    return Arrhenius(k=rx["k"] * rx["rate_scale"], Ta=rx["Ta"], T_ignition=rx["T_ignition"],
+                     alpha_min=ph["hmx_cell_alpha"] if rx["cells"] == "hmx" else 0.0)
+
+
 def _inflow_state(cfg: dict, u_p: float, w: float) -> dict:
     """x_low ghost state: the Hugoniot state of particle velocity w*u_p, in the shocked frame."""
     ph = cfg["physics"]
@@ -171,10 +190,7 @@ def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.n
     """The solver of one sample at t = 0 and its initial gas fraction (ny, nx)."""
     g, ph, num = cfg["grid"], cfg["physics"], cfg["numerics"]
     nx, ny, dx = g["nx"], g["ny"], g["dx"]
-    hmx, gas = _materials(cfg)
-    rx = ph["reaction"]
-    model = FiveEquationModel(hmx, gas, Q=rx["Q"], kapila=bool(ph["kapila"]),
-                              transport=transport_of(cfg))
+    model = model_of(cfg)
     floor = ph["alpha_floor"]
     gasf = geometry.gas_fraction(pores, nx, ny, dx)
     alpha1 = np.clip(1.0 - gasf, floor, 1.0 - floor)
@@ -187,17 +203,13 @@ def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.n
     ramp = cfg["loading"]["ramp_time"]
     ambient_in = {"rho1": ph["hmx"]["rho0"], "rho2": ph["gas"]["rho"], "alpha1": 1.0 - floor,
                   "u": -u_p, "v": 0.0, "p": p0, "lam": 0.0}
-    rate = None
-    if rx["rate_scale"] > 0:
-        rate = Arrhenius(k=rx["k"] * rx["rate_scale"], Ta=rx["Ta"], T_ignition=rx["T_ignition"],
-                         alpha_min=ph["hmx_cell_alpha"] if rx["cells"] == "hmx" else 0.0)
     solver = Solver(
         model, GridSpec(nx=nx, ny=ny, dx=dx, dy=dx), U,
         bc={"x_low": "inflow", "x_high": "inflow", "y_low": "periodic", "y_high": "periodic"},
         inflow={"x_low": _inflow_state(cfg, u_p, 0.0 if ramp > 0 else 1.0),
                 "x_high": ambient_in},
         cfl=num["cfl"], order=num["order"], limiter=num["limiter"], riemann=num["riemann"],
-        rate=rate, config={"data": cfg, "u_p": u_p, "pores": pores})
+        rate=rate_of(cfg), config={"data": cfg, "u_p": u_p, "pores": pores})
     return solver, gasf
 
 
