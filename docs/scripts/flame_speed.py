@@ -107,9 +107,9 @@ def run_case(p_gpa: float, h_nm: float) -> dict:
     # the front at the end: where lambda falls through 0.9 and 0.1 (the first crossings from
     # the burnt side), linearly interpolated between cell centres
     cross = [_crossing(x, lam, level) for level in (0.9, 0.5, 0.1)]
+    # the slope over the second half: the hot layer, which burns first, is not front growth
     half = times >= 0.5 * T_END
     slope = float(np.polyfit(times[half], mb[half], 1)[0])
-    # the hot layer's own mass, which burns first, is not front growth
     return {"p_GPa": p_gpa, "h_nm": h_nm, "u_p": u_p, "rho_s": hs["rho"], "T_s": hs["T"],
             "rho_hot": rho_hot, "speed_m_s": slope / hs["rho"], "times": times.tolist(),
             "burned_mass_kg_m2": mb.tolist(), "front_m": cross[1],
