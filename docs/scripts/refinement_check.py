@@ -7,13 +7,17 @@ the whole loading range. The rerun at the set's resolution must reproduce the st
 for bit (its ``fields_sha256`` in the manifest), which checks the committed manifest against
 the current code as well.
 
-    python docs/scripts/refinement_check.py [--scale micro] [--n 12] [--workers 2] [--out F]
+    python docs/scripts/refinement_check.py [--scale micro] [--n 12 | --ends K] [--workers 2]
+        [--out F]
 
 Statistics, per sample: peak T and the mean T of the hottest 0.0625 um^2 (maximum over the
 frames), hotspot area T > 875 K and T > T_Hugoniot + 300 K (maximum over the frames), the
 hotspot heat (area integral of (T - T_Hugoniot)+ over the T channel at the end of the horizon)
 and the burned mass fraction F at the end. Change = (fine - coarse) / fine; values under
-``--floor`` at both levels (areas in um^2, F) count as no change. Writes
+the floors at both levels (areas in um^2, F) count as no change. Per frame as well (``series``:
+peak T, hotspot area T > 875 K and F of both levels), to show how the change evolves over the
+horizon. ``--ends K`` refines the K samples of lowest and the K of highest shock pressure (the
+two ends of the loading range) instead of ``--n`` spread over it. Writes
 ``docs/refinement_<scale>.json``.
 """
 
@@ -49,6 +53,13 @@ def _stats(res, cfg: dict) -> dict:
             "F_end": float(s["burned_fraction"][-1])}
 
 
+def _series(res) -> dict:
+    s = res.stats
+    return {"peak_T": [float(v) for v in s["peak_T"]],
+            "area_875_um2": [float(v) * 1e12 for v in s["hotspot_area"]],
+            "F": [float(v) for v in s["burned_fraction"]]}
+
+
 def _run(args):
     import numba
 
@@ -62,13 +73,16 @@ def _run(args):
     coarse = run_sample(cfg, seed, index)
     sha = hashlib.sha256(np.ascontiguousarray(coarse.fields).tobytes()).hexdigest()
     refined = run_sample(fine, seed, index)
-    return index, sha, coarse.meta["shock_pressure"], _stats(coarse, cfg), _stats(refined, fine)
+    return (index, sha, coarse.meta["shock_pressure"], _stats(coarse, cfg), _stats(refined, fine),
+            {"coarse": _series(coarse), "fine": _series(refined)})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="micro", choices=("micro", "meso"))
     ap.add_argument("--n", type=int, default=12, help="samples, spread over the pressures")
+    ap.add_argument("--ends", type=int, default=0,
+                    help="instead of --n: the K lowest- and the K highest-pressure samples")
     ap.add_argument("--factor", type=int, default=2, help="refinement factor (default 2)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None)
@@ -80,24 +94,30 @@ def main() -> None:
     cfg = from_json(json.dumps(man["config"]))
     done = sorted((s for s in man["samples"] if s["status"] == DONE),
                   key=lambda s: s["shock_pressure"])
-    picks = [done[int(round(k))] for k in np.linspace(0, len(done) - 1, a.n)]
+    if a.ends > 0:
+        if 2 * a.ends > len(done):
+            raise SystemExit(f"--ends {a.ends}: the set has {len(done)} samples")
+        picks = done[:a.ends] + done[-a.ends:]
+    else:
+        picks = [done[int(round(k))] for k in np.linspace(0, len(done) - 1, a.n)]
     jobs = [(cfg, man["seed"], s["index"], a.factor) for s in picks]
     with ProcessPoolExecutor(a.workers) as ex:
         results = sorted(ex.map(_run, jobs), key=lambda r: r[2])
     stored = {s["index"]: s for s in picks}
     rows = []
     print(f"{'P (GPa)':>8s} {'bits':>5s} " + " ".join(f"{k:>22s}" for k in STATS))
-    for index, sha, p, c, f in results:
+    for index, sha, p, c, f, ser in results:
         same = sha == stored[index]["fields_sha256"]
         change = {}
         for k in STATS:
             fl = FLOORS.get(k, 0.0)
             change[k] = 0.0 if (abs(c[k]) < fl and abs(f[k]) < fl) else (f[k] - c[k]) / f[k]
         rows.append({"index": index, "shock_pressure_GPa": p / 1e9, "reproduces_stored": same,
-                     "coarse": c, "fine": f, "change": change})
+                     "coarse": c, "fine": f, "change": change, "series": ser})
         print(f"{p / 1e9:8.2f} {str(same):>5s} " + " ".join(
             f"{c[k]:8.3g}->{f[k]:8.3g} {100 * change[k]:+5.0f}%" for k in STATS))
     doc = {"scale": a.scale, "factor": a.factor, "dx": cfg["grid"]["dx"],
+           "frame_dt": cfg["time"]["frame_dt"],
            "code": man.get("generated_by", {}).get("git_commit"),
            "floors": FLOORS, "samples": rows,
            "median_abs_change": {k: float(np.median([abs(r["change"][k]) for r in rows]))
