@@ -40,6 +40,7 @@ T_HOT = 2500.0           # its temperature (K), at the bulk pressure
 T_END = 20.0e-9          # the meso horizon
 N_SAMPLES = 81           # m_b recorded at T_END * k / (N_SAMPLES - 1)
 CELLS_NM = (62.5, 31.25, 15.625, 7.8125, 3.90625, 1.953125)
+CONVERGED = 0.02  # the two finest levels of a pressure agree within this: its speed converged
 
 
 def _config():
@@ -157,6 +158,7 @@ def cmd_run(a) -> None:
                 continue
             doc["runs"].append(r)
             doc["runs"].sort(key=lambda r: (r["p_GPa"], -r["h_nm"]))
+            doc["converged"] = converged(doc)
             _save(doc)
             print(f"{p:5.1f} GPa  h {h:8.4f} nm  s {r['speed_m_s']:8.2f} m/s  front "
                   f"{r['front_m'] * 1e6:.3f} um, 0.9-0.1 thickness {r['thickness_m'] * 1e9:.2f} nm "
@@ -174,6 +176,38 @@ def table(doc: dict) -> None:
               if finer else "")
         print(f"{r['p_GPa']:8.1f} {r['h_nm']:9.4f} {r['speed_m_s']:9.2f} {ch:>16s} "
               f"{r['thickness_m'] * 1e9:15.2f}")
+    conv = converged(doc)
+    if conv["points"]:
+        pts = ", ".join(f"{q['p_GPa']:g} GPa {q['speed_m_s']:.2f} m/s" for q in conv["points"])
+        print(f"converged (finest two levels within {CONVERGED:.0%}): {pts}")
+    if "fit" in conv:
+        f = conv["fit"]
+        print(f"fit s = {f['s10_m_s']:.2f} m/s * (P / 10 GPa)^{f['n']:.3f} over "
+              f"{f['p_range_GPa'][0]:g}-{f['p_range_GPa'][1]:g} GPa "
+              f"(max residual {f['max_rel_residual']:.1%})")
+
+
+def converged(doc: dict) -> dict:
+    """Front speed of each pressure whose two finest levels agree within :data:`CONVERGED`
+    (the finer one), and a power law s = s10 (P / 10 GPa)^n fitted to them (log-log least
+    squares) when there are at least three."""
+    pts = []
+    for p in sorted({r["p_GPa"] for r in doc["runs"]}):
+        rs = sorted((r for r in doc["runs"] if r["p_GPa"] == p), key=lambda r: r["h_nm"])
+        if len(rs) >= 2 and rs[1]["h_nm"] == 2 * rs[0]["h_nm"] and abs(
+                rs[0]["speed_m_s"] - rs[1]["speed_m_s"]) <= CONVERGED * rs[0]["speed_m_s"]:
+            pts.append({"p_GPa": p, "h_nm": rs[0]["h_nm"], "speed_m_s": rs[0]["speed_m_s"],
+                        "thickness_m": rs[0]["thickness_m"]})
+    out: dict = {"points": pts}
+    if len(pts) >= 3:
+        x = np.log([q["p_GPa"] / 10.0 for q in pts])
+        y = np.log([q["speed_m_s"] for q in pts])
+        n, c = np.polyfit(x, y, 1)
+        res = np.exp(y - (c + n * x)) - 1.0
+        out["fit"] = {"s10_m_s": float(np.exp(c)), "n": float(n),
+                      "p_range_GPa": [pts[0]["p_GPa"], pts[-1]["p_GPa"]],
+                      "max_rel_residual": float(np.max(np.abs(res)))}
+    return out
 
 
 def cmd_plot(a) -> None:
