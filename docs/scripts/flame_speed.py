@@ -18,7 +18,7 @@ is not defined well: docs/data.md 7.4). Writes docs/flame_speed.json after every
 and docs/flame_speed.png.
 
     python docs/scripts/flame_speed.py run [--pressures 2 3 5 10 15 20] [--cells 62.5 ...]
-    python docs/scripts/flame_speed.py run --pressures 10 20 --cells 0.9765625
+    python docs/scripts/flame_speed.py run --pressures 10 15 20 --cells 0.9765625
     python docs/scripts/flame_speed.py table
     python docs/scripts/flame_speed.py plot
 """
