@@ -19,6 +19,7 @@ and docs/flame_speed.png.
 
     python docs/scripts/flame_speed.py run [--pressures 2 3 5 10 15 20] [--cells 62.5 ...]
     python docs/scripts/flame_speed.py run --pressures 10 15 20 --cells 0.9765625
+    python docs/scripts/flame_speed.py viscosity [--pressures 10 20] [--cells 62.5 31.25 15.625]
     python docs/scripts/flame_speed.py table
     python docs/scripts/flame_speed.py plot
 """
@@ -43,10 +44,10 @@ CELLS_NM = (62.5, 31.25, 15.625, 7.8125, 3.90625, 1.953125)
 CONVERGED = 0.02  # the two finest levels of a pressure agree within this: its speed converged
 
 
-def _config():
+def _config(viscosity: bool = False):
     from closure.data import load_data_config
 
-    return load_data_config("micro", overrides=["physics.transport.viscosity=False"])
+    return load_data_config("micro", overrides=[f"physics.transport.viscosity={viscosity}"])
 
 
 def _isobaric_density(eos, cv: float, T: float, p: float, rho_lo: float, rho_hi: float) -> float:
@@ -61,7 +62,7 @@ def _isobaric_density(eos, cv: float, T: float, p: float, rho_lo: float, rho_hi:
                   rtol=1e-14)
 
 
-def run_case(p_gpa: float, h_nm: float) -> dict:
+def run_case(p_gpa: float, h_nm: float, viscosity: bool = False) -> dict:
     """One front: returns the m_b(t) record and the fitted speed."""
     from scipy.optimize import brentq
 
@@ -70,7 +71,7 @@ def run_case(p_gpa: float, h_nm: float) -> dict:
     from macro.io import GridSpec
     from macro.solver import Solver
 
-    cfg = _config()
+    cfg = _config(viscosity)
     ph = cfg["physics"]
     p0 = ph["ambient"]["p"]
     u_p = brentq(lambda u: hugoniot_state(ph["hmx"], u, p0)["p"] - p_gpa * 1e9, 1.0, 5000.0,
@@ -166,6 +167,24 @@ def cmd_run(a) -> None:
     table(doc)
 
 
+def cmd_viscosity(a) -> None:
+    """The same fronts with the data's viscosity on, at the coarse levels (finer ones take
+    hundreds of viscous sub-steps per step), against the inviscid runs."""
+    doc = _load()
+    out = []
+    for p in a.pressures:
+        for h in a.cells:
+            r = run_case(p, h, viscosity=True)
+            ref = [q for q in doc["runs"] if q["p_GPa"] == p and q["h_nm"] == h]
+            row = {"p_GPa": p, "h_nm": h, "speed_m_s": r["speed_m_s"],
+                   "inviscid_speed_m_s": ref[0]["speed_m_s"] if ref else None}
+            out.append(row)
+            print(f"{p:5.1f} GPa  h {h:8.4f} nm  s {r['speed_m_s']:8.2f} m/s with viscosity, "
+                  f"{row['inviscid_speed_m_s']} without", flush=True)
+    doc["viscosity_check"] = out
+    _save(doc)
+
+
 def table(doc: dict) -> None:
     print(f"{'P (GPa)':>8s} {'h (nm)':>9s} {'s (m/s)':>9s} {'change vs finer':>16s} "
           f"{'thickness (nm)':>15s}")
@@ -252,6 +271,10 @@ def main() -> None:
     r.add_argument("--pressures", type=float, nargs="+", default=[2.0, 3.0, 5.0, 10.0, 15.0, 20.0])
     r.add_argument("--cells", type=float, nargs="+", default=list(CELLS_NM))
     r.set_defaults(fn=cmd_run)
+    v = sub.add_parser("viscosity")
+    v.add_argument("--pressures", type=float, nargs="+", default=[10.0, 20.0])
+    v.add_argument("--cells", type=float, nargs="+", default=[62.5, 31.25, 15.625])
+    v.set_defaults(fn=cmd_viscosity)
     sub.add_parser("plot").set_defaults(fn=cmd_plot)
     sub.add_parser("table").set_defaults(fn=lambda a: table(_load()))
     a = ap.parse_args()
