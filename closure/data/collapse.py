@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
-from scipy.optimize import brentq
 
 from macro.eos import IdealGas, ReactiveEOS
 from macro.io import GridSpec
@@ -64,7 +63,7 @@ from ..normalization import (
     NORM_RANGES,
 )
 from . import geometry
-from .params import hmx_eos, hugoniot_state, products_eos
+from .params import hmx_eos, hugoniot_state, hugoniot_u_p, products_eos
 
 __all__ = [
     "EXTRAS",
@@ -112,8 +111,7 @@ def draw_u_p(cfg: dict, rng: np.random.Generator) -> float:
     hmx, p0 = cfg["physics"]["hmx"], cfg["physics"]["ambient"]["p"]
     p_lo, p_hi = (hugoniot_state(hmx, u, p0)["p"] for u in (lo, hi))
     p = p_lo * (p_hi / p_lo) ** x
-    return float(brentq(lambda u: hugoniot_state(hmx, u, p0)["p"] - p, lo, hi, xtol=1e-9,
-                        rtol=1e-13))
+    return hugoniot_u_p(hmx, p, p0, lo, hi)
 
 
 def sample_geometry(cfg: dict, rng: np.random.Generator) -> tuple[float, list[dict], float]:
@@ -170,8 +168,10 @@ def rate_of(cfg: dict) -> Arrhenius | None:
                      alpha_min=ph["hmx_cell_alpha"] if rx["cells"] == "hmx" else 0.0)
 
 
-def _inflow_state(cfg: dict, u_p: float, w: float) -> dict:
-    """x_low ghost state: the Hugoniot state of particle velocity w*u_p, in the shocked frame."""
+def shocked_state(cfg: dict, u_p: float, w: float = 1.0) -> dict:
+    """Primitives of the Hugoniot state of particle velocity w*u_p in the frame of the shocked
+    HMX of u_p (at rest for w = 1): the x_low ghost state, with the pore gas's floor fraction
+    compressed isentropically to the same pressure."""
     ph = cfg["physics"]
     p0 = ph["ambient"]["p"]
     hs = hugoniot_state(ph["hmx"], w * u_p, p0)
@@ -206,7 +206,7 @@ def build_solver(cfg: dict, u_p: float, pores: list[dict]) -> tuple[Solver, np.n
     solver = Solver(
         model, GridSpec(nx=nx, ny=ny, dx=dx, dy=dx), U,
         bc={"x_low": "inflow", "x_high": "inflow", "y_low": "periodic", "y_high": "periodic"},
-        inflow={"x_low": _inflow_state(cfg, u_p, 0.0 if ramp > 0 else 1.0),
+        inflow={"x_low": shocked_state(cfg, u_p, 0.0 if ramp > 0 else 1.0),
                 "x_high": ambient_in},
         cfl=num["cfl"], order=num["order"], limiter=num["limiter"], riemann=num["riemann"],
         rate=rate_of(cfg), config={"data": cfg, "u_p": u_p, "pores": pores})
@@ -342,7 +342,7 @@ def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False
     def step_cb(s: Solver) -> None:
         if ramp > 0 and s.t <= ramp + 0.5 * tm["frame_dt"]:
             w = min(1.0, s.t / ramp)
-            _set_inflow(s, SIDE_X_LOW, _inflow_state(cfg, u_p, 0.5 - 0.5 * math.cos(math.pi * w)))
+            _set_inflow(s, SIDE_X_LOW, shocked_state(cfg, u_p, 0.5 - 0.5 * math.cos(math.pi * w)))
         if not exited[0]:
             # The shock reaches x_high when the last column has slowed to half the inflow speed:
             # from then on the x_high ghost holds the shocked state at rest (a semi-infinite
@@ -351,7 +351,7 @@ def simulate(cfg: dict, u_p: float, pores: list[dict], *, progress: bool = False
             last = s.interior[:, :, -1]
             u_last = float(np.mean(last[i_mx] / (last[i_hmx] + last[i_gas])))
             if u_last > -0.5 * u_p:
-                _set_inflow(s, SIDE_X_HIGH, _inflow_state(cfg, u_p, 1.0))
+                _set_inflow(s, SIDE_X_HIGH, shocked_state(cfg, u_p, 1.0))
                 exited[0] = True
         if callback is not None:
             callback(s)

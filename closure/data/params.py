@@ -92,6 +92,7 @@ __all__ = [
     "defaults_for",
     "hmx_eos",
     "hugoniot_state",
+    "hugoniot_u_p",
     "products_eos",
 ]
 
@@ -280,6 +281,15 @@ def hugoniot_state(hmx: dict, u_p: float, p0: float) -> dict:
     if hmx["eos"] == "hayes":
         return _hayes_hugoniot(hmx, float(u_p), float(p0))
     return _us_up_hugoniot(hmx, float(u_p), float(p0))
+
+
+def hugoniot_u_p(hmx: dict, p: float, p0: float, lo: float, hi: float) -> float:
+    """Particle velocity (m/s) of the shock to pressure ``p`` (Pa) from (rho0, p0), bracketed
+    in [lo, hi] (the inverse of :func:`hugoniot_state`)."""
+    from scipy.optimize import brentq
+
+    return float(brentq(lambda u: hugoniot_state(hmx, u, p0)["p"] - p, lo, hi, xtol=1e-9,
+                        rtol=1e-13))
 
 
 def _us_up_hugoniot(h: dict, u_p: float, p0: float) -> dict:

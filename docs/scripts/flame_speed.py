@@ -64,18 +64,16 @@ def _isobaric_density(eos, cv: float, T: float, p: float, rho_lo: float, rho_hi:
 
 def run_case(p_gpa: float, h_nm: float, viscosity: bool = False) -> dict:
     """One front: returns the m_b(t) record and the fitted speed."""
-    from scipy.optimize import brentq
-
-    from closure.data.collapse import model_of, rate_of
-    from closure.data.params import hmx_eos, hugoniot_state
+    from closure.data.collapse import model_of, rate_of, shocked_state
+    from closure.data.params import hmx_eos, hugoniot_state, hugoniot_u_p
     from macro.io import GridSpec
+    from macro.multi import ARL
     from macro.solver import Solver
 
     cfg = _config(viscosity)
     ph = cfg["physics"]
     p0 = ph["ambient"]["p"]
-    u_p = brentq(lambda u: hugoniot_state(ph["hmx"], u, p0)["p"] - p_gpa * 1e9, 1.0, 5000.0,
-                 xtol=1e-10)
+    u_p = hugoniot_u_p(ph["hmx"], p_gpa * 1e9, p0, 1.0, 5000.0)
     hs = hugoniot_state(ph["hmx"], u_p, p0)
     model = model_of(cfg)
     eos = hmx_eos(ph["hmx"])
@@ -83,19 +81,14 @@ def run_case(p_gpa: float, h_nm: float, viscosity: bool = False) -> dict:
     h = h_nm * 1e-9
     nx = int(round(LENGTH / h))
     x = (np.arange(nx) + 0.5) * h
-    floor = ph["alpha_floor"]
-    gam = ph["gas"]["gamma"]
     shape = (1, nx)
-    prim = {"rho1": np.where(x < HOT, rho_hot, hs["rho"]).reshape(shape),
-            "rho2": np.full(shape, ph["gas"]["rho"] * (hs["p"] / p0) ** (1.0 / gam)),
-            "alpha1": np.full(shape, 1.0 - floor), "u": np.zeros(shape), "v": np.zeros(shape),
-            "p": np.full(shape, hs["p"]), "lam": np.zeros(shape)}
+    prim = {k: np.full(shape, v) for k, v in shocked_state(cfg, u_p).items()}
+    prim["rho1"] = np.where(x < HOT, rho_hot, hs["rho"]).reshape(shape)
     num = cfg["numerics"]
     s = Solver(model, GridSpec(nx=nx, ny=1, dx=h, dy=h), model.conserved(prim),
                bc={"x_low": "reflective", "x_high": "transmissive"}, cfl=num["cfl"],
                order=num["order"], limiter=num["limiter"], riemann=num["riemann"],
                rate=rate_of(cfg))
-    from macro.multi import ARL
 
     times = np.linspace(0.0, T_END, N_SAMPLES)
     mb = [0.0]

@@ -56,12 +56,9 @@ PURE_ALPHA = 0.999
 
 
 def _u_p(p_gpa: float) -> float:
-    from scipy.optimize import brentq
+    from closure.data.params import AMBIENT, HMX, hugoniot_u_p
 
-    from closure.data.params import AMBIENT, HMX, hugoniot_state
-
-    return float(brentq(lambda u: hugoniot_state(HMX, u, AMBIENT["p"])["p"] - p_gpa * 1e9,
-                        1.0, 4000.0, xtol=1e-9))
+    return hugoniot_u_p(HMX, p_gpa * 1e9, AMBIENT["p"], 1.0, 4000.0)
 
 
 def run_one(p_gpa: float, n: int, variant: str = "default") -> dict:
